@@ -1,0 +1,219 @@
+/* fft.c - batched 1-D real FFTs: the length rules, the plan cache, and the
+ * per-buffer VkFFT applications behind each plan. */
+#include "nb_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FFT_MIN_N 8
+#define FFT_MAX_N (1u << 20)
+
+typedef struct binding {
+    uint64_t real_id, complex_id;
+    nb_vkfft *app;
+} binding;
+
+struct nb_fft {
+    nb_fft *next;
+    nb_context *ctx;
+    uint64_t n, batch;
+    nb_fft_kind kind;
+    nb_precision prec;
+    void *saved; /* compiled VkFFT application, loaded for each new binding */
+    uint64_t saved_bytes;
+    binding *b;
+    uint32_t nb, capb;
+};
+
+int nb_fft_length_ok(uint64_t n)
+{
+    if (n < FFT_MIN_N || n > FFT_MAX_N || n % 2)
+        return 0;
+    static const uint64_t primes[] = {2, 3, 5, 7, 11, 13};
+    for (int i = 0; i < 6; i++)
+        while (n % primes[i] == 0)
+            n /= primes[i];
+    return n == 1;
+}
+
+uint64_t nb_fft_good_length(uint64_t n)
+{
+    if (n <= FFT_MIN_N)
+        return FFT_MIN_N;
+    if (n >= FFT_MAX_N)
+        return FFT_MAX_N;
+    for (uint64_t d = 0;; d++) {
+        if (nb_fft_length_ok(n + d))
+            return n + d;
+        if (d <= n && nb_fft_length_ok(n - d))
+            return n - d;
+    }
+}
+
+nb_fft_kind nb__fft_kind(const nb_fft *p) { return p->kind; }
+
+static uint64_t elem(const nb_fft *p) { return p->prec == NB_FP64 ? 8 : 4; }
+uint64_t nb__fft_real_bytes(const nb_fft *p) { return p->batch * p->n * elem(p); }
+uint64_t nb__fft_complex_bytes(const nb_fft *p) { return p->batch * (p->n / 2 + 1) * 2 * elem(p); }
+
+uint32_t nb_fft_plans_cached(const nb_context *ctx) { return ctx->fft.n; }
+
+static nb_status make_app(nb_fft *p, nb_buffer *real, nb_buffer *cplx, const void *load, int save,
+                          nb_vkfft **out)
+{
+    nb_context *ctx = p->ctx;
+    nb_vkfft_params vp = {.load = load,
+                          .save = save,
+                          .phys = ctx->phys,
+                          .device = ctx->device,
+                          .queue = ctx->queue,
+                          .pool = ctx->pool,
+                          .fence = ctx->fence,
+                          .n = p->n,
+                          .batch = p->batch,
+                          .inverse = p->kind == NB_FFT_C2R,
+                          .fp64 = p->prec == NB_FP64,
+                          .real_buf = real->buffer,
+                          .complex_buf = cplx->buffer,
+                          .real_bytes = nb__fft_real_bytes(p),
+                          .complex_bytes = nb__fft_complex_bytes(p)};
+    char msg[512];
+    int r = nb__vkfft_create(&vp, out, msg, sizeof msg);
+    if (r == 0)
+        return NB_OK;
+    nb_status s = NB_ERR_UNSUPPORTED;
+    if (r == 4025 || r == 1) /* failed to allocate memory / malloc failed */
+        s = NB_ERR_OUT_OF_MEMORY;
+    return nb__fail(s, "VkFFT could not plan the %s transform of length %llu, batch %llu: %s (%d)%s%s",
+                    p->kind == NB_FFT_R2C ? "R2C" : "C2R", (unsigned long long)p->n,
+                    (unsigned long long)p->batch, nb__vkfft_error_name(r), r, msg[0] ? "; VkFFT said: " : "",
+                    msg);
+}
+
+static void plan_free(nb_fft *p)
+{
+    for (uint32_t i = 0; i < p->nb; i++)
+        nb__vkfft_destroy(p->b[i].app);
+    free(p->b);
+    free(p->saved);
+    free(p);
+}
+
+nb_status nb_fft_plan(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind kind, nb_precision prec,
+                      nb_fft **out)
+{
+    if (!ctx || !out)
+        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_fft_plan: NULL argument");
+    *out = NULL;
+    if (kind != NB_FFT_R2C && kind != NB_FFT_C2R)
+        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_fft_plan: unknown kind %d", (int)kind);
+    if (prec != NB_FP32 && prec != NB_FP64)
+        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_fft_plan: unknown precision %d", (int)prec);
+    if (!nb_fft_length_ok(n))
+        return nb__fail(NB_ERR_UNSUPPORTED,
+                        "FFT length %llu is refused: VkFFT 1.2.26 is exact only at even lengths from %u to %u whose "
+                        "prime factors are at most 13 (other lengths come out wrong or are rejected); the nearest "
+                        "good length is %llu",
+                        (unsigned long long)n, FFT_MIN_N, FFT_MAX_N, (unsigned long long)nb_fft_good_length(n));
+    if (batch == 0 || batch > (1u << 24))
+        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_fft_plan: batch %llu (1 to 2^24)", (unsigned long long)batch);
+    if (prec == NB_FP64 && !ctx->info.float64)
+        return nb__fail(NB_ERR_UNSUPPORTED, "'%s' has no 64-bit floats in shaders", ctx->info.name);
+    for (nb_fft *p = ctx->fft.plans; p; p = p->next)
+        if (p->n == n && p->batch == batch && p->kind == kind && p->prec == prec) {
+            *out = p;
+            return NB_OK;
+        }
+    nb_fft *p = calloc(1, sizeof *p);
+    if (!p)
+        return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+    p->ctx = ctx;
+    p->n = n;
+    p->batch = batch;
+    p->kind = kind;
+    p->prec = prec;
+    /* Compile once against scratch buffers, keep the binaries, and load
+     * them for every pair of buffers the plan is later used with. */
+    nb_buffer *real = NULL, *cplx = NULL;
+    nb_vkfft *app = NULL;
+    nb_status s = nb_buffer_create(ctx, nb__fft_real_bytes(p), NB_MEM_DEVICE, &real);
+    if (!s)
+        s = nb_buffer_create(ctx, nb__fft_complex_bytes(p), NB_MEM_DEVICE, &cplx);
+    if (!s)
+        s = make_app(p, real, cplx, NULL, 1, &app);
+    if (!s) {
+        const void *str = nb__vkfft_saved(app, &p->saved_bytes);
+        p->saved = str && p->saved_bytes ? malloc(p->saved_bytes) : NULL;
+        if (!p->saved)
+            s = nb__fail(NB_ERR_OUT_OF_MEMORY, "VkFFT kept no compiled application (or out of host memory)");
+        else
+            memcpy(p->saved, str, p->saved_bytes);
+    }
+    nb__vkfft_destroy(app);
+    nb_buffer_destroy(real);
+    nb_buffer_destroy(cplx);
+    if (s) {
+        plan_free(p);
+        return s;
+    }
+    p->next = ctx->fft.plans;
+    ctx->fft.plans = p;
+    ctx->fft.n++;
+    *out = p;
+    return NB_OK;
+}
+
+nb_status nb__fft_record(nb_fft *p, VkCommandBuffer cmd, nb_buffer *in, nb_buffer *out)
+{
+    nb_buffer *real = p->kind == NB_FFT_R2C ? in : out;
+    nb_buffer *cplx = p->kind == NB_FFT_R2C ? out : in;
+    binding *bd = NULL;
+    for (uint32_t i = 0; i < p->nb && !bd; i++)
+        if (p->b[i].real_id == real->id && p->b[i].complex_id == cplx->id)
+            bd = &p->b[i];
+    if (!bd) {
+        if (p->nb == p->capb) {
+            uint32_t cap = p->capb ? p->capb * 2 : 4;
+            binding *nbd = realloc(p->b, cap * sizeof *nbd);
+            if (!nbd)
+                return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+            p->b = nbd;
+            p->capb = cap;
+        }
+        nb_vkfft *app;
+        nb_status s = make_app(p, real, cplx, p->saved, 0, &app);
+        if (s)
+            return s;
+        bd = &p->b[p->nb++];
+        *bd = (binding){real->id, cplx->id, app};
+    }
+    int r = nb__vkfft_append(bd->app, cmd, real->buffer, cplx->buffer, p->kind == NB_FFT_C2R);
+    if (r)
+        return nb__fail(NB_ERR_VULKAN, "VkFFTAppend failed: %s (%d)", nb__vkfft_error_name(r), r);
+    return NB_OK;
+}
+
+void nb__fft_forget_buffer(nb_context *ctx, uint64_t id)
+{
+    for (nb_fft *p = ctx->fft.plans; p; p = p->next)
+        for (uint32_t i = 0; i < p->nb;) {
+            if (p->b[i].real_id == id || p->b[i].complex_id == id) {
+                nb__vkfft_destroy(p->b[i].app);
+                p->b[i] = p->b[--p->nb];
+            } else {
+                i++;
+            }
+        }
+}
+
+void nb__fft_destroy_all(nb_context *ctx)
+{
+    nb_fft *p = ctx->fft.plans;
+    while (p) {
+        nb_fft *n = p->next;
+        plan_free(p);
+        p = n;
+    }
+    ctx->fft.plans = NULL;
+    ctx->fft.n = 0;
+}

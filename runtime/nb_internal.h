@@ -1,0 +1,154 @@
+/*
+ * nb_internal.h - shared between the runtime's source files, never installed.
+ */
+#ifndef NB_INTERNAL_H
+#define NB_INTERNAL_H
+
+#ifndef VK_NO_PROTOTYPES
+#define VK_NO_PROTOTYPES
+#endif
+#include <volk.h>
+
+#include "nb_runtime.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* error.c */
+nb_status nb__fail(nb_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+nb_status nb__vkfail(VkResult r, const char *what);
+const char *nb__vk_result_name(VkResult r);
+void nb__clear_error(void);
+double nb__now_ms(void);
+
+/* memory.c */
+typedef struct nb_block nb_block;
+
+struct nb_buffer {
+    nb_context *ctx;
+    VkBuffer buffer;
+    nb_block *block;      /* NULL for a dedicated allocation */
+    VkDeviceMemory dedicated;
+    uint64_t offset;      /* in the block */
+    uint64_t alloc_bytes; /* reserved in the block, aligned */
+    uint64_t size;        /* as asked */
+    nb_memory_kind kind;
+    uint64_t id;          /* unique in the context; FFT bindings refer to it */
+    void *mapped;         /* host pointer when the memory is host-visible */
+    int coherent;
+};
+
+typedef struct nb_memory {
+    uint32_t type_device;   /* memory type for NB_MEM_DEVICE */
+    uint32_t type_host;     /* memory type for NB_MEM_HOST */
+    int device_mappable;    /* NB_MEM_DEVICE memory is host-visible */
+    int device_coherent, host_coherent;
+    uint64_t block_bytes;
+    nb_block *blocks;
+    uint32_t nblocks;
+    uint64_t used, peak;
+    uint32_t live;
+    uint64_t next_id;
+    nb_buffer *staging;     /* for upload/download where memory is not unified */
+} nb_memory;
+
+nb_status nb__memory_init(nb_context *ctx);
+void nb__memory_destroy(nb_context *ctx);
+
+/* kernel.c */
+typedef struct nb_kernels {
+    VkPipelineCache pipeline_cache;
+    char cache_dir[1024]; /* "" when caching is off */
+    nb_kernel_stats stats;
+    uint64_t pipeline_cache_hash; /* of what was loaded, to skip unchanged saves */
+} nb_kernels;
+
+struct nb_kernel {
+    nb_context *ctx;
+    char name[64];
+    VkShaderModule module;
+    VkDescriptorSetLayout set_layout;
+    VkPipelineLayout layout;
+    VkPipeline pipeline;
+    uint32_t n_bindings;
+    nb_access access[NB_MAX_BINDINGS];
+    uint32_t push_bytes;
+    int from_cache;
+};
+
+nb_status nb__kernels_init(nb_context *ctx, const char *cache_dir);
+void nb__kernels_destroy(nb_context *ctx);
+uint64_t nb__hash64(uint64_t h, const void *data, size_t n);
+#define NB_HASH_SEED 0xcbf29ce484222325ull
+
+/* fft.c */
+typedef struct nb_fft_cache {
+    nb_fft *plans;
+    uint32_t n;
+} nb_fft_cache;
+void nb__fft_destroy_all(nb_context *ctx);
+/* Drops the VkFFT applications bound to a buffer that is going away. */
+void nb__fft_forget_buffer(nb_context *ctx, uint64_t buffer_id);
+/* Records the transform into cmd; in/out as in nb_cmd_fft. */
+nb_status nb__fft_record(nb_fft *p, VkCommandBuffer cmd, nb_buffer *in, nb_buffer *out);
+nb_fft_kind nb__fft_kind(const nb_fft *p);
+uint64_t nb__fft_real_bytes(const nb_fft *p);
+uint64_t nb__fft_complex_bytes(const nb_fft *p);
+
+/* vkfft_glue.c: the one file that includes vkFFT.h */
+typedef struct nb_vkfft nb_vkfft;
+typedef struct nb_vkfft_params {
+    const void *load;       /* a saved application to load instead of compiling, or NULL */
+    int save;               /* keep the compiled application for nb__vkfft_saved */
+    VkPhysicalDevice phys;
+    VkDevice device;
+    VkQueue queue;
+    VkCommandPool pool;
+    VkFence fence;
+    uint64_t n, batch;
+    int inverse;
+    int fp64;
+    VkBuffer real_buf, complex_buf;
+    uint64_t real_bytes, complex_bytes;
+} nb_vkfft_params;
+/* Returns 0 or the VkFFT error code; msg gets VkFFT's diagnostics. */
+int nb__vkfft_create(const nb_vkfft_params *p, nb_vkfft **out, char *msg, size_t cap);
+int nb__vkfft_append(nb_vkfft *f, VkCommandBuffer cmd, VkBuffer real_buf, VkBuffer complex_buf,
+                     int inverse);
+void nb__vkfft_destroy(nb_vkfft *f);
+/* The compiled application of a plan made with save = 1. */
+const void *nb__vkfft_saved(const nb_vkfft *f, uint64_t *bytes);
+const char *nb__vkfft_error_name(int code);
+
+#define NB_MAX_VALIDATION_KEPT 8
+
+struct nb_context {
+    VkInstance instance;
+    VkDebugUtilsMessengerEXT messenger;
+    VkPhysicalDevice phys;
+    VkDevice device;
+    VkQueue queue;
+    uint32_t queue_family;
+    VkCommandPool pool;     /* for the runtime's own short submits */
+    VkFence fence;
+    nb_device_info info;
+    VkPhysicalDeviceMemoryProperties memprops;
+    int validation;
+
+    uint32_t validation_count;
+    char *validation_msgs[NB_MAX_VALIDATION_KEPT];
+
+    nb_memory mem;
+    nb_kernels kern;
+    nb_fft_cache fft;
+};
+
+/* context.c: a one-shot command buffer for the runtime's own transfers. */
+nb_status nb__oneshot_begin(nb_context *ctx, VkCommandBuffer *cb);
+nb_status nb__oneshot_end(nb_context *ctx, VkCommandBuffer cb);
+
+#endif

@@ -1,0 +1,15 @@
+#version 450
+// dst[i] = src[i] for i < n4, 16 bytes at a time: the shader copy bandwidth.
+// Bindings: 0 src (read), 1 dst (write). Push: n4 (number of vec4), stride
+// (vec4 per row of the dispatch grid, for grids wider than 65535 groups).
+layout(local_size_x_id = 0) in;
+layout(std430, set = 0, binding = 0) readonly buffer S { vec4 src[]; };
+layout(std430, set = 0, binding = 1) writeonly buffer D { vec4 dst[]; };
+layout(push_constant) uniform P { uint n4; uint row; } p;
+
+void main()
+{
+    uint i = gl_GlobalInvocationID.y * p.row + gl_GlobalInvocationID.x;
+    if (i < p.n4)
+        dst[i] = src[i];
+}

@@ -1,0 +1,306 @@
+/* Batched real FFTs against a double-precision DFT at every length the
+ * project uses, at batches up to 1536; refused lengths; the plan cache.
+ *
+ * Error bounds (fp32, stated here and in docs/architecture.md):
+ *   forward R2C:  ||X - X_ref||_2 / ||X_ref||_2 <= 2e-6 per checked row
+ *   C2R alone:    ||y - N x||_2 / ||N x||_2       <= 2e-6
+ *   round trip:   max |C2R(R2C(x))/N - x| / max |x| <= 2e-6 over every row
+ * (fp64 plans: 1e-12 for all three). */
+#include "nb_test.h"
+
+typedef struct {
+    double forward, inverse, roundtrip;
+} errs;
+
+/* X[k] = sum_n x[n] e^{-2 pi i k n / N}, k = 0..N/2, in double. */
+static void dft_row(const double *x, uint64_t n, const double *cs, const double *sn, double *re, double *im)
+{
+    for (uint64_t k = 0; k <= n / 2; k++) {
+        double r = 0, i = 0;
+        uint64_t idx = 0;
+        for (uint64_t j = 0; j < n; j++) {
+            r += x[j] * cs[idx];
+            i -= x[j] * sn[idx];
+            idx += k;
+            if (idx >= n)
+                idx -= n;
+        }
+        re[k] = r;
+        im[k] = i;
+    }
+}
+
+static errs run_case(nb_context *ctx, uint64_t n, uint64_t batch, nb_precision prec, int rows_to_check)
+{
+    errs e = {0, 0, 0};
+    const uint64_t nc = n / 2 + 1, es = prec == NB_FP64 ? 8 : 4;
+    nb_fft *fwd, *inv;
+    nb_status s = nb_fft_plan(ctx, n, batch, NB_FFT_R2C, prec, &fwd);
+    CHECK(s == NB_OK, "plan R2C n=%llu batch=%llu: %s", (unsigned long long)n, (unsigned long long)batch,
+          nb_last_error());
+    if (s)
+        return (errs){1, 1, 1};
+    REQUIRE_OK(nb_fft_plan(ctx, n, batch, NB_FFT_C2R, prec, &inv));
+    double *x = malloc(n * batch * sizeof *x);
+    uint64_t seed = n * 131 + batch;
+    for (uint64_t i = 0; i < n * batch; i++)
+        x[i] = nbt_rand(&seed) + (i % n == 3 ? 2.0 : 0.0);
+    void *hx = malloc(n * batch * es), *hX = malloc(nc * 2 * batch * es), *hy = malloc(n * batch * es);
+    for (uint64_t i = 0; i < n * batch; i++) {
+        if (prec == NB_FP64)
+            ((double *)hx)[i] = x[i];
+        else
+            ((float *)hx)[i] = (float)x[i];
+    }
+    nb_buffer *bx, *bX, *by, *bX2;
+    REQUIRE_OK(nb_buffer_create(ctx, n * batch * es, NB_MEM_DEVICE, &bx));
+    REQUIRE_OK(nb_buffer_create(ctx, nc * 2 * batch * es, NB_MEM_DEVICE, &bX));
+    REQUIRE_OK(nb_buffer_create(ctx, nc * 2 * batch * es, NB_MEM_DEVICE, &bX2));
+    REQUIRE_OK(nb_buffer_create(ctx, n * batch * es, NB_MEM_DEVICE, &by));
+    CHECK_OK(nb_buffer_upload(bx, 0, hx, n * batch * es));
+
+    /* R2C, then a copy of the spectrum (C2R consumes its input), then C2R:
+     * four ops in one submit. */
+    nb_cmd *c;
+    REQUIRE_OK(nb_cmd_begin(ctx, 1, &c));
+    CHECK_OK(nb_cmd_fft(c, fwd, bx, bX, NULL));
+    CHECK_OK(nb_cmd_copy(c, bX, 0, bX2, 0, nc * 2 * batch * es));
+    CHECK_OK(nb_cmd_fft(c, inv, bX2, by, NULL));
+    CHECK_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    CHECK_OK(nb_buffer_download(bX, 0, hX, nc * 2 * batch * es));
+    CHECK_OK(nb_buffer_download(by, 0, hy, n * batch * es));
+
+    /* Round trip over every row. */
+    double maxerr = 0, maxx = 0;
+    for (uint64_t i = 0; i < n * batch; i++) {
+        double y = prec == NB_FP64 ? ((double *)hy)[i] : (double)((float *)hy)[i];
+        double d = fabs(y / (double)n - x[i]);
+        if (d > maxerr)
+            maxerr = d;
+        if (fabs(x[i]) > maxx)
+            maxx = fabs(x[i]);
+    }
+    e.roundtrip = maxerr / maxx;
+
+    /* Forward, and C2R on its own fed the reference spectrum, on some rows. */
+    double *cs = malloc(n * sizeof *cs), *sn = malloc(n * sizeof *sn);
+    double *re = malloc(nc * sizeof *re), *im = malloc(nc * sizeof *im);
+    for (uint64_t j = 0; j < n; j++) {
+        cs[j] = cos(2.0 * M_PI * (double)j / (double)n);
+        sn[j] = sin(2.0 * M_PI * (double)j / (double)n);
+    }
+    uint64_t rows[4] = {0, batch - 1, batch / 2, batch / 3};
+    void *spec = malloc(nc * 2 * batch * es);
+    memset(spec, 0, nc * 2 * batch * es);
+    int nrows = rows_to_check < 4 ? rows_to_check : 4;
+    if ((uint64_t)nrows > batch)
+        nrows = (int)batch;
+    for (int r = 0; r < nrows; r++) {
+        uint64_t row = rows[r];
+        dft_row(x + row * n, n, cs, sn, re, im);
+        double num = 0, den = 0;
+        for (uint64_t k = 0; k < nc; k++) {
+            uint64_t at = (row * nc + k) * 2;
+            double gr, gi;
+            if (prec == NB_FP64) {
+                gr = ((double *)hX)[at];
+                gi = ((double *)hX)[at + 1];
+                ((double *)spec)[at] = re[k];
+                ((double *)spec)[at + 1] = im[k];
+            } else {
+                gr = ((float *)hX)[at];
+                gi = ((float *)hX)[at + 1];
+                ((float *)spec)[at] = (float)re[k];
+                ((float *)spec)[at + 1] = (float)im[k];
+            }
+            num += (gr - re[k]) * (gr - re[k]) + (gi - im[k]) * (gi - im[k]);
+            den += re[k] * re[k] + im[k] * im[k];
+        }
+        double fe = sqrt(num / den);
+        if (fe > e.forward)
+            e.forward = fe;
+    }
+    CHECK_OK(nb_buffer_upload(bX2, 0, spec, nc * 2 * batch * es));
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    CHECK_OK(nb_cmd_fft(c, inv, bX2, by, "c2r alone"));
+    CHECK_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    CHECK_OK(nb_buffer_download(by, 0, hy, n * batch * es));
+    for (int r = 0; r < nrows; r++) {
+        uint64_t row = rows[r];
+        double num = 0, den = 0;
+        for (uint64_t j = 0; j < n; j++) {
+            double y = prec == NB_FP64 ? ((double *)hy)[row * n + j] : (double)((float *)hy)[row * n + j];
+            double want = (double)n * x[row * n + j];
+            num += (y - want) * (y - want);
+            den += want * want;
+        }
+        double ie = sqrt(num / den);
+        if (ie > e.inverse)
+            e.inverse = ie;
+    }
+    nb_buffer_destroy(bx);
+    nb_buffer_destroy(bX);
+    nb_buffer_destroy(bX2);
+    nb_buffer_destroy(by);
+    free(x);
+    free(hx);
+    free(hX);
+    free(hy);
+    free(cs);
+    free(sn);
+    free(re);
+    free(im);
+    free(spec);
+    return e;
+}
+
+static void check_case(nb_context *ctx, uint64_t n, uint64_t batch, nb_precision prec, int rows)
+{
+    errs e = run_case(ctx, n, batch, prec, rows);
+    double bound = prec == NB_FP64 ? 1e-12 : 2e-6;
+    printf("n=%-6llu batch=%-5llu %s  forward %.2e  c2r %.2e  round trip %.2e\n", (unsigned long long)n,
+           (unsigned long long)batch, prec == NB_FP64 ? "fp64" : "fp32", e.forward, e.inverse, e.roundtrip);
+    CHECK(e.forward <= bound, "n=%llu batch=%llu forward error %.3g > %.1g", (unsigned long long)n,
+          (unsigned long long)batch, e.forward, bound);
+    CHECK(e.inverse <= bound, "n=%llu batch=%llu c2r error %.3g > %.1g", (unsigned long long)n,
+          (unsigned long long)batch, e.inverse, bound);
+    CHECK(e.roundtrip <= bound, "n=%llu batch=%llu round-trip error %.3g > %.1g", (unsigned long long)n,
+          (unsigned long long)batch, e.roundtrip, bound);
+}
+
+static void test_refusals(nb_context *ctx)
+{
+    static const uint64_t bad[] = {8584, 8602, 8583, 8581, 7, 0, 2 * 17};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        nb_fft *p = NULL;
+        nb_status s = nb_fft_plan(ctx, bad[i], 4, NB_FFT_R2C, NB_FP32, &p);
+        CHECK(s == NB_ERR_UNSUPPORTED && p == NULL, "length %llu must be refused, got %s",
+              (unsigned long long)bad[i], nb_status_name(s));
+        CHECK(strstr(nb_last_error(), "nearest good length") != NULL, "message: %s", nb_last_error());
+        CHECK(!nb_fft_length_ok(bad[i]), "length_ok(%llu)", (unsigned long long)bad[i]);
+    }
+    printf("refused: %s\n", nb_last_error());
+    CHECK(nb_fft_good_length(8583) == 8580, "good_length(8583) = %llu", (unsigned long long)nb_fft_good_length(8583));
+    CHECK(nb_fft_good_length(8584) == 8580, "good_length(8584)");
+    CHECK(nb_fft_good_length(8602) == 8624 || nb_fft_good_length(8602) == 8580 ||
+              nb_fft_length_ok(nb_fft_good_length(8602)),
+          "good_length(8602)");
+    CHECK(nb_fft_good_length(8580) == 8580, "a good length maps to itself");
+    CHECK(nb_fft_good_length(1023) == 1024, "good_length(1023) = %llu", (unsigned long long)nb_fft_good_length(1023));
+    for (uint64_t n = 8; n < 20000; n += 97) { /* the answer is good and nothing nearer is */
+        uint64_t g = nb_fft_good_length(n), d = g > n ? g - n : n - g;
+        CHECK(nb_fft_length_ok(g), "good_length(%llu) = %llu is not ok", (unsigned long long)n, (unsigned long long)g);
+        for (uint64_t m = n - d + 1; m < n + d; m++)
+            CHECK(!nb_fft_length_ok(m) || (m > n && m - n == d) || (m < n && n - m == d) || m == g,
+                  "good_length(%llu) = %llu but %llu is nearer", (unsigned long long)n, (unsigned long long)g,
+                  (unsigned long long)m);
+    }
+    nb_fft *p;
+    CHECK(nb_fft_plan(ctx, 1024, 0, NB_FFT_R2C, NB_FP32, &p) == NB_ERR_INVALID_ARGUMENT, "batch 0");
+}
+
+static void test_cache_and_rebinding(nb_context *ctx)
+{
+    nb_fft *a, *b;
+    uint32_t before = nb_fft_plans_cached(ctx);
+    REQUIRE_OK(nb_fft_plan(ctx, 96, 5, NB_FFT_R2C, NB_FP32, &a));
+    REQUIRE_OK(nb_fft_plan(ctx, 96, 5, NB_FFT_R2C, NB_FP32, &b));
+    CHECK(a == b, "the same key gives the cached plan");
+    CHECK(nb_fft_plans_cached(ctx) == before + 1, "one plan added");
+    REQUIRE_OK(nb_fft_plan(ctx, 96, 6, NB_FFT_R2C, NB_FP32, &b));
+    CHECK(a != b, "another batch is another plan");
+
+    /* One plan used on two pairs of buffers in one recording: both right. */
+    const uint64_t n = 96, batch = 5, nc = n / 2 + 1;
+    float x1[96 * 5], x2[96 * 5], X1[49 * 2 * 5], X2[49 * 2 * 5];
+    uint64_t seed = 5;
+    for (int i = 0; i < 96 * 5; i++) {
+        x1[i] = (float)nbt_rand(&seed);
+        x2[i] = (float)nbt_rand(&seed);
+    }
+    nb_buffer *r1, *r2, *c1, *c2;
+    REQUIRE_OK(nb_buffer_create(ctx, sizeof x1, NB_MEM_DEVICE, &r1));
+    REQUIRE_OK(nb_buffer_create(ctx, sizeof x2, NB_MEM_DEVICE, &r2));
+    REQUIRE_OK(nb_buffer_create(ctx, sizeof X1, NB_MEM_DEVICE, &c1));
+    REQUIRE_OK(nb_buffer_create(ctx, sizeof X2, NB_MEM_DEVICE, &c2));
+    CHECK_OK(nb_buffer_upload(r1, 0, x1, sizeof x1));
+    CHECK_OK(nb_buffer_upload(r2, 0, x2, sizeof x2));
+    nb_cmd *c;
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    CHECK_OK(nb_cmd_fft(c, a, r1, c1, NULL));
+    CHECK_OK(nb_cmd_fft(c, a, r2, c2, NULL));
+    nb_cmd_stats st;
+    nb_cmd_stats_get(c, &st);
+    CHECK(st.barriers == 0, "independent FFTs need no barrier (%u)", st.barriers);
+    CHECK_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    CHECK_OK(nb_buffer_download(c1, 0, X1, sizeof X1));
+    CHECK_OK(nb_buffer_download(c2, 0, X2, sizeof X2));
+    for (int which = 0; which < 2; which++) {
+        const float *x = which ? x2 : x1, *X = which ? X2 : X1;
+        double maxe = 0;
+        for (uint64_t r = 0; r < batch; r++)
+            for (uint64_t k = 0; k < nc; k++) {
+                double re = 0, im = 0;
+                for (uint64_t j = 0; j < n; j++) {
+                    double ang = -2.0 * M_PI * (double)(k * j % n) / (double)n;
+                    re += x[r * n + j] * cos(ang);
+                    im += x[r * n + j] * sin(ang);
+                }
+                double d = hypot(X[(r * nc + k) * 2] - re, X[(r * nc + k) * 2 + 1] - im);
+                if (d > maxe)
+                    maxe = d;
+            }
+        CHECK(maxe < 1e-4, "binding %d: max error %.3g", which, maxe);
+    }
+    /* Buffers freed and new ones made: the plan still works. */
+    nb_buffer_destroy(r2);
+    nb_buffer_destroy(c2);
+    REQUIRE_OK(nb_buffer_create(ctx, sizeof x2, NB_MEM_DEVICE, &r2));
+    REQUIRE_OK(nb_buffer_create(ctx, sizeof X2, NB_MEM_DEVICE, &c2));
+    CHECK_OK(nb_buffer_upload(r2, 0, x1, sizeof x1));
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    CHECK_OK(nb_cmd_fft(c, a, r2, c2, NULL));
+    CHECK_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    float X3[49 * 2 * 5];
+    CHECK_OK(nb_buffer_download(c2, 0, X3, sizeof X3));
+    CHECK(memcmp(X3, X1, sizeof X1) == 0, "same input, same plan, new buffers: same bits");
+    /* A buffer too small for the plan is refused. */
+    nb_buffer *small;
+    REQUIRE_OK(nb_buffer_create(ctx, 64, NB_MEM_DEVICE, &small));
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    CHECK(nb_cmd_fft(c, a, small, c2, NULL) == NB_ERR_INVALID_ARGUMENT, "small input buffer");
+    nb_cmd_destroy(c);
+    nb_buffer_destroy(small);
+    nb_buffer_destroy(r1);
+    nb_buffer_destroy(r2);
+    nb_buffer_destroy(c1);
+    nb_buffer_destroy(c2);
+}
+
+int main(int argc, char **argv)
+{
+    nb_context *ctx = nbt_context();
+    test_refusals(ctx);
+    test_cache_and_rebinding(ctx);
+    /* The lengths the project uses, each at batch 1, an odd batch, and 1536
+     * (= 64 traces x 24 channels). */
+    static const uint64_t lengths[] = {1024, 4096, 8192, 8580, 8640};
+    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    for (size_t i = 0; i < sizeof lengths / sizeof *lengths; i++) {
+        check_case(ctx, lengths[i], 1, NB_FP32, 1);
+        check_case(ctx, lengths[i], 7, NB_FP32, 3);
+        if (!quick)
+            check_case(ctx, lengths[i], 1536, NB_FP32, 4);
+    }
+    /* Small and mixed-radix lengths. */
+    static const uint64_t small[] = {8, 10, 12, 16, 26, 42, 66, 78, 130, 210, 256, 390, 1000, 2002, 3000};
+    for (size_t i = 0; i < sizeof small / sizeof *small; i++)
+        check_case(ctx, small[i], 3, NB_FP32, 3);
+    if (nb_context_device(ctx)->float64)
+        check_case(ctx, 8580, 3, NB_FP64, 3);
+    return nbt_finish(ctx);
+}

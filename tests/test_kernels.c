@@ -1,0 +1,231 @@
+/* Kernels compiled from GLSL at run time: saxpy and a reduction against a
+ * double-precision CPU reference, defines and specialisation constants, the
+ * SPIR-V disk cache, and compile errors that name kernel and line. */
+#include "nb_test.h"
+
+#include <time.h>
+#include <unistd.h>
+
+static nb_kernel *saxpy_kernel(nb_context *ctx, uint32_t wg)
+{
+    nb_kernel_desc d = {.name = "saxpy", .n_bindings = 2, .access = {NB_READ, NB_READ_WRITE}, .push_bytes = 8,
+                        .n_spec = 1, .spec_id = {0}, .spec_value = {wg}};
+    nb_kernel *k = NULL;
+    REQUIRE_OK(nb_kernel_create(ctx, &d, &k));
+    return k;
+}
+
+static void test_saxpy(nb_context *ctx, uint32_t n, uint32_t wg)
+{
+    nb_kernel *k = saxpy_kernel(ctx, wg);
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *out = malloc(n * sizeof *out);
+    uint64_t seed = n;
+    for (uint32_t i = 0; i < n; i++) {
+        x[i] = (float)nbt_rand(&seed);
+        y[i] = (float)nbt_rand(&seed) * 100.0f;
+    }
+    nb_buffer *bx, *by;
+    REQUIRE_OK(nb_buffer_create(ctx, n * 4ull, NB_MEM_DEVICE, &bx));
+    REQUIRE_OK(nb_buffer_create(ctx, n * 4ull + 64, NB_MEM_DEVICE, &by)); /* a tail that must stay untouched */
+    float sentinel[16];
+    for (int i = 0; i < 16; i++)
+        sentinel[i] = 1234.5f;
+    CHECK_OK(nb_buffer_upload(bx, 0, x, n * 4ull));
+    CHECK_OK(nb_buffer_upload(by, 0, y, n * 4ull));
+    CHECK_OK(nb_buffer_upload(by, n * 4ull, sentinel, 64));
+    struct {
+        uint32_t n;
+        float a;
+    } push = {n, -2.5f};
+    nb_cmd *c;
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    nb_buffer *bufs[2] = {bx, by};
+    uint32_t groups[3] = {(n + wg - 1) / wg, 1, 1};
+    CHECK_OK(nb_cmd_dispatch(c, k, groups, bufs, &push, NULL));
+    CHECK_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    CHECK_OK(nb_buffer_download(by, 0, out, n * 4ull));
+    double maxrel = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        double ref = -2.5 * (double)x[i] + (double)y[i];
+        double scale = fabs(2.5 * (double)x[i]) + fabs((double)y[i]) + 1e-30;
+        double e = fabs((double)out[i] - ref) / scale;
+        if (e > maxrel)
+            maxrel = e;
+    }
+    /* fma() may be a multiply and an add on some drivers (lavapipe): two
+     * roundings, each at most 2^-24 of |a x| + |y|. */
+    CHECK(maxrel <= 1.2e-7, "saxpy n=%u wg=%u: max relative error %.3g", n, wg, maxrel);
+    float tail[16];
+    CHECK_OK(nb_buffer_download(by, n * 4ull, tail, 64));
+    CHECK(memcmp(tail, sentinel, 64) == 0, "saxpy wrote past n");
+    nb_buffer_destroy(bx);
+    nb_buffer_destroy(by);
+    nb_kernel_destroy(k);
+    free(x);
+    free(y);
+    free(out);
+}
+
+static void test_reduction(nb_context *ctx, uint32_t n)
+{
+    nb_kernel_desc d = {.name = "reduce_sum", .defines = {"WG=128"}, .n_bindings = 2,
+                        .access = {NB_READ, NB_WRITE}, .push_bytes = 8};
+    nb_kernel *k;
+    REQUIRE_OK(nb_kernel_create(ctx, &d, &k));
+    float *x = malloc(n * sizeof *x);
+    uint64_t seed = 42 + n;
+    double ref = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        x[i] = (float)(nbt_rand(&seed) + 0.25);
+        ref += x[i];
+    }
+    const uint32_t per = 16384, groups1 = (n + per - 1) / per;
+    nb_buffer *bx, *bp, *bt;
+    REQUIRE_OK(nb_buffer_create(ctx, n * 4ull, NB_MEM_DEVICE, &bx));
+    REQUIRE_OK(nb_buffer_create(ctx, groups1 * 4ull, NB_MEM_DEVICE, &bp));
+    REQUIRE_OK(nb_buffer_create(ctx, 4, NB_MEM_DEVICE, &bt));
+    CHECK_OK(nb_buffer_upload(bx, 0, x, n * 4ull));
+    nb_cmd *c;
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    struct {
+        uint32_t n, per;
+    } p1 = {n, per}, p2 = {groups1, groups1};
+    nb_buffer *b1[2] = {bx, bp}, *b2[2] = {bp, bt};
+    uint32_t g1[3] = {groups1, 1, 1};
+    CHECK_OK(nb_cmd_dispatch(c, k, g1, b1, &p1, "reduce pass 1"));
+    CHECK_OK(nb_cmd_dispatch(c, k, nbt_one, b2, &p2, "reduce pass 2"));
+    nb_cmd_stats st;
+    nb_cmd_stats_get(c, &st);
+    CHECK(st.barriers == 1, "the second pass reads what the first wrote: 1 barrier, got %u", st.barriers);
+    CHECK_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    float got = 0;
+    CHECK_OK(nb_buffer_download(bt, 0, &got, 4));
+    double rel = fabs((double)got - ref) / fabs(ref);
+    /* Compensated per-thread sums and a tree: error near fp32 rounding of the result. */
+    CHECK(rel < 2e-6, "sum of %u: got %.9g, want %.9g (rel %.3g)", n, (double)got, ref, rel);
+    printf("reduce_sum n=%u: relative error %.3g\n", n, rel);
+    nb_buffer_destroy(bx);
+    nb_buffer_destroy(bp);
+    nb_buffer_destroy(bt);
+    nb_kernel_destroy(k);
+    free(x);
+}
+
+static const char *BAD_SRC = "#version 450\n"
+                             "layout(local_size_x = 64) in;\n"
+                             "layout(std430, binding = 0) buffer B { float b[]; };\n"
+                             "void main()\n"
+                             "{\n"
+                             "    b[gl_GlobalInvocationID.x] = undeclared_thing * 2.0;\n"
+                             "}\n";
+
+static void test_errors(nb_context *ctx)
+{
+    nb_kernel *k = NULL;
+    nb_kernel_desc d = {.name = "broken_kernel", .source = BAD_SRC, .n_bindings = 1, .access = {NB_READ_WRITE}};
+    nb_status s = nb_kernel_create(ctx, &d, &k);
+    CHECK(s == NB_ERR_COMPILE, "a bad shader gives a compile error, got %s", nb_status_name(s));
+    CHECK(k == NULL, "no kernel on failure");
+    const char *m = nb_last_error();
+    printf("compile error message:\n%s\n", m);
+    CHECK(strstr(m, "broken_kernel") != NULL, "message names the kernel: %s", m);
+    CHECK(strstr(m, "line 6") != NULL, "message names line 6: %s", m);
+    CHECK(strstr(m, "undeclared_thing") != NULL, "message names the identifier: %s", m);
+
+    /* Defines are injected after #version, and lines still count from the file. */
+    const char *def_src = "#version 450\n"
+                          "layout(local_size_x = 1) in;\n"
+                          "layout(std430, binding = 0) buffer B { float b[]; };\n"
+                          "void main() { b[0] = VALUE; }\n"
+                          "#if BREAK\n"
+                          "syntax error here\n"
+                          "#endif\n";
+    nb_kernel_desc d2 = {.name = "define_kernel", .source = def_src, .defines = {"VALUE=3.0", "BREAK=1"},
+                         .n_bindings = 1, .access = {NB_WRITE}};
+    s = nb_kernel_create(ctx, &d2, &k);
+    CHECK(s == NB_ERR_COMPILE && strstr(nb_last_error(), "line 6") != NULL, "define error line: %s",
+          nb_last_error());
+    d2.defines[1] = "BREAK=0";
+    CHECK_OK(nb_kernel_create(ctx, &d2, &k));
+    if (k) {
+        nb_buffer *b;
+        REQUIRE_OK(nb_buffer_create(ctx, 4, NB_MEM_DEVICE, &b));
+        nb_cmd *c;
+        REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+        CHECK_OK(nb_cmd_dispatch(c, k, nbt_one, &b, NULL, NULL));
+        CHECK_OK(nb_cmd_submit(c));
+        nb_cmd_destroy(c);
+        float v = 0;
+        CHECK_OK(nb_buffer_download(b, 0, &v, 4));
+        CHECK(v == 3.0f, "define VALUE=3.0 gave %g", (double)v);
+        nb_buffer_destroy(b);
+        nb_kernel_destroy(k);
+    }
+
+    d.name = "no_such_shader";
+    d.source = NULL;
+    s = nb_kernel_create(ctx, &d, &k);
+    CHECK(s == NB_ERR_INVALID_ARGUMENT && strstr(nb_last_error(), "no_such_shader"), "unknown shader: %s",
+          nb_last_error());
+    nb_kernel_desc d3 = {.name = "saxpy", .n_bindings = 2, .access = {NB_READ, NB_READ_WRITE}, .push_bytes = 6};
+    s = nb_kernel_create(ctx, &d3, &k);
+    CHECK(s == NB_ERR_INVALID_ARGUMENT, "push size not a multiple of 4: %s", nb_status_name(s));
+}
+
+static void test_cache(nb_context *ctx)
+{
+    /* A source no other test uses, made unique per run, so the first
+     * compile must be a miss; the second, from a new context, a hit. */
+    char src[512];
+    snprintf(src, sizeof src,
+             "#version 450\n// unique %p %ld\nlayout(local_size_x = 1) in;\n"
+             "layout(std430, binding = 0) buffer B { float b[]; };\nvoid main() { b[0] = 7.0; }\n",
+             (void *)&src, (long)nb_last_error());
+    char uniq[64];
+    snprintf(uniq, sizeof uniq, "cache_probe_%d", rand());
+    nb_kernel_desc d = {.name = "cache_probe", .source = src, .defines = {uniq}, .n_bindings = 1,
+                        .access = {NB_WRITE}};
+    nb_kernel_stats s0, s1;
+    nb_kernel_stats_get(ctx, &s0);
+    nb_kernel *k;
+    REQUIRE_OK(nb_kernel_create(ctx, &d, &k));
+    CHECK(!nb_kernel_from_cache(k), "first compile of a new source cannot be a cache hit");
+    nb_kernel_destroy(k);
+    nb_kernel_stats_get(ctx, &s1);
+    CHECK(s1.compiled == s0.compiled + 1, "compiled count");
+
+    nb_context *ctx2 = nbt_context();
+    REQUIRE_OK(nb_kernel_create(ctx2, &d, &k));
+    CHECK(nb_kernel_from_cache(k), "the second compile is a disk cache hit");
+    nb_kernel_stats st2;
+    nb_kernel_stats_get(ctx2, &st2);
+    CHECK(st2.cache_hits == 1 && st2.compiled == 0, "ctx2: %u hits, %u compiles", st2.cache_hits, st2.compiled);
+    nb_kernel_destroy(k);
+    /* A different define is a different program: a miss again. */
+    d.defines[1] = "OTHER=1";
+    REQUIRE_OK(nb_kernel_create(ctx2, &d, &k));
+    CHECK(!nb_kernel_from_cache(k), "a changed define must not hit the cache");
+    nb_kernel_destroy(k);
+    CHECK(nb_validation_count(ctx2) == 0, "validation messages in the second context");
+    nb_context_destroy(ctx2);
+}
+
+int main(void)
+{
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    nb_context *ctx = nbt_context();
+    CHECK(nb_shader_count() >= 5, "embedded shaders: %u", nb_shader_count());
+    CHECK(nb_shader_source("saxpy") != NULL, "saxpy is embedded");
+    test_saxpy(ctx, 1, 64);
+    test_saxpy(ctx, 1000, 64);
+    test_saxpy(ctx, 1u << 20, 256);
+    test_saxpy(ctx, 12345, 32); /* the spec constant changes the workgroup size */
+    test_reduction(ctx, 1);
+    test_reduction(ctx, 100000);
+    test_reduction(ctx, 10000000);
+    test_errors(ctx);
+    test_cache(ctx);
+    return nbt_finish(ctx);
+}
