@@ -119,6 +119,14 @@ nb_status nb_fft_plan(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind k
         return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_fft_plan: batch %llu (1 to 2^24)", (unsigned long long)batch);
     if (prec == NB_FP64 && !ctx->info.float64)
         return nb__fail(NB_ERR_UNSUPPORTED, "'%s' has no 64-bit floats in shaders", ctx->info.name);
+    uint64_t es = prec == NB_FP64 ? 8 : 4, cbytes = batch * (n / 2 + 1) * 2 * es;
+    if (cbytes > ctx->info.max_storage_buffer_range)
+        return nb__fail(NB_ERR_UNSUPPORTED,
+                        "an FFT of batch %llu at length %llu needs %.1f MiB buffers, over this device's storage "
+                        "buffer range of %.1f MiB: split the batch (at most %llu)",
+                        (unsigned long long)batch, (unsigned long long)n, (double)cbytes / 1048576.0,
+                        (double)ctx->info.max_storage_buffer_range / 1048576.0,
+                        (unsigned long long)(ctx->info.max_storage_buffer_range / ((n / 2 + 1) * 2 * es)));
     for (nb_fft *p = ctx->fft.plans; p; p = p->next)
         if (p->n == n && p->batch == batch && p->kind == kind && p->prec == prec) {
             *out = p;

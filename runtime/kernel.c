@@ -242,6 +242,7 @@ void nb__kernels_destroy(nb_context *ctx)
 }
 
 void nb_kernel_stats_get(const nb_context *ctx, nb_kernel_stats *s) { *s = ctx->kern.stats; }
+const char *nb_cache_dir(const nb_context *ctx) { return ctx->kern.cache_dir; }
 
 /* --------------------------------------------------------------- sources */
 

@@ -207,6 +207,8 @@ void nb_kernel_destroy(nb_kernel *k);
 int nb_kernel_from_cache(const nb_kernel *k); /* SPIR-V came from the disk cache */
 const char *nb_kernel_name(const nb_kernel *k);
 void nb_kernel_stats_get(const nb_context *ctx, nb_kernel_stats *s);
+/* The directory compiled kernels are cached in; "" when caching is off. */
+const char *nb_cache_dir(const nb_context *ctx);
 /* Writes the VkPipelineCache to the cache directory (also done on destroy). */
 nb_status nb_pipeline_cache_save(nb_context *ctx);
 /* Embedded shader sources: number, and name/source of the i-th. */

@@ -199,6 +199,12 @@ static void test_refusals(nb_context *ctx)
     }
     nb_fft *p;
     CHECK(nb_fft_plan(ctx, 1024, 0, NB_FFT_R2C, NB_FP32, &p) == NB_ERR_INVALID_ARGUMENT, "batch 0");
+    /* More than one binding can address: refused with the batch that fits. */
+    uint64_t range = nb_context_device(ctx)->max_storage_buffer_range;
+    uint64_t too_many = range / ((8580 / 2 + 1) * 8) + 1;
+    nb_status s = nb_fft_plan(ctx, 8580, too_many, NB_FFT_R2C, NB_FP32, &p);
+    CHECK(s == NB_ERR_UNSUPPORTED && strstr(nb_last_error(), "split the batch"), "batch %llu: %s",
+          (unsigned long long)too_many, nb_last_error());
 }
 
 static void test_cache_and_rebinding(nb_context *ctx)

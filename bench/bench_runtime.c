@@ -1,0 +1,421 @@
+/* bench_runtime.c - `noble bench runtime`: the ceilings of the device that
+ * later benches measure themselves against, and the FFT against FFTW. */
+#include "nb_bench.h"
+
+#include <dirent.h>
+#include <fftw3.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+#define MAX_ROUNDS 64
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        nb_status s_ = (expr);                                                                     \
+        if (s_ != NB_OK) {                                                                         \
+            st = s_;                                                                               \
+            goto done;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+/* Median time of one submit of a recorded command buffer: GPU timestamps
+ * where the device has them, wall time otherwise. */
+static nb_status time_cmd(nb_cmd *c, int rounds, double *ms, int use_gpu)
+{
+    double t[MAX_ROUNDS];
+    nb_status s = nb_cmd_submit(c); /* warm-up, also the first use of the memory */
+    if (s)
+        return s;
+    for (int i = 0; i < rounds; i++) {
+        double t0 = now_ms();
+        if ((s = nb_cmd_resubmit(c)))
+            return s;
+        double wall = now_ms() - t0, gpu = nb_cmd_gpu_ms(c);
+        t[i] = use_gpu && gpu > 0 ? gpu : wall;
+    }
+    *ms = median(t, rounds);
+    return NB_OK;
+}
+
+typedef struct startup_kernel {
+    const char *name;
+    uint32_t n_bindings;
+    nb_access access[2];
+    const char *define;
+} startup_kernel;
+
+static const startup_kernel STARTUP[] = {
+    {"saxpy", 2, {NB_READ, NB_READ_WRITE}, NULL},
+    {"reduce_sum", 2, {NB_READ, NB_WRITE}, "WG=256"},
+    {"copy", 2, {NB_READ, NB_WRITE}, NULL},
+    {"fma_peak", 1, {NB_WRITE}, NULL},
+    {"add_scalar", 1, {NB_READ_WRITE}, NULL},
+};
+#define NSTARTUP (sizeof STARTUP / sizeof *STARTUP)
+
+static nb_status make_kernel(nb_context *ctx, const startup_kernel *sk, uint32_t wg, nb_kernel **k)
+{
+    nb_kernel_desc d = {.name = sk->name, .n_bindings = sk->n_bindings, .push_bytes = 8, .n_spec = 1,
+                        .spec_id = {0}, .spec_value = {wg}};
+    d.access[0] = sk->access[0];
+    d.access[1] = sk->access[1];
+    d.defines[0] = sk->define;
+    return nb_kernel_create(ctx, &d, k);
+}
+
+/* Context creation plus every runtime kernel, from a given cache directory. */
+static nb_status startup(const char *dir, double *ms, nb_kernel_stats *ks)
+{
+    double t0 = now_ms();
+    nb_context_options o;
+    nb_context_options_default(&o);
+    o.cache_dir = dir;
+    nb_context *ctx;
+    nb_status s = nb_context_create(&o, &ctx);
+    if (s)
+        return s;
+    nb_kernel *k[NSTARTUP] = {0};
+    for (size_t i = 0; i < NSTARTUP && !s; i++)
+        s = make_kernel(ctx, &STARTUP[i], 256, &k[i]);
+    *ms = now_ms() - t0;
+    nb_kernel_stats_get(ctx, ks);
+    for (size_t i = 0; i < NSTARTUP; i++)
+        nb_kernel_destroy(k[i]);
+    nb_context_destroy(ctx);
+    return s;
+}
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[1024];
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static nb_status bench_startup(nbb_report *r)
+{
+    char dir[] = "/tmp/noble-bench-cache-XXXXXX";
+    if (!mkdtemp(dir))
+        return NB_OK; /* no temporary directory: skip, it is only a timing */
+    double cold = 0, warm = 0;
+    nb_kernel_stats kc, kw;
+    nb_status s = startup(dir, &cold, &kc);
+    if (!s)
+        s = startup(dir, &warm, &kw);
+    remove_dir(dir);
+    if (s)
+        return s;
+    char note[160];
+    snprintf(note, sizeof note, "context + %zu kernels, empty cache (glslang %.0f ms, pipelines %.0f ms)", NSTARTUP,
+             kc.compile_ms, kc.pipeline_ms);
+    nbb_report_num(r, "startup_cold_ms", cold, "ms", note);
+    snprintf(note, sizeof note, "the same, SPIR-V and pipeline cache warm (%u of %zu from cache)", kw.cache_hits,
+             NSTARTUP);
+    nbb_report_num(r, "startup_warm_ms", warm, "ms", note);
+    return NB_OK;
+}
+
+static double host_memcpy_gbps(uint64_t bytes, int rounds)
+{
+    char *a = malloc(bytes), *b = malloc(bytes);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return NAN;
+    }
+    memset(a, 1, bytes); /* first touch is expensive on these machines: not part of the copy */
+    memset(b, 2, bytes);
+    double t[MAX_ROUNDS];
+    for (int i = 0; i < rounds; i++) {
+        double t0 = now_ms();
+        memcpy(b, a, bytes);
+        t[i] = now_ms() - t0;
+        a[i] = b[bytes - 1 - (uint64_t)i]; /* keep the copies observable */
+    }
+    double ms = median(t, rounds);
+    free(a);
+    free(b);
+    return 2.0 * (double)bytes / (ms * 1e6);
+}
+
+static nb_status bench_fft(nb_context *ctx, const nbb_options *o, int rounds, nbb_report *r)
+{
+    const uint64_t n = 8580, batch = o->quick ? 96 : 1536, nc = n / 2 + 1;
+    nb_status st = NB_OK;
+    nb_buffer *x = NULL, *X = NULL, *y = NULL;
+    nb_cmd *c = NULL;
+    float *hx = NULL, *hy = NULL;
+    fftwf_complex *hX = NULL;
+    fftwf_plan pf = NULL, pi = NULL;
+    nb_fft *fwd, *inv;
+    double t0 = now_ms();
+    TRY(nb_fft_plan(ctx, n, batch, NB_FFT_R2C, NB_FP32, &fwd));
+    TRY(nb_fft_plan(ctx, n, batch, NB_FFT_C2R, NB_FP32, &inv));
+    double plan_ms = now_ms() - t0;
+    TRY(nb_buffer_create(ctx, n * batch * 4, NB_MEM_DEVICE, &x));
+    TRY(nb_buffer_create(ctx, nc * batch * 8, NB_MEM_DEVICE, &X));
+    TRY(nb_buffer_create(ctx, n * batch * 4, NB_MEM_DEVICE, &y));
+    hx = fftwf_malloc(n * batch * 4);
+    hy = fftwf_malloc(n * batch * 4);
+    hX = fftwf_malloc(nc * batch * 8);
+    if (!hx || !hy || !hX) {
+        st = NB_ERR_OUT_OF_MEMORY;
+        goto done;
+    }
+    for (uint64_t i = 0; i < n * batch; i++)
+        hx[i] = (float)sin(0.001 * (double)i);
+    TRY(nb_buffer_upload(x, 0, hx, n * batch * 4));
+    TRY(nb_cmd_begin(ctx, 1, &c));
+    TRY(nb_cmd_fft(c, fwd, x, X, "r2c"));
+    TRY(nb_cmd_fft(c, inv, X, y, "c2r"));
+    double pair_ms;
+    TRY(time_cmd(c, rounds, &pair_ms, 0));
+    const nb_profile_row *rows;
+    uint32_t nrows = 0;
+    double r2c_ms = NAN, c2r_ms = NAN;
+    if (nb_cmd_profile(c, &rows, &nrows) == NB_OK)
+        for (uint32_t i = 0; i < nrows; i++) {
+            if (strcmp(rows[i].label, "r2c") == 0)
+                r2c_ms = rows[i].total_ms;
+            if (strcmp(rows[i].label, "c2r") == 0)
+                c2r_ms = rows[i].total_ms;
+        }
+
+    /* FFTW on the same machine, in the same run, with every core. */
+    int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1)
+        threads = 1;
+    fftwf_init_threads();
+    fftwf_plan_with_nthreads(threads);
+    /* FFTW at its best is FFTW_MEASURE; its planning (minutes at batch
+     * 1536 here) is kept as wisdom next to noble's kernel cache. --quick
+     * uses FFTW_ESTIMATE, a few percent slower at this size. */
+    unsigned flags = o->quick ? FFTW_ESTIMATE : FFTW_MEASURE;
+    char wisdom[1200] = "";
+    if (!o->quick && nb_cache_dir(ctx)[0]) {
+        snprintf(wisdom, sizeof wisdom, "%s/fftw-wisdom-%dthreads.txt", nb_cache_dir(ctx), threads);
+        fftwf_import_wisdom_from_filename(wisdom);
+    }
+    int len = (int)n;
+    double tp = now_ms();
+    pf = fftwf_plan_many_dft_r2c(1, &len, (int)batch, hx, NULL, 1, (int)n, hX, NULL, 1, (int)nc, flags);
+    pi = fftwf_plan_many_dft_c2r(1, &len, (int)batch, hX, NULL, 1, (int)nc, hy, NULL, 1, (int)n, flags);
+    double fftw_plan_ms = now_ms() - tp;
+    if (wisdom[0])
+        fftwf_export_wisdom_to_filename(wisdom);
+    for (uint64_t i = 0; i < n * batch; i++) /* FFTW_MEASURE overwrites the arrays */
+        hx[i] = (float)sin(0.001 * (double)i);
+    double t[MAX_ROUNDS];
+    fftwf_execute(pf);
+    fftwf_execute(pi);
+    for (int i = 0; i < rounds; i++) {
+        double a = now_ms();
+        fftwf_execute(pf);
+        fftwf_execute(pi);
+        t[i] = now_ms() - a;
+    }
+    double fftw_ms = median(t, rounds);
+    double flops = 2.0 * 2.5 * (double)n * log2((double)n) * (double)batch; /* R2C + C2R */
+
+    char note[160];
+    snprintf(note, sizeof note, "N = %llu, batch %llu, R2C + C2R pair in one submit, wall", (unsigned long long)n,
+             (unsigned long long)batch);
+    nbb_report_num(r, "fft_n", (double)n, "", NULL);
+    nbb_report_num(r, "fft_batch", (double)batch, "", NULL);
+    nbb_report_num(r, "fft_pair_ms", pair_ms, "ms", note);
+    nbb_report_num(r, "fft_r2c_gpu_ms", r2c_ms, "ms", "GPU timestamps");
+    nbb_report_num(r, "fft_c2r_gpu_ms", c2r_ms, "ms", "GPU timestamps");
+    nbb_report_num(r, "fft_gflops", flops / (pair_ms * 1e6), "GFLOP/s", "2.5 N log2 N per real transform");
+    nbb_report_num(r, "fft_plan_ms", plan_ms, "ms", "both plans, VkFFT compiles its kernels");
+    snprintf(note, sizeof note, "FFTW %s, %d threads, %s", fftwf_version, threads,
+             o->quick ? "FFTW_ESTIMATE" : "FFTW_MEASURE");
+    nbb_report_num(r, "fftw_pair_ms", fftw_ms, "ms", note);
+    nbb_report_num(r, "fftw_threads", threads, "", NULL);
+    nbb_report_num(r, "fftw_plan_ms", fftw_plan_ms, "ms", NULL);
+    nbb_report_num(r, "fft_vs_fftw_ratio", fftw_ms / pair_ms, "x", "noble throughput / FFTW throughput; > 1: noble faster");
+done:
+    if (pf)
+        fftwf_destroy_plan(pf);
+    if (pi)
+        fftwf_destroy_plan(pi);
+    fftwf_free(hx);
+    fftwf_free(hy);
+    fftwf_free(hX);
+    nb_cmd_destroy(c);
+    nb_buffer_destroy(x);
+    nb_buffer_destroy(X);
+    nb_buffer_destroy(y);
+    return st;
+}
+
+nb_status nbb_runtime(const nbb_options *o, nbb_report *r)
+{
+    int rounds = o->rounds > 0 ? o->rounds : (o->quick ? 2 : 5);
+    if (rounds > MAX_ROUNDS)
+        rounds = MAX_ROUNDS;
+    uint64_t bytes = o->quick ? (32ull << 20) : (256ull << 20);
+    nb_status st = bench_startup(r);
+    if (st)
+        return st;
+    nb_context *ctx = NULL;
+    if ((st = nb_context_create(NULL, &ctx)))
+        return st;
+    const nb_device_info *d = nb_context_device(ctx);
+    if (bytes > d->max_storage_buffer_range) /* what one kernel binding can see */
+        bytes = d->max_storage_buffer_range / 4096 * 4096;
+    nb_kernel *kcopy = NULL, *kfma = NULL, *kadd = NULL;
+    nb_buffer *a = NULL, *b = NULL, *small = NULL, **many = NULL;
+    nb_cmd *c = NULL;
+    char note[160];
+    nbb_report_str(r, "device", d->name);
+    nbb_report_str(r, "device_type", nb_device_type_name(d->type));
+    nbb_report_str(r, "driver", d->driver_info[0] ? d->driver_info : d->driver_version_str);
+    nbb_report_str(r, "vulkan_api", d->api_version_str);
+    nbb_report_num(r, "rounds", rounds, "", "each figure is the median of this many");
+
+    /* Copy bandwidth: bytes read + bytes written per second. */
+    nbb_report_num(r, "copy_host_memcpy_gbps", host_memcpy_gbps(bytes, rounds), "GB/s",
+                   "memcpy on the host, for scale (read + write)");
+    TRY(make_kernel(ctx, &STARTUP[2], 256, &kcopy));
+    TRY(nb_buffer_create(ctx, bytes, NB_MEM_DEVICE, &a));
+    TRY(nb_buffer_create(ctx, bytes, NB_MEM_DEVICE, &b));
+    {
+        uint32_t n4 = (uint32_t)(bytes / 16), groups = n4 / 256;
+        uint32_t gx = groups < 65535 ? groups : 32768, gy = (groups + gx - 1) / gx;
+        struct {
+            uint32_t n4, row;
+        } p = {n4, gx * 256};
+        TRY(nb_cmd_begin(ctx, 1, &c));
+        TRY(nb_cmd_fill(c, a, 0, bytes, 0x3f800000u));
+        TRY(nb_cmd_submit(c));
+        TRY(nb_cmd_reset(c));
+        nb_buffer *bufs[2] = {a, b};
+        uint32_t g[3] = {gx, gy, 1};
+        TRY(nb_cmd_dispatch(c, kcopy, g, bufs, &p, "copy shader"));
+        double ms;
+        TRY(time_cmd(c, rounds, &ms, 1));
+        snprintf(note, sizeof note, "vec4 copy kernel, %llu MiB (read + write)", (unsigned long long)(bytes >> 20));
+        nbb_report_num(r, "copy_shader_gbps", 2.0 * (double)bytes / (ms * 1e6), "GB/s", note);
+        TRY(nb_cmd_reset(c));
+        TRY(nb_cmd_copy(c, a, 0, b, 0, bytes));
+        TRY(time_cmd(c, rounds, &ms, 1));
+        nbb_report_num(r, "copy_vkcmdcopybuffer_gbps", 2.0 * (double)bytes / (ms * 1e6), "GB/s",
+                       "vkCmdCopyBuffer (read + write)");
+        nb_cmd_destroy(c);
+        c = NULL;
+    }
+    nb_buffer_destroy(a);
+    nb_buffer_destroy(b);
+    a = b = NULL;
+
+    /* fp32 FMA throughput. */
+    TRY(make_kernel(ctx, &STARTUP[3], 256, &kfma));
+    {
+        const uint32_t inv = o->quick ? (1u << 16) : (1u << 18), iters = o->quick ? 256 : 1024;
+        TRY(nb_buffer_create(ctx, inv * 4ull, NB_MEM_DEVICE, &a));
+        struct {
+            uint32_t iters;
+            float seed;
+        } p = {iters, 0.5f};
+        uint32_t g[3] = {inv / 256, 1, 1};
+        TRY(nb_cmd_begin(ctx, 1, &c));
+        TRY(nb_cmd_dispatch(c, kfma, g, &a, &p, NULL));
+        double ms;
+        TRY(time_cmd(c, rounds, &ms, 1));
+        double flop = (double)inv * iters * 64.0;
+        nbb_report_num(r, "fma_fp32_gflops", flop / (ms * 1e6), "GFLOP/s", "8 independent vec4 FMA chains per invocation");
+        nb_cmd_destroy(c);
+        c = NULL;
+        nb_buffer_destroy(a);
+        a = NULL;
+    }
+
+    /* The cost of a dispatch inside a large batch, and of an empty submit. */
+    TRY(make_kernel(ctx, &STARTUP[4], 64, &kadd));
+    {
+        enum { N = 1000 };
+        struct {
+            uint32_t n;
+            float v;
+        } p = {64, 1.0f};
+        uint32_t g[3] = {1, 1, 1};
+        TRY(nb_buffer_create(ctx, 256, NB_MEM_DEVICE, &small));
+        TRY(nb_cmd_begin(ctx, 0, &c));
+        for (int i = 0; i < N; i++)
+            TRY(nb_cmd_dispatch(c, kadd, g, &small, &p, NULL));
+        double ms;
+        TRY(time_cmd(c, rounds, &ms, 0));
+        nbb_report_num(r, "dispatch_dependent_us", ms * 1e3 / N, "us",
+                       "per dispatch, 1000 in one submit, each behind a barrier");
+        TRY(nb_cmd_reset(c));
+        many = calloc(N, sizeof *many);
+        if (!many) {
+            st = NB_ERR_OUT_OF_MEMORY;
+            goto done;
+        }
+        for (int i = 0; i < N; i++)
+            TRY(nb_buffer_create(ctx, 256, NB_MEM_DEVICE, &many[i]));
+        for (int i = 0; i < N; i++)
+            TRY(nb_cmd_dispatch(c, kadd, g, &many[i], &p, NULL));
+        TRY(time_cmd(c, rounds, &ms, 0));
+        nbb_report_num(r, "dispatch_independent_us", ms * 1e3 / N, "us",
+                       "per dispatch, 1000 in one submit, no barriers");
+        TRY(nb_cmd_reset(c));
+        TRY(nb_cmd_submit(c)); /* nothing recorded */
+        const int reps = o->quick ? 50 : 500;
+        double t0 = now_ms();
+        for (int i = 0; i < reps; i++)
+            TRY(nb_cmd_resubmit(c));
+        nbb_report_num(r, "empty_submit_us", (now_ms() - t0) * 1e3 / reps, "us", "submit + fence wait, mean");
+        nb_cmd_destroy(c);
+        c = NULL;
+    }
+
+    TRY(bench_fft(ctx, o, rounds, r));
+    st = nb_context_check(ctx);
+done:
+    if (many)
+        for (int i = 0; i < 1000; i++)
+            nb_buffer_destroy(many[i]);
+    free(many);
+    nb_cmd_destroy(c);
+    nb_buffer_destroy(a);
+    nb_buffer_destroy(b);
+    nb_buffer_destroy(small);
+    nb_kernel_destroy(kcopy);
+    nb_kernel_destroy(kfma);
+    nb_kernel_destroy(kadd);
+    nb_context_destroy(ctx);
+    return st;
+}

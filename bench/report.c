@@ -1,0 +1,243 @@
+/* report.c - a small JSON writer and the key/value report of a benchmark. */
+#include "nb_bench.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void nbb_json_init(nbb_json *j, FILE *f)
+{
+    memset(j, 0, sizeof *j);
+    j->f = f;
+}
+
+static void put_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '\r': fputs("\\r", f); break;
+        default:
+            if (*p < 0x20)
+                fprintf(f, "\\u%04x", *p);
+            else
+                fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}
+
+static void member(nbb_json *j, const char *key)
+{
+    if (j->depth > 0) {
+        if (j->count[j->depth]++)
+            fputc(',', j->f);
+        fputc('\n', j->f);
+        for (int i = 0; i < j->depth; i++)
+            fputs("  ", j->f);
+    }
+    if (key) {
+        put_string(j->f, key);
+        fputs(": ", j->f);
+    }
+}
+
+static void open_(nbb_json *j, const char *key, char c)
+{
+    member(j, key);
+    fputc(c, j->f);
+    if (j->depth < 31)
+        j->depth++;
+    j->count[j->depth] = 0;
+}
+
+void nbb_json_object(nbb_json *j, const char *key) { open_(j, key, '{'); }
+void nbb_json_array(nbb_json *j, const char *key) { open_(j, key, '['); }
+
+void nbb_json_end(nbb_json *j, char close)
+{
+    int had = j->count[j->depth];
+    if (j->depth > 0)
+        j->depth--;
+    if (had) {
+        fputc('\n', j->f);
+        for (int i = 0; i < j->depth; i++)
+            fputs("  ", j->f);
+    }
+    fputc(close, j->f);
+    if (j->depth == 0)
+        fputc('\n', j->f);
+}
+
+void nbb_json_str(nbb_json *j, const char *key, const char *v)
+{
+    member(j, key);
+    put_string(j->f, v ? v : "");
+}
+
+void nbb_json_num(nbb_json *j, const char *key, double v)
+{
+    member(j, key);
+    if (isfinite(v))
+        fprintf(j->f, "%.6g", v);
+    else
+        fputs("null", j->f); /* JSON has no NaN or infinity */
+}
+
+void nbb_json_int(nbb_json *j, const char *key, long long v)
+{
+    member(j, key);
+    fprintf(j->f, "%lld", v);
+}
+
+void nbb_json_bool(nbb_json *j, const char *key, int v)
+{
+    member(j, key);
+    fputs(v ? "true" : "false", j->f);
+}
+
+void nbb_json_device(nbb_json *j, const nb_device_info *d)
+{
+    char buf[256];
+    nbb_json_int(j, "index", d->index);
+    nbb_json_str(j, "name", d->name);
+    nbb_json_str(j, "type", nb_device_type_name(d->type));
+    nbb_json_str(j, "vendor", d->vendor);
+    snprintf(buf, sizeof buf, "0x%04x", d->vendor_id);
+    nbb_json_str(j, "vendor_id", buf);
+    snprintf(buf, sizeof buf, "0x%04x", d->device_id);
+    nbb_json_str(j, "device_id", buf);
+    nbb_json_str(j, "driver_name", d->driver_name);
+    nbb_json_str(j, "driver_info", d->driver_info);
+    nbb_json_str(j, "driver_version", d->driver_version_str);
+    nbb_json_str(j, "api_version", d->api_version_str);
+    nbb_json_bool(j, "usable", d->usable);
+    nbb_json_object(j, "limits");
+    nbb_json_int(j, "device_local_bytes", (long long)d->device_local_bytes);
+    nbb_json_int(j, "max_allocation_bytes", (long long)d->max_allocation_bytes);
+    nbb_json_int(j, "max_storage_buffer_range", (long long)d->max_storage_buffer_range);
+    nbb_json_int(j, "max_push_constants_size", d->max_push_constants_size);
+    nbb_json_int(j, "max_workgroup_invocations", d->max_workgroup_invocations);
+    nbb_json_array(j, "max_workgroup_size");
+    for (int i = 0; i < 3; i++)
+        nbb_json_int(j, NULL, d->max_workgroup_size[i]);
+    nbb_json_end(j, ']');
+    nbb_json_array(j, "max_workgroup_count");
+    for (int i = 0; i < 3; i++)
+        nbb_json_int(j, NULL, d->max_workgroup_count[i]);
+    nbb_json_end(j, ']');
+    nbb_json_int(j, "max_shared_memory_bytes", d->max_shared_memory_bytes);
+    nbb_json_int(j, "min_storage_buffer_offset_alignment", (long long)d->min_storage_buffer_offset_alignment);
+    nbb_json_bool(j, "unified_memory", d->unified_memory);
+    nbb_json_end(j, '}');
+    nbb_json_object(j, "features");
+    nbb_json_bool(j, "storage_16bit", d->storage_16bit);
+    nbb_json_bool(j, "float16_arithmetic", d->float16_arithmetic);
+    nbb_json_bool(j, "float64", d->float64);
+    nbb_json_int(j, "subgroup_size", d->subgroup_size);
+    nbb_json_int(j, "subgroup_min_size", d->subgroup_min_size);
+    nbb_json_int(j, "subgroup_max_size", d->subgroup_max_size);
+    nb_subgroup_ops_string(d->subgroup_ops, buf, sizeof buf);
+    nbb_json_str(j, "subgroup_operations", buf);
+    nbb_json_bool(j, "timestamps", d->timestamps);
+    nbb_json_num(j, "timestamp_period_ns", d->timestamp_period_ns);
+    nbb_json_bool(j, "cooperative_matrix", d->cooperative_matrix);
+    nbb_json_end(j, '}');
+}
+
+/* ---------------------------------------------------------------- report */
+
+typedef struct row {
+    char key[64];
+    char unit[16];
+    char text[256]; /* string rows */
+    char note[160];
+    double value;
+    int is_num;
+} row;
+
+struct nbb_report {
+    char bench[32];
+    row *rows;
+    int n, cap;
+};
+
+nbb_report *nbb_report_new(const char *bench)
+{
+    nbb_report *r = calloc(1, sizeof *r);
+    if (r)
+        snprintf(r->bench, sizeof r->bench, "%s", bench);
+    return r;
+}
+
+static row *add(nbb_report *r, const char *key)
+{
+    if (r->n == r->cap) {
+        int cap = r->cap ? r->cap * 2 : 32;
+        row *nr = realloc(r->rows, (size_t)cap * sizeof *nr);
+        if (!nr)
+            return NULL;
+        r->rows = nr;
+        r->cap = cap;
+    }
+    row *w = &r->rows[r->n++];
+    memset(w, 0, sizeof *w);
+    snprintf(w->key, sizeof w->key, "%s", key);
+    return w;
+}
+
+void nbb_report_str(nbb_report *r, const char *key, const char *value)
+{
+    row *w = add(r, key);
+    if (w)
+        snprintf(w->text, sizeof w->text, "%s", value ? value : "");
+}
+
+void nbb_report_num(nbb_report *r, const char *key, double value, const char *unit, const char *note)
+{
+    row *w = add(r, key);
+    if (!w)
+        return;
+    w->is_num = 1;
+    w->value = value;
+    snprintf(w->unit, sizeof w->unit, "%s", unit ? unit : "");
+    snprintf(w->note, sizeof w->note, "%s", note ? note : "");
+}
+
+void nbb_report_print(const nbb_report *r, FILE *f, int json)
+{
+    if (json) {
+        nbb_json j;
+        nbb_json_init(&j, f);
+        nbb_json_object(&j, NULL);
+        nbb_json_str(&j, "bench", r->bench);
+        for (int i = 0; i < r->n; i++) {
+            if (r->rows[i].is_num)
+                nbb_json_num(&j, r->rows[i].key, r->rows[i].value);
+            else
+                nbb_json_str(&j, r->rows[i].key, r->rows[i].text);
+        }
+        nbb_json_end(&j, '}');
+        return;
+    }
+    fprintf(f, "noble bench %s\n", r->bench);
+    for (int i = 0; i < r->n; i++) {
+        const row *w = &r->rows[i];
+        if (w->is_num)
+            fprintf(f, "  %-36s %12.4g %-8s %s\n", w->key, w->value, w->unit, w->note);
+        else
+            fprintf(f, "  %-36s %s\n", w->key, w->text);
+    }
+}
+
+void nbb_report_free(nbb_report *r)
+{
+    if (!r)
+        return;
+    free(r->rows);
+    free(r);
+}
