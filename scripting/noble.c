@@ -1,5 +1,6 @@
 /* noble.c - the `noble` command-line program. Library errors become clear
  * messages on stderr and a non-zero exit status here, never in the library. */
+#include "commands.h"
 #include "nb_bench.h"
 #include "nb_runtime.h"
 
@@ -307,13 +308,14 @@ static void usage(FILE *f)
                "  noble bench runtime [--json] [--quick]\n"
                "                                  the device's ceilings: bandwidth, FMA rate, dispatch\n"
                "                                  and submit cost, FFT throughput against FFTW\n"
+               "%s"
                "  noble version\n"
                "  noble help\n\n"
                "environment:\n"
                "  NOBLE_DEVICE     device index or name substring (default: discrete, integrated, virtual GPU, CPU)\n"
                "  NOBLE_VALIDATE=1 turn on the Khronos validation layer; its messages become errors\n"
                "  NOBLE_CACHE_DIR  where compiled kernels are kept (default $XDG_CACHE_HOME/noble or ~/.cache/noble)\n",
-            NB_VERSION_MAJOR, NB_VERSION_MINOR, NB_VERSION_PATCH);
+            NB_VERSION_MAJOR, NB_VERSION_MINOR, NB_VERSION_PATCH, nbc_commands_usage());
 }
 
 int main(int argc, char **argv)
@@ -329,6 +331,9 @@ int main(int argc, char **argv)
         return cmd_selfcheck(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0)
         return cmd_bench(argc - 2, argv + 2);
+    for (const nbc_command *c = nbc_commands; c->name; c++)
+        if (strcmp(cmd, c->name) == 0)
+            return c->run(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("noble %d.%d.%d\n", NB_VERSION_MAJOR, NB_VERSION_MINOR, NB_VERSION_PATCH);
         return 0;

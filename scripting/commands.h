@@ -1,0 +1,18 @@
+/* commands.h - subcommands of the `noble` program that live in their own
+ * files (scripting/cmd_*.c). Each takes the arguments after its name and
+ * returns the exit status: 0 success, 1 failure, 2 usage error. */
+#ifndef NBC_COMMANDS_H
+#define NBC_COMMANDS_H
+
+typedef struct nbc_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage; /* lines for `noble help`, each "  noble ...\n" */
+} nbc_command;
+
+/* NULL-terminated; defined in commands.c. */
+extern const nbc_command nbc_commands[];
+/* All usage lines of nbc_commands, concatenated. */
+const char *nbc_commands_usage(void);
+
+#endif
