@@ -19,6 +19,15 @@ nb_status nb__fail(nb_status s, const char *fmt, ...)
     return s;
 }
 
+nb_status nb_error(nb_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_msg, sizeof g_msg, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
 const char *nb__vk_result_name(VkResult r)
 {
     switch (r) {

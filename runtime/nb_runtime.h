@@ -44,6 +44,13 @@ typedef enum nb_status {
 
 /* Message of the last failure on this thread ("" if none). */
 const char *nb_last_error(void);
+/* Sets this thread's error message and returns s: for the layers above the
+ * runtime, so that one nb_last_error() serves the whole library. */
+nb_status nb_error(nb_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 /* Short name of a status code, e.g. "out of memory". */
 const char *nb_status_name(nb_status s);
 
