@@ -12,7 +12,7 @@ pkgs=(
   libhdf5-dev hdf5-tools
   mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
   libfftw3-dev
-  python3
+  python3 python3-numpy python3-h5py python3-torch
 )
 
 missing=()

@@ -1,0 +1,8 @@
+# Tests of the operator (models/): CPU reference, GPU kernels, model, checkpoints.
+function(noble_model_test name)
+  noble_test(${name} ${ARGN})
+  target_link_libraries(${name} PRIVATE noble_models)
+  set_tests_properties(${name} PROPERTIES LABELS "operator")
+endfunction()
+
+noble_model_test(test_reference)
