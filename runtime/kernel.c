@@ -314,7 +314,30 @@ static nb_status assemble(const nb_kernel_desc *d, const char *src, strbuf *out)
     char ln[32];
     snprintf(ln, sizeof ln, "#line %u\n", line);
     sb_str(out, ln);
-    sb_str(out, rest);
+    /* `#include "x.glsl"` pulls in an embedded shaders/x.glsl (one level),
+     * followed by a #line so the file's own numbering goes on. */
+    for (const char *p = rest; *p;) {
+        const char *eol = strchr(p, '\n');
+        size_t n = eol ? (size_t)(eol - p) + 1 : strlen(p);
+        line++;
+        if (strncmp(p, "#include \"", 10) == 0) {
+            const char *q = strchr(p + 10, '"');
+            char inc[64];
+            if (!q || q > p + n || (size_t)(q - (p + 10)) >= sizeof inc)
+                return nb__fail(NB_ERR_COMPILE, "kernel '%s', line %u: malformed #include", d->name, line - 1);
+            snprintf(inc, sizeof inc, "%.*s", (int)(q - (p + 10)), p + 10);
+            const char *text = nb_shader_source(inc);
+            if (!text)
+                return nb__fail(NB_ERR_COMPILE, "kernel '%s', line %u: no embedded shader '%s' to include",
+                                d->name, line - 1, inc);
+            sb_str(out, text);
+            snprintf(ln, sizeof ln, "\n#line %u\n", line);
+            sb_str(out, ln);
+        } else {
+            sb_add(out, p, n);
+        }
+        p += n;
+    }
     if (out->oom)
         return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
     return NB_OK;

@@ -6,3 +6,4 @@ function(noble_model_test name)
 endfunction()
 
 noble_model_test(test_reference)
+noble_model_test(test_operator)

@@ -1,0 +1,792 @@
+/* operator.c - NOBLE's FNO on the runtime: kernels, buffers, and the
+ * recordings of the forward pass, the backward pass and AdamW.
+ *
+ * Traces go through in micro-batches small enough that every tensor fits
+ * one storage-buffer binding (128 MiB on lavapipe); gradients add up over
+ * micro-batches (the loss is a sum over traces), then one AdamW step runs.
+ * For the backward, each block keeps its input x_j, its pre-activation z_j
+ * and its scaled input spectrum (modes only); the rest of the block is
+ * recomputed from those (three cheap pointwise kernels, no extra FFT). */
+#include "nm_models.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK 1024 /* positions per workgroup in weight-gradient partial sums */
+
+typedef struct lin_k {
+    nb_kernel *k;
+    uint32_t cin, cout;
+} lin_k;
+
+typedef struct layer {
+    uint64_t w, b, g; /* offsets in the flat parameter buffer (g: gate) */
+} layer;
+
+typedef struct blk {
+    uint64_t spec_w, spec_b, skip_w, fc0_w, fc0_b, fc1_w, fc1_b, gate;
+} blk;
+
+struct nm_model {
+    nb_context *ctx;
+    nm_config c;
+    uint32_t max_batch, mb; /* mb: traces per micro-batch */
+    int training;
+    uint64_t P;
+    uint32_t I, NC;
+
+    /* offsets */
+    layer lift0, lift1, proj0, proj1;
+    blk *bo;
+
+    /* kernels */
+    nb_kernel *k_grid;
+    nb_kernel *f_lift0, *f_lift1, *f_skip_act, *f_skip_lin, *f_fc0, *f_fc1_act, *f_fc1_lin, *f_fc1_q, *f_proj0,
+        *f_proj1;
+    nb_kernel *k_mix, *k_mix_bwd, *k_wgrad, *k_reduce, *k_gelu, *k_gelu_bwd, *k_acc, *k_adamw;
+    nb_kernel *k_loss[2][3]; /* [p==4][pass-1] */
+    nb_kernel *bx_proj1, *bx_proj0, *bx_fc1, *bx_fc0_act, *bx_fc0_lin, *bx_skip, *bx_lift1;
+    nb_kernel *bw_proj1, *bw_proj0, *bw_fc1, *bw_fc0, *bw_skip, *bw_lift1, *bw_lift0;
+
+    /* buffers */
+    nb_buffer *prm, *grad, *m1, *m2;
+    nb_buffer *xin, *tgt, *yout, *a0, *hl, *al, *hp, *ap;
+    nb_buffer **xs, **zs, **ss; /* per block (training) or 2/1/1 (inference) */
+    nb_buffer *F, *Y, *sbuf, *ybuf, *h, *a, *q;
+    nb_buffer *gyo, *gap, *gv, *gx, *gq, *ga, *gz, *gal, *part, *lpart, *lstats;
+    uint32_t rows_max, row_max, loss_chunks;
+
+    nb_cmd *cmd;
+};
+
+/* ------------------------------------------------------------- creation */
+
+static nb_status kernel(nm_model *m, nb_kernel **out, const char *name, const char *const *defines,
+                        uint32_t nb, const nb_access *acc, uint32_t push)
+{
+    nb_kernel_desc d = {.name = name, .n_bindings = nb, .push_bytes = push};
+    for (uint32_t i = 0; defines && defines[i] && i < NB_MAX_DEFINES - 1; i++)
+        d.defines[i] = defines[i];
+    for (uint32_t i = 0; i < nb; i++)
+        d.access[i] = acc[i];
+    return nb_kernel_create(m->ctx, &d, out);
+}
+
+/* A define string that lives as long as the model is being created. */
+typedef struct defs {
+    char s[12][40];
+    const char *p[13];
+    int n;
+} defs;
+
+static void def(defs *d, const char *name, long v)
+{
+    snprintf(d->s[d->n], sizeof d->s[d->n], "%s=%ld", name, v);
+    d->p[d->n] = d->s[d->n];
+    d->n++;
+    d->p[d->n] = NULL;
+}
+
+static nb_status lin_fwd(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t cout, int bias, int add, int gate,
+                         int gelu, int save_pre)
+{
+    defs d = {.n = 0};
+    def(&d, "CIN", cin);
+    def(&d, "COUT", cout);
+    def(&d, "BIAS", bias);
+    def(&d, "ADD", add);
+    def(&d, "GATE", gate);
+    def(&d, "GELU", gelu);
+    def(&d, "SAVE_PRE", save_pre);
+    nb_access acc[6] = {NB_READ, NB_READ, NB_WRITE};
+    uint32_t n = 3;
+    if (save_pre)
+        acc[n++] = NB_WRITE;
+    if (add)
+        acc[n++] = NB_READ;
+    if (gate)
+        acc[n++] = NB_READ;
+    return kernel(m, k, "linear_fwd", d.p, n, acc, 20);
+}
+
+static nb_status lin_bwd_x(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t cout, int accum, int dgelu,
+                           int gate)
+{
+    defs d = {.n = 0};
+    def(&d, "CIN", cin);
+    def(&d, "COUT", cout);
+    def(&d, "ACCUM", accum);
+    def(&d, "DGELU", dgelu);
+    def(&d, "GATE", gate);
+    nb_access acc[5] = {NB_READ, NB_READ, accum ? NB_READ_WRITE : NB_WRITE};
+    uint32_t n = 3;
+    if (dgelu)
+        acc[n++] = NB_READ;
+    if (gate)
+        acc[n++] = NB_READ;
+    return kernel(m, k, "linear_bwd_x", d.p, n, acc, 16);
+}
+
+static nb_status lin_bwd_w(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t cout, int bias, int gate)
+{
+    defs d = {.n = 0};
+    def(&d, "CIN", cin);
+    def(&d, "COUT", cout);
+    def(&d, "BIAS", bias);
+    def(&d, "GATE", gate);
+    def(&d, "CHUNK", CHUNK);
+    nb_access acc[4] = {NB_READ, NB_READ, NB_WRITE, NB_READ};
+    uint32_t row = cout * cin + (uint32_t)(bias + gate) * cout;
+    if (row > m->row_max)
+        m->row_max = row;
+    return kernel(m, k, "linear_bwd_w", d.p, gate ? 4 : 3, acc, 8);
+}
+
+static nb_status ewise(nm_model *m, nb_kernel **k, int op)
+{
+    defs d = {.n = 0};
+    def(&d, "OP", op);
+    nb_access acc[3] = {NB_READ, op == 2 ? NB_READ_WRITE : NB_WRITE, NB_READ};
+    return kernel(m, k, "ewise", d.p, (op == 1 || op == 4 || op == 5) ? 3 : 2, acc, 16);
+}
+
+static int act_on(const nm_config *c, uint32_t j) { return j + 1 < c->blocks || c->last_block_activation; }
+
+static uint64_t off_of(const nm_param *t, uint32_t n, const char *fmt, uint32_t j)
+{
+    char name[64];
+    snprintf(name, sizeof name, fmt, j);
+    for (uint32_t i = 0; i < n; i++)
+        if (strcmp(t[i].name, name) == 0)
+            return t[i].offset;
+    return 0;
+}
+
+static nb_status make_kernels(nm_model *m)
+{
+    const nm_config *c = &m->c;
+    const uint32_t I = m->I, C = c->width, L = c->lifting_channels, E = c->mlp_channels, H = c->projection_channels,
+                   O = c->out_channels;
+    nb_status s = NB_OK;
+    defs d = {.n = 0};
+#define TRY(x)                                                                                     \
+    if ((s = (x)))                                                                                 \
+    return s
+    if (c->grid) {
+        def(&d, "CIN", c->in_channels);
+        nb_access acc[2] = {NB_READ, NB_WRITE};
+        TRY(kernel(m, &m->k_grid, "grid", d.p, 2, acc, 8));
+    }
+    TRY(lin_fwd(m, &m->f_lift0, I, L, 1, 0, 0, 1, 1));
+    TRY(lin_fwd(m, &m->f_lift1, L, C, 1, 0, 0, 0, 0));
+    TRY(lin_fwd(m, &m->f_skip_act, C, C, 1, 1, 0, 1, 1)); /* z saved, y = GELU(z) */
+    TRY(lin_fwd(m, &m->f_skip_lin, C, C, 1, 1, 0, 0, 0));  /* last block: y = z */
+    TRY(lin_fwd(m, &m->f_fc0, C, E, 1, 0, 0, 1, 1));
+    TRY(lin_fwd(m, &m->f_fc1_act, E, C, 1, 0, 1, 1, 0));
+    TRY(lin_fwd(m, &m->f_fc1_lin, E, C, 1, 0, 1, 0, 0));
+    TRY(lin_fwd(m, &m->f_proj0, C, H, 1, 0, 0, 1, 1));
+    TRY(lin_fwd(m, &m->f_proj1, H, O, 1, 0, 0, 0, 0));
+    {
+        defs e = {.n = 0};
+        def(&e, "C", C);
+        def(&e, "M", c->modes);
+        def(&e, "BACKWARD", 0);
+        nb_access acc[4] = {NB_READ, NB_READ, NB_WRITE, NB_WRITE};
+        TRY(kernel(m, &m->k_mix, "spectral_mix", e.p, 4, acc, 16));
+    }
+    if (!m->training)
+        return NB_OK;
+    {
+        defs e = {.n = 0};
+        def(&e, "C", C);
+        def(&e, "M", c->modes);
+        def(&e, "BACKWARD", 1);
+        nb_access acc[3] = {NB_READ, NB_READ, NB_WRITE};
+        TRY(kernel(m, &m->k_mix_bwd, "spectral_mix", e.p, 3, acc, 16));
+        defs w = {.n = 0};
+        def(&w, "C", C);
+        def(&w, "M", c->modes);
+        nb_access wacc[3] = {NB_READ, NB_READ, NB_READ_WRITE};
+        TRY(kernel(m, &m->k_wgrad, "spectral_wgrad", w.p, 3, wacc, 12));
+        nb_access racc[2] = {NB_READ, NB_READ_WRITE};
+        TRY(kernel(m, &m->k_reduce, "reduce_rows", NULL, 2, racc, 28));
+        nb_access aacc[4] = {NB_READ_WRITE, NB_READ, NB_READ_WRITE, NB_READ_WRITE};
+        TRY(kernel(m, &m->k_adamw, "adamw", NULL, 4, aacc, 36));
+    }
+    TRY(ewise(m, &m->k_gelu, 3));
+    TRY(ewise(m, &m->k_gelu_bwd, 4));
+    TRY(ewise(m, &m->k_acc, 2));
+    TRY(lin_fwd(m, &m->f_fc1_q, E, C, 1, 0, 1, 0, 0));
+    for (int p4 = 0; p4 < 2; p4++)
+        for (int pass = 1; pass <= 3; pass++) {
+            defs e = {.n = 0};
+            def(&e, "P", p4 ? 4 : 2);
+            def(&e, "PASS", pass);
+            nb_access acc[5] = {NB_READ, NB_READ, pass == 1 ? NB_WRITE : NB_READ,
+                                pass == 2 ? NB_WRITE : NB_READ, NB_WRITE};
+            TRY(kernel(m, &m->k_loss[p4][pass - 1], "lp_loss", e.p, pass == 3 ? 5 : 4, acc, 16));
+        }
+    TRY(lin_bwd_x(m, &m->bx_proj1, H, O, 0, 1, 0));  /* -> dL/dhp */
+    TRY(lin_bwd_x(m, &m->bx_proj0, C, H, 0, 0, 0));  /* -> dL/dv */
+    TRY(lin_bwd_x(m, &m->bx_fc1, E, C, 0, 1, 0));    /* -> dL/dh */
+    TRY(lin_bwd_x(m, &m->bx_fc0_act, C, E, 0, 1, 0)); /* -> dL/dz */
+    TRY(lin_bwd_x(m, &m->bx_fc0_lin, C, E, 0, 0, 0));
+    TRY(lin_bwd_x(m, &m->bx_skip, C, C, 0, 0, 1));   /* -> dL/dx_j: skip + gate paths */
+    TRY(lin_bwd_x(m, &m->bx_lift1, L, C, 0, 1, 0));  /* -> dL/dhl */
+    TRY(lin_bwd_w(m, &m->bw_proj1, H, O, 1, 0));
+    TRY(lin_bwd_w(m, &m->bw_proj0, C, H, 1, 0));
+    TRY(lin_bwd_w(m, &m->bw_fc1, E, C, 1, 1));
+    TRY(lin_bwd_w(m, &m->bw_fc0, C, E, 1, 0));
+    TRY(lin_bwd_w(m, &m->bw_skip, C, C, 1, 0));      /* bias = the spectral bias */
+    TRY(lin_bwd_w(m, &m->bw_lift1, L, C, 1, 0));
+    TRY(lin_bwd_w(m, &m->bw_lift0, I, L, 1, 0));
+#undef TRY
+    return NB_OK;
+}
+
+static nb_status buf(nm_model *m, nb_buffer **b, uint64_t floats)
+{
+    return nb_buffer_create(m->ctx, (floats ? floats : 1) * 4, NB_MEM_DEVICE, b);
+}
+
+static nb_status make_buffers(nm_model *m)
+{
+    const nm_config *c = &m->c;
+    const uint64_t N = c->length, b = m->mb, C = c->width, NC = m->NC, M = c->modes;
+    const uint64_t BCN = b * C * N, BCNC2 = b * C * NC * 2;
+    nb_status s;
+#define B(x, n)                                                                                    \
+    if ((s = buf(m, &(x), (n))))                                                                   \
+    return s
+    B(m->prm, m->P);
+    B(m->xin, b * c->in_channels * N);
+    B(m->yout, b * c->out_channels * N);
+    if (c->grid)
+        B(m->a0, b * m->I * N);
+    B(m->hl, b * c->lifting_channels * N);
+    B(m->al, b * c->lifting_channels * N);
+    B(m->hp, b * c->projection_channels * N);
+    B(m->ap, b * c->projection_channels * N);
+    B(m->F, BCNC2);
+    B(m->Y, BCNC2);
+    B(m->sbuf, BCN);
+    B(m->h, b * c->mlp_channels * N);
+    B(m->a, b * c->mlp_channels * N);
+    uint32_t nx = m->training ? c->blocks + 1 : 2, nz = m->training ? c->blocks : 1;
+    m->xs = calloc(nx, sizeof *m->xs);
+    m->zs = calloc(nz, sizeof *m->zs);
+    m->ss = calloc(nz, sizeof *m->ss);
+    if (!m->xs || !m->zs || !m->ss)
+        return nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (uint32_t i = 0; i < nx; i++)
+        B(m->xs[i], BCN);
+    for (uint32_t i = 0; i < nz; i++) {
+        B(m->zs[i], BCN);
+        B(m->ss[i], b * C * M * 2);
+    }
+    B(m->ybuf, BCN);
+    if (!m->training)
+        return NB_OK;
+    B(m->grad, m->P);
+    B(m->m1, m->P);
+    B(m->m2, m->P);
+    B(m->tgt, b * c->out_channels * N);
+    B(m->q, BCN);
+    B(m->gyo, b * c->out_channels * N);
+    B(m->gap, b * c->projection_channels * N);
+    B(m->gv, BCN);
+    B(m->gx, BCN);
+    B(m->gq, BCN);
+    B(m->ga, b * c->mlp_channels * N);
+    B(m->gz, BCN);
+    B(m->gal, b * c->lifting_channels * N);
+    m->rows_max = (uint32_t)((b * N + CHUNK - 1) / CHUNK);
+    B(m->part, (uint64_t)m->rows_max * m->row_max);
+    m->loss_chunks = (uint32_t)((c->out_channels * N + 4095) / 4096);
+    B(m->lpart, b * m->loss_chunks * 2);
+    B(m->lstats, b * 2);
+#undef B
+    /* Moments start at zero. */
+    nb_cmd *cmd;
+    if ((s = nb_cmd_begin(m->ctx, 0, &cmd)))
+        return s;
+    s = nb_cmd_fill(cmd, m->m1, 0, m->P * 4, 0);
+    if (!s)
+        s = nb_cmd_fill(cmd, m->m2, 0, m->P * 4, 0);
+    if (!s)
+        s = nb_cmd_submit(cmd);
+    nb_cmd_destroy(cmd);
+    return s;
+}
+
+nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batch, int training, nm_model **out)
+{
+    if (!ctx || !c || !out)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "nm_model_create: NULL argument");
+    *out = NULL;
+    nb_status s = nm_config_check(c);
+    if (s)
+        return s;
+    if (max_batch == 0)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "nm_model_create: max_batch 0");
+    nm_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+    m->ctx = ctx;
+    m->c = *c;
+    m->training = training;
+    m->max_batch = max_batch;
+    m->P = nm_param_count(c);
+    m->I = nm_config_lifting_in(c);
+    m->NC = c->length / 2 + 1;
+    /* The widest per-trace tensor decides how many traces one binding holds. */
+    uint64_t widest = m->I;
+    const uint32_t ch[] = {c->lifting_channels, c->projection_channels, c->width, c->mlp_channels, c->in_channels,
+                           c->out_channels};
+    for (size_t i = 0; i < sizeof ch / sizeof *ch; i++)
+        if (ch[i] > widest)
+            widest = ch[i];
+    uint64_t per_trace = widest * (uint64_t)(c->length + 2) * 4;
+    uint64_t range = nb_context_device(ctx)->max_storage_buffer_range;
+    uint64_t fit = range / per_trace;
+    if (fit == 0) {
+        nm_model_destroy(m);
+        return nb_error(NB_ERR_UNSUPPORTED,
+                        "one trace of length %u needs %.1f MiB per tensor, over this device's storage buffer range "
+                        "of %.1f MiB",
+                        c->length, (double)per_trace / 1048576.0, (double)range / 1048576.0);
+    }
+    m->mb = max_batch < fit ? max_batch : (uint32_t)fit;
+    /* A smaller micro-batch trades speed for device memory. */
+    const char *env = getenv("NOBLE_MICROBATCH");
+    if (env && atoi(env) > 0 && (uint32_t)atoi(env) < m->mb)
+        m->mb = (uint32_t)atoi(env);
+
+    nm_param t[8 + 8 * 64 + 8];
+    uint32_t nt = nm_param_table(c, t, sizeof t / sizeof *t);
+    m->lift0 = (layer){off_of(t, nt, "lifting.fcs.0.weight", 0), off_of(t, nt, "lifting.fcs.0.bias", 0), 0};
+    m->lift1 = (layer){off_of(t, nt, "lifting.fcs.1.weight", 0), off_of(t, nt, "lifting.fcs.1.bias", 0), 0};
+    m->proj0 = (layer){off_of(t, nt, "projection.fcs.0.weight", 0), off_of(t, nt, "projection.fcs.0.bias", 0), 0};
+    m->proj1 = (layer){off_of(t, nt, "projection.fcs.1.weight", 0), off_of(t, nt, "projection.fcs.1.bias", 0), 0};
+    m->bo = calloc(c->blocks, sizeof *m->bo);
+    if (!m->bo) {
+        nm_model_destroy(m);
+        return nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    for (uint32_t j = 0; j < c->blocks; j++)
+        m->bo[j] = (blk){off_of(t, nt, "fno_blocks.convs.%u.weight", j),
+                         off_of(t, nt, "fno_blocks.convs.%u.bias", j),
+                         off_of(t, nt, "fno_blocks.fno_skips.%u.conv.weight", j),
+                         off_of(t, nt, "fno_blocks.channel_mlp.%u.fcs.0.weight", j),
+                         off_of(t, nt, "fno_blocks.channel_mlp.%u.fcs.0.bias", j),
+                         off_of(t, nt, "fno_blocks.channel_mlp.%u.fcs.1.weight", j),
+                         off_of(t, nt, "fno_blocks.channel_mlp.%u.fcs.1.bias", j),
+                         off_of(t, nt, "fno_blocks.channel_mlp_skips.%u.weight", j)};
+    if ((s = make_kernels(m)) || (s = make_buffers(m)) || (s = nb_cmd_begin(ctx, 1, &m->cmd))) {
+        nm_model_destroy(m);
+        return s;
+    }
+    *out = m;
+    return NB_OK;
+}
+
+void nm_model_destroy(nm_model *m)
+{
+    if (!m)
+        return;
+    nb_cmd_destroy(m->cmd);
+    nb_kernel *ks[] = {m->k_grid,   m->f_lift0,   m->f_lift1,   m->f_skip_act, m->f_skip_lin, m->f_fc0,
+                       m->f_fc1_act, m->f_fc1_lin, m->f_fc1_q,  m->f_proj0,   m->f_proj1,   m->k_mix,
+                       m->k_mix_bwd, m->k_wgrad,   m->k_reduce, m->k_gelu,    m->k_gelu_bwd, m->k_acc,
+                       m->k_adamw,   m->bx_proj1,  m->bx_proj0, m->bx_fc1,    m->bx_fc0_act, m->bx_fc0_lin,
+                       m->bx_skip,   m->bx_lift1,  m->bw_proj1, m->bw_proj0,  m->bw_fc1,    m->bw_fc0,
+                       m->bw_skip,   m->bw_lift1,  m->bw_lift0};
+    for (size_t i = 0; i < sizeof ks / sizeof *ks; i++)
+        nb_kernel_destroy(ks[i]);
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 3; b++)
+            nb_kernel_destroy(m->k_loss[a][b]);
+    nb_buffer *bs[] = {m->prm, m->grad, m->m1,  m->m2, m->xin, m->tgt, m->yout, m->a0,  m->hl,
+                       m->al,  m->hp,   m->ap,  m->F,  m->Y,   m->sbuf, m->ybuf, m->h,  m->a,
+                       m->q,   m->gyo,  m->gap, m->gv, m->gx,  m->gq,  m->ga,   m->gz, m->gal,
+                       m->part, m->lpart, m->lstats};
+    for (size_t i = 0; i < sizeof bs / sizeof *bs; i++)
+        nb_buffer_destroy(bs[i]);
+    uint32_t nx = m->training ? m->c.blocks + 1 : 2, nz = m->training ? m->c.blocks : 1;
+    for (uint32_t i = 0; m->xs && i < nx; i++)
+        nb_buffer_destroy(m->xs[i]);
+    for (uint32_t i = 0; m->zs && i < nz; i++)
+        nb_buffer_destroy(m->zs[i]);
+    for (uint32_t i = 0; m->ss && i < nz; i++)
+        nb_buffer_destroy(m->ss[i]);
+    free(m->xs);
+    free(m->zs);
+    free(m->ss);
+    free(m->bo);
+    free(m);
+}
+
+const nm_config *nm_model_config(const nm_model *m) { return &m->c; }
+
+/* ------------------------------------------------------------ recording */
+
+static uint32_t cdiv(uint64_t a, uint64_t b) { return (uint32_t)((a + b - 1) / b); }
+
+typedef struct rec {
+    nm_model *m;
+    nb_cmd *c;
+    uint32_t b; /* traces in this micro-batch */
+    nb_status s;
+} rec;
+
+static void run(rec *r, const nb_kernel *k, uint32_t gx, uint32_t gy, uint32_t gz, nb_buffer *const *bufs,
+                const void *push, const char *label)
+{
+    if (r->s)
+        return;
+    uint32_t g[3] = {gx, gy, gz};
+    r->s = nb_cmd_dispatch(r->c, k, g, bufs, push, label);
+}
+
+static void fft(rec *r, nb_fft_kind kind, nb_buffer *in, nb_buffer *out, const char *label)
+{
+    if (r->s)
+        return;
+    nb_fft *p;
+    r->s = nb_fft_plan(r->m->ctx, r->m->c.length, (uint64_t)r->b * r->m->c.width, kind, NB_FP32, &p);
+    if (!r->s)
+        r->s = nb_cmd_fft(r->c, p, in, out, label);
+}
+
+/* out = act(W x + bias [+ add] [+ gate * gsrc]) */
+static void linf(rec *r, const nb_kernel *k, layer l, nb_buffer *x, nb_buffer *out, nb_buffer *pre, nb_buffer *add,
+                 nb_buffer *gsrc, const char *label)
+{
+    nb_buffer *b[6] = {r->m->prm, x, out};
+    int n = 3;
+    if (pre)
+        b[n++] = pre;
+    if (add)
+        b[n++] = add;
+    if (gsrc)
+        b[n++] = gsrc;
+    uint32_t push[5] = {r->b, r->m->c.length, (uint32_t)l.w, (uint32_t)l.b, (uint32_t)l.g};
+    run(r, k, cdiv(r->m->c.length, 64), r->b, 1, b, push, label);
+}
+
+static void linx(rec *r, const nb_kernel *k, layer l, nb_buffer *g, nb_buffer *gx, nb_buffer *pre, nb_buffer *gg,
+                 const char *label)
+{
+    nb_buffer *b[5] = {r->m->prm, g, gx};
+    int n = 3;
+    if (pre)
+        b[n++] = pre;
+    if (gg)
+        b[n++] = gg;
+    uint32_t push[4] = {r->b, r->m->c.length, (uint32_t)l.w, (uint32_t)l.g};
+    run(r, k, cdiv(r->m->c.length, 64), r->b, 1, b, push, label);
+}
+
+/* Weight (and bias, gate) gradients: partial sums, then added into grad. */
+static void linw(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cout, int bias, int gate, nb_buffer *g,
+                 nb_buffer *x, nb_buffer *gsrc, const char *label)
+{
+    nm_model *m = r->m;
+    uint32_t rows = cdiv((uint64_t)r->b * m->c.length, CHUNK);
+    nb_buffer *b[4] = {g, x, m->part, gsrc};
+    uint32_t push[2] = {r->b, m->c.length};
+    run(r, k, rows, 1, 1, b, push, label);
+    uint32_t width = cout * cin + (uint32_t)(bias + gate) * cout;
+    uint32_t rp[7] = {rows, width, cout * cin, (uint32_t)l.w, bias ? cout : 0, (uint32_t)l.b, (uint32_t)l.g};
+    nb_buffer *rb[2] = {m->part, m->grad};
+    run(r, m->k_reduce, cdiv(width, 64), 1, 1, rb, rp, "reduce partials");
+}
+
+static void ew(rec *r, const nb_kernel *k, nb_buffer *a, nb_buffer *out, nb_buffer *b, uint64_t n, const char *label)
+{
+    nb_buffer *bs[3] = {a, out, b};
+    uint32_t push[4] = {(uint32_t)n, 0, 0, 0};
+    uint32_t groups = cdiv(n, 256), gy = 1;
+    if (groups > 65535) {
+        gy = cdiv(groups, 65535);
+        groups = 65535;
+    }
+    run(r, k, groups, gy, 1, bs, push, label);
+}
+
+static void record_forward(rec *r)
+{
+    nm_model *m = r->m;
+    const nm_config *c = &m->c;
+    const uint32_t N = c->length;
+    nb_buffer *a0 = m->xin;
+    if (c->grid) {
+        nb_buffer *b[2] = {m->xin, m->a0};
+        uint32_t push[2] = {r->b, N};
+        run(r, m->k_grid, cdiv(N, 64), r->b, 1, b, push, "grid");
+        a0 = m->a0;
+    }
+    linf(r, m->f_lift0, m->lift0, a0, m->al, m->hl, NULL, NULL, "lifting 0");
+    linf(r, m->f_lift1, m->lift1, m->al, m->xs[0], NULL, NULL, NULL, "lifting 1");
+    for (uint32_t j = 0; j < c->blocks; j++) {
+        int act = act_on(c, j);
+        nb_buffer *x = m->training ? m->xs[j] : m->xs[j % 2];
+        nb_buffer *xo = m->training ? m->xs[j + 1] : m->xs[(j + 1) % 2];
+        nb_buffer *z = m->zs[m->training ? j : 0], *S = m->ss[m->training ? j : 0];
+        const blk *o = &m->bo[j];
+        fft(r, NB_FFT_R2C, x, m->F, "spectral r2c");
+        {
+            nb_buffer *b[4] = {m->prm, m->F, m->Y, S};
+            float inv_n = 1.0f / (float)N;
+            uint32_t push[4] = {r->b, m->NC, 0, (uint32_t)o->spec_w};
+            memcpy(&push[2], &inv_n, 4);
+            run(r, m->k_mix, cdiv(m->NC, 64), c->width, r->b, b, push, "spectral mix");
+        }
+        fft(r, NB_FFT_C2R, m->Y, m->sbuf, "spectral c2r");
+        layer skip = {o->skip_w, o->spec_b, 0};
+        nb_buffer *y = act ? m->ybuf : z;
+        if (act)
+            linf(r, m->f_skip_act, skip, x, y, z, m->sbuf, NULL, "skip + spectral + gelu");
+        else
+            linf(r, m->f_skip_lin, skip, x, z, NULL, m->sbuf, NULL, "skip + spectral");
+        linf(r, m->f_fc0, (layer){o->fc0_w, o->fc0_b, 0}, y, m->a, m->h, NULL, NULL, "mlp 0 + gelu");
+        linf(r, act ? m->f_fc1_act : m->f_fc1_lin, (layer){o->fc1_w, o->fc1_b, o->gate}, m->a, xo, NULL, NULL, x,
+             "mlp 1 + gate");
+    }
+    nb_buffer *vlast = m->training ? m->xs[c->blocks] : m->xs[c->blocks % 2];
+    linf(r, m->f_proj0, m->proj0, vlast, m->ap, m->hp, NULL, NULL, "projection 0");
+    linf(r, m->f_proj1, m->proj1, m->ap, m->yout, NULL, NULL, NULL, "projection 1");
+}
+
+static void record_loss(rec *r, int p)
+{
+    nm_model *m = r->m;
+    const uint32_t per = m->c.out_channels * m->c.length, chunk = 4096;
+    int p4 = p == 4;
+    uint32_t push[4] = {r->b, per, m->loss_chunks, chunk};
+    nb_buffer *b[5] = {m->yout, m->tgt, m->lpart, m->lstats, m->gyo};
+    run(r, m->k_loss[p4][0], m->loss_chunks, r->b, 1, b, push, "loss partials");
+    run(r, m->k_loss[p4][1], cdiv(r->b, 64), 1, 1, b, push, "loss");
+    run(r, m->k_loss[p4][2], cdiv(per, 64), r->b, 1, b, push, "loss gradient");
+}
+
+static void record_backward(rec *r)
+{
+    nm_model *m = r->m;
+    const nm_config *c = &m->c;
+    const uint32_t N = c->length, C = c->width, E = c->mlp_channels, H = c->projection_channels,
+                   L = c->lifting_channels;
+    const uint64_t BCN = (uint64_t)r->b * C * N;
+    linw(r, m->bw_proj1, m->proj1, H, c->out_channels, 1, 0, m->gyo, m->ap, NULL, "grad W projection 1");
+    linx(r, m->bx_proj1, m->proj1, m->gyo, m->gap, m->hp, NULL, "grad x projection 1");
+    linw(r, m->bw_proj0, m->proj0, C, H, 1, 0, m->gap, m->xs[c->blocks], NULL, "grad W projection 0");
+    linx(r, m->bx_proj0, m->proj0, m->gap, m->gv, NULL, NULL, "grad x projection 0");
+    nb_buffer *gv = m->gv, *gx = m->gx;
+    for (uint32_t j = c->blocks; j-- > 0;) {
+        int act = act_on(c, j);
+        const blk *o = &m->bo[j];
+        nb_buffer *x = m->xs[j], *z = m->zs[j];
+        layer fc0 = {o->fc0_w, o->fc0_b, 0}, fc1 = {o->fc1_w, o->fc1_b, o->gate}, skip = {o->skip_w, o->spec_b, 0};
+        /* recompute y, h, a (and q) from the saved z_j and x_j */
+        nb_buffer *y = z;
+        if (act) {
+            ew(r, m->k_gelu, z, m->ybuf, NULL, BCN, "recompute gelu");
+            y = m->ybuf;
+        }
+        linf(r, m->f_fc0, fc0, y, m->a, m->h, NULL, NULL, "recompute mlp 0");
+        nb_buffer *gq = gv;
+        if (act) {
+            linf(r, m->f_fc1_q, fc1, m->a, m->q, NULL, NULL, x, "recompute mlp 1");
+            ew(r, m->k_gelu_bwd, m->q, m->gq, gv, BCN, "grad gelu");
+            gq = m->gq;
+        }
+        linw(r, m->bw_fc1, fc1, E, C, 1, 1, gq, m->a, x, "grad W mlp 1 + gate");
+        linx(r, m->bx_fc1, fc1, gq, m->ga, m->h, NULL, "grad x mlp 1");
+        linw(r, m->bw_fc0, fc0, C, E, 1, 0, m->ga, y, NULL, "grad W mlp 0");
+        if (act)
+            linx(r, m->bx_fc0_act, fc0, m->ga, m->gz, z, NULL, "grad x mlp 0 + gelu");
+        else
+            linx(r, m->bx_fc0_lin, fc0, m->ga, m->gz, NULL, NULL, "grad x mlp 0");
+        linw(r, m->bw_skip, skip, C, C, 1, 0, m->gz, x, NULL, "grad W skip + spectral bias");
+        linx(r, m->bx_skip, (layer){o->skip_w, 0, o->gate}, m->gz, gx, NULL, gq, "grad x skip + gate");
+        fft(r, NB_FFT_R2C, m->gz, m->F, "grad r2c");
+        {
+            nb_buffer *b[3] = {m->ss[j], m->F, m->grad};
+            uint32_t push[3] = {r->b, m->NC, (uint32_t)o->spec_w};
+            run(r, m->k_wgrad, cdiv(c->modes, 64), C, C, b, push, "grad W spectral");
+            nb_buffer *bb[3] = {m->prm, m->F, m->Y};
+            float inv_n = 1.0f / (float)N;
+            uint32_t pm[4] = {r->b, m->NC, 0, (uint32_t)o->spec_w};
+            memcpy(&pm[2], &inv_n, 4);
+            run(r, m->k_mix_bwd, cdiv(m->NC, 64), C, r->b, bb, pm, "grad spectral mix");
+        }
+        fft(r, NB_FFT_C2R, m->Y, m->sbuf, "grad c2r");
+        ew(r, m->k_acc, m->sbuf, gx, NULL, BCN, "grad accumulate");
+        nb_buffer *t = gv;
+        gv = gx;
+        gx = t;
+    }
+    linw(r, m->bw_lift1, m->lift1, L, C, 1, 0, gv, m->al, NULL, "grad W lifting 1");
+    linx(r, m->bx_lift1, m->lift1, gv, m->gal, m->hl, NULL, "grad x lifting 1");
+    linw(r, m->bw_lift0, m->lift0, m->I, L, 1, 0, m->gal, c->grid ? m->a0 : m->xin, NULL, "grad W lifting 0");
+}
+
+/* ------------------------------------------------------------------ API */
+
+static nb_status check_batch(const nm_model *m, uint32_t batch, const void *x)
+{
+    if (!x)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "NULL input");
+    if (batch == 0 || batch > m->max_batch)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "batch %u (1 to %u for this model)", batch, m->max_batch);
+    return NB_OK;
+}
+
+nb_status nm_model_set_params(nm_model *m, const float *p)
+{
+    if (!p)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "NULL parameters");
+    for (uint64_t i = 0; i < m->P; i++)
+        if (!isfinite(p[i]))
+            return nb_error(NB_ERR_INVALID_ARGUMENT, "parameter %llu is not finite", (unsigned long long)i);
+    return nb_buffer_upload(m->prm, 0, p, m->P * 4);
+}
+
+nb_status nm_model_get_params(nm_model *m, float *p) { return nb_buffer_download(m->prm, 0, p, m->P * 4); }
+
+nb_status nm_model_get_grads(nm_model *m, float *g)
+{
+    if (!m->training)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "the model was created for inference: no gradients");
+    return nb_buffer_download(m->grad, 0, g, m->P * 4);
+}
+
+nb_status nm_model_get_moments(nm_model *m, float *a, float *b)
+{
+    if (!m->training)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "the model was created for inference: no optimiser state");
+    nb_status s = nb_buffer_download(m->m1, 0, a, m->P * 4);
+    return s ? s : nb_buffer_download(m->m2, 0, b, m->P * 4);
+}
+
+nb_status nm_model_set_moments(nm_model *m, const float *a, const float *b)
+{
+    if (!m->training)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "the model was created for inference: no optimiser state");
+    nb_status s = nb_buffer_upload(m->m1, 0, a, m->P * 4);
+    return s ? s : nb_buffer_upload(m->m2, 0, b, m->P * 4);
+}
+
+nb_status nm_model_forward(nm_model *m, const float *x, uint32_t batch, float *y)
+{
+    nb_status s = check_batch(m, batch, x);
+    if (s || !y)
+        return s ? s : nb_error(NB_ERR_INVALID_ARGUMENT, "NULL output");
+    const uint64_t nin = (uint64_t)m->c.in_channels * m->c.length, nout = (uint64_t)m->c.out_channels * m->c.length;
+    for (uint32_t at = 0; at < batch; at += m->mb) {
+        uint32_t b = batch - at < m->mb ? batch - at : m->mb;
+        if ((s = nb_buffer_upload(m->xin, 0, x + at * nin, b * nin * 4)) || (s = nb_cmd_reset(m->cmd)))
+            return s;
+        rec r = {m, m->cmd, b, NB_OK};
+        record_forward(&r);
+        if (r.s)
+            return r.s;
+        if ((s = nb_cmd_submit(m->cmd)) || (s = nb_buffer_download(m->yout, 0, y + at * nout, b * nout * 4)))
+            return s;
+    }
+    return NB_OK;
+}
+
+nb_status nm_model_backward(nm_model *m, const float *x, const float *target, uint32_t batch, int p, double *loss)
+{
+    nb_status s = check_batch(m, batch, x);
+    if (s)
+        return s;
+    if (!m->training)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "the model was created for inference (training = 0)");
+    if (!target)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "NULL target");
+    if (p != 2 && p != 4)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "relative Lp loss: p = %d (2 or 4)", p);
+    const uint64_t nin = (uint64_t)m->c.in_channels * m->c.length, nout = (uint64_t)m->c.out_channels * m->c.length;
+    double total = 0;
+    for (uint32_t at = 0; at < batch; at += m->mb) {
+        uint32_t b = batch - at < m->mb ? batch - at : m->mb;
+        if ((s = nb_buffer_upload(m->xin, 0, x + at * nin, b * nin * 4)) ||
+            (s = nb_buffer_upload(m->tgt, 0, target + at * nout, b * nout * 4)) || (s = nb_cmd_reset(m->cmd)))
+            return s;
+        if (at == 0 && (s = nb_cmd_fill(m->cmd, m->grad, 0, m->P * 4, 0)))
+            return s;
+        rec r = {m, m->cmd, b, NB_OK};
+        record_forward(&r);
+        record_loss(&r, p);
+        record_backward(&r);
+        if (r.s)
+            return r.s;
+        if ((s = nb_cmd_submit(m->cmd)))
+            return s;
+        float st[2 * 1024];
+        for (uint32_t i = 0; i < b; i += 1024) {
+            uint32_t k = b - i < 1024 ? b - i : 1024;
+            if ((s = nb_buffer_download(m->lstats, (uint64_t)i * 8, st, k * 8)))
+                return s;
+            for (uint32_t t = 0; t < k; t++)
+                total += st[2 * t];
+        }
+    }
+    if (loss)
+        *loss = total;
+    if (!isfinite(total))
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "the loss is not finite (%g): a target trace of zero norm, or a "
+                                                 "diverged model", total);
+    return NB_OK;
+}
+
+nb_status nm_model_train_step(nm_model *m, const float *x, const float *target, uint32_t batch, int p,
+                              const nm_adamw *opt, uint64_t step, double *loss)
+{
+    if (!opt || step == 0)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "AdamW needs options and a step counted from 1");
+    nb_status s = nm_model_backward(m, x, target, batch, p, loss);
+    if (s)
+        return s;
+    if ((s = nb_cmd_reset(m->cmd)))
+        return s;
+    const double bc1 = 1.0 - pow(opt->beta1, (double)step), bc2 = 1.0 - pow(opt->beta2, (double)step);
+    float pf[8] = {(float)opt->beta1,
+                   (float)opt->beta2,
+                   (float)(1.0 - opt->beta1),
+                   (float)(1.0 - opt->beta2),
+                   (float)opt->eps,
+                   (float)(1.0 - opt->lr * opt->weight_decay),
+                   (float)(opt->lr / bc1),
+                   (float)(1.0 / sqrt(bc2))};
+    uint32_t push[9];
+    push[0] = (uint32_t)m->P;
+    memcpy(&push[1], pf, sizeof pf);
+    nb_buffer *b[4] = {m->prm, m->grad, m->m1, m->m2};
+    rec r = {m, m->cmd, 0, NB_OK};
+    uint32_t groups = cdiv(m->P, 256), gy = 1;
+    if (groups > 65535) {
+        gy = cdiv(groups, 65535);
+        groups = 65535;
+    }
+    run(&r, m->k_adamw, groups, gy, 1, b, push, "adamw");
+    if (r.s)
+        return r.s;
+    return nb_cmd_submit(m->cmd);
+}
+
+nb_status nm_model_profile(const nm_model *m, const nb_profile_row **rows, uint32_t *n)
+{
+    return nb_cmd_profile(m->cmd, rows, n);
+}
+
+uint64_t nm_model_device_bytes(const nm_model *m)
+{
+    nb_memory_stats st;
+    nb_memory_stats_get(m->ctx, &st);
+    return st.used_bytes;
+}

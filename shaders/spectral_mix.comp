@@ -1,0 +1,58 @@
+#version 450
+// Complex mixing of the lowest M modes, between the R2C and the C2R of a
+// spectral convolution; writes every bin of the C2R input (zeros above M).
+// Forward (default): spectrum F = R2C(x), unnormalised:
+//   Y[b][o][k] = (1/N) sum_i F[b][i][k] W[i][o][k]     (k < M; Im Y[.][.][0] = 0)
+//   and S[b][i][k] = F[b][i][k] / N is kept for the weight gradient.
+// BACKWARD: spectrum F = R2C(dL/ds); the adjoint up to the C2R:
+//   Y[b][i][k] = (1/N) sum_o F'[b][o][k] conj(W[i][o][k]),  F'_0 = Re F_0, F'_k = F_k
+//   (the factor 2 that Hermitian symmetry gives bins 1..N/2-1 in the gradient
+//   of the spectrum and the 1/2 of the C2R that maps it back cancel).
+// Defines: C (channels), M (modes), BACKWARD (0/1).
+// Bindings: 0 params (read; W at w_off as [C][C][M] complex), 1 F (read),
+// 2 Y (write), 3 S (write; forward only).
+// Push: batch, nc (= N/2 + 1), inv_n (1/N as float bits), w_off.
+layout(local_size_x = 64) in;
+layout(std430, binding = 0) readonly buffer Pa { float prm[]; };
+layout(std430, binding = 1) readonly buffer F { vec2 f[]; };
+layout(std430, binding = 2) writeonly buffer Yb { vec2 y[]; };
+#if !BACKWARD
+layout(std430, binding = 3) writeonly buffer Sb { vec2 s[]; };
+#endif
+layout(push_constant) uniform P { uint batch; uint nc; float inv_n; uint w_off; } p;
+
+void main()
+{
+    uint k = gl_GlobalInvocationID.x, c = gl_WorkGroupID.y, b = gl_WorkGroupID.z;
+    if (k >= p.nc)
+        return;
+    uint at = (b * C + c) * p.nc + k;
+    if (k >= M) {
+        y[at] = vec2(0.0);
+        return;
+    }
+    vec2 acc = vec2(0.0);
+    for (uint j = 0; j < C; j++) {
+        vec2 v = f[(b * C + j) * p.nc + k];
+#if BACKWARD
+        if (k == 0)
+            v.y = 0.0;
+        // W[i = c][o = j][k]
+        uint w = p.w_off + ((c * C + j) * M + k) * 2;
+        vec2 wv = vec2(prm[w], prm[w + 1]);
+        acc += vec2(v.x * wv.x + v.y * wv.y, v.y * wv.x - v.x * wv.y); // v conj(w)
+#else
+        // W[i = j][o = c][k]
+        uint w = p.w_off + ((j * C + c) * M + k) * 2;
+        vec2 wv = vec2(prm[w], prm[w + 1]);
+        acc += vec2(v.x * wv.x - v.y * wv.y, v.x * wv.y + v.y * wv.x); // v w
+#endif
+    }
+    acc *= p.inv_n;
+    if (k == 0)
+        acc.y = 0.0;
+    y[at] = acc;
+#if !BACKWARD
+    s[(b * C + c) * M + k] = f[at] * p.inv_n;
+#endif
+}

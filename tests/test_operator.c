@@ -1,0 +1,239 @@
+/* The operator on the GPU against the double-precision CPU reference (whose
+ * own gradients are checked against finite differences in test_reference):
+ * forward, every parameter gradient, the loss, one AdamW step, micro-batched
+ * gradients, bit-identical repeats; a small model and the NOBLE preset at a
+ * short length.
+ *
+ * Tolerances (fp32 against double): outputs within 1e-4 of the largest
+ * output magnitude; each parameter tensor's gradient within 2e-3 of that
+ * tensor's largest gradient magnitude (sums over many positions in fp32);
+ * the loss within 1e-5 relative; AdamW parameters within 1e-6 absolute and
+ * its moments within 1e-6 of their largest magnitude. */
+#include "nb_test.h"
+#include "nm_models.h"
+
+#include <stdlib.h>
+
+typedef struct run {
+    nm_config c;
+    uint32_t B;
+    uint64_t P, nx, ny;
+    float *pf, *xf, *tf, *yf, *gf;
+    double *p, *x, *t, *y, *gy, *g;
+} run;
+
+static void setup(run *r, const nm_config *c, uint32_t B, uint64_t seed)
+{
+    memset(r, 0, sizeof *r);
+    r->c = *c;
+    r->B = B;
+    r->P = nm_param_count(c);
+    r->nx = (uint64_t)B * c->in_channels * c->length;
+    r->ny = (uint64_t)B * c->out_channels * c->length;
+    r->pf = malloc(r->P * 4);
+    r->gf = malloc(r->P * 4);
+    r->xf = malloc(r->nx * 4);
+    r->tf = malloc(r->ny * 4);
+    r->yf = malloc(r->ny * 4);
+    r->p = malloc(r->P * 8);
+    r->g = calloc(r->P, 8);
+    r->x = malloc(r->nx * 8);
+    r->t = malloc(r->ny * 8);
+    r->y = malloc(r->ny * 8);
+    r->gy = malloc(r->ny * 8);
+    nm_params_init(c, seed, r->pf);
+    uint64_t s = seed * 7 + 1;
+    for (uint64_t i = 0; i < r->P; i++) { /* away from init's special values (gates = 1) */
+        r->pf[i] += (float)(0.05 * nbt_rand(&s));
+        r->p[i] = r->pf[i];
+    }
+    for (uint64_t i = 0; i < r->nx; i++) { /* a step current and smooth channels, like NOBLE's inputs */
+        uint64_t n = i % c->length;
+        r->xf[i] = (float)((n > c->length / 8 && n < c->length * 3 / 4 ? 1.0 : 0.0) + 0.3 * nbt_rand(&s));
+        r->x[i] = r->xf[i];
+    }
+    for (uint64_t i = 0; i < r->ny; i++) {
+        r->tf[i] = (float)(sin(0.05 * (double)(i % c->length)) + 0.2 * nbt_rand(&s) - 0.5);
+        r->t[i] = r->tf[i];
+    }
+}
+
+static void teardown(run *r)
+{
+    free(r->pf);
+    free(r->gf);
+    free(r->xf);
+    free(r->tf);
+    free(r->yf);
+    free(r->p);
+    free(r->g);
+    free(r->x);
+    free(r->t);
+    free(r->y);
+    free(r->gy);
+}
+
+static void compare(nb_context *ctx, const nm_config *c, uint32_t B, int p, const char *what)
+{
+    run r;
+    setup(&r, c, B, 3);
+    nm_ref *ref;
+    REQUIRE_OK(nm_ref_create(c, B, &ref));
+    nm_ref_set_params(ref, r.p);
+    nm_ref_forward(ref, r.x, B, r.y);
+    double ref_loss = nm_ref_lp_loss(r.y, r.t, B, (uint64_t)c->out_channels * c->length, p, r.gy);
+    nm_ref_backward(ref, r.gy, r.g, NULL);
+
+    nm_model *m;
+    REQUIRE_OK(nm_model_create(ctx, c, B, 1, &m));
+    REQUIRE_OK(nm_model_set_params(m, r.pf));
+    REQUIRE_OK(nm_model_forward(m, r.xf, B, r.yf));
+    double ymax = 0, yerr = 0;
+    for (uint64_t i = 0; i < r.ny; i++) {
+        ymax = fmax(ymax, fabs(r.y[i]));
+        yerr = fmax(yerr, fabs(r.yf[i] - r.y[i]));
+    }
+    double loss = 0;
+    REQUIRE_OK(nm_model_backward(m, r.xf, r.tf, B, p, &loss));
+    REQUIRE_OK(nm_model_get_grads(m, r.gf));
+    nm_param tab[200];
+    uint32_t nt = nm_param_table(c, tab, 200);
+    double worst = 0;
+    const char *worst_name = "";
+    for (uint32_t k = 0; k < nt; k++) {
+        double gmax = 0, e = 0;
+        for (uint64_t i = tab[k].offset; i < tab[k].offset + tab[k].count; i++) {
+            gmax = fmax(gmax, fabs(r.g[i]));
+            e = fmax(e, fabs(r.gf[i] - r.g[i]));
+        }
+        double rel = e / (gmax + 1e-30);
+        if (rel > worst) {
+            worst = rel;
+            worst_name = tab[k].name;
+        }
+    }
+    printf("%s: B %u, L%d: output error %.2e of max %.3g; loss %.8f vs %.8f; worst gradient %.2e (%s)\n", what, B,
+           p, yerr / ymax, ymax, loss, ref_loss, worst, worst_name);
+    CHECK(yerr <= 1e-4 * ymax, "%s: output error %.3g of %.3g", what, yerr, ymax);
+    CHECK(fabs(loss - ref_loss) <= 1e-5 * fabs(ref_loss), "%s: loss %.9g vs %.9g", what, loss, ref_loss);
+    CHECK(worst <= 2e-3, "%s: gradient of %s off by %.3g of its largest entry", what, worst_name, worst);
+
+    /* Bit-identical repeats: same inputs, same device, same bits. */
+    float *g2 = malloc(r.P * 4), *y2 = malloc(r.ny * 4);
+    double loss2;
+    REQUIRE_OK(nm_model_backward(m, r.xf, r.tf, B, p, &loss2));
+    REQUIRE_OK(nm_model_get_grads(m, g2));
+    REQUIRE_OK(nm_model_forward(m, r.xf, B, y2));
+    CHECK(memcmp(g2, r.gf, r.P * 4) == 0 && loss2 == loss, "%s: repeated gradients differ", what);
+    CHECK(memcmp(y2, r.yf, r.ny * 4) == 0, "%s: repeated forward differs", what);
+    free(g2);
+    free(y2);
+    nm_model_destroy(m);
+    nm_ref_destroy(ref);
+    teardown(&r);
+}
+
+static void adamw_and_microbatch(nb_context *ctx, const nm_config *c)
+{
+    const uint32_t B = 5;
+    run r;
+    setup(&r, c, B, 11);
+    nm_model *m;
+    REQUIRE_OK(nm_model_create(ctx, c, B, 1, &m));
+    REQUIRE_OK(nm_model_set_params(m, r.pf));
+    nm_adamw opt;
+    nm_adamw_default(&opt);
+    opt.weight_decay = 0.01; /* exercise every term */
+    double loss;
+    /* two steps, so the moments carry over */
+    double *mm = calloc(r.P, 8), *vv = calloc(r.P, 8);
+    float *gpu_p = malloc(r.P * 4);
+    for (uint64_t step = 1; step <= 2; step++) {
+        REQUIRE_OK(nm_model_train_step(m, r.xf, r.tf, B, 4, &opt, step, &loss));
+        REQUIRE_OK(nm_model_get_grads(m, r.gf)); /* the gradient the step used */
+        double *gd = malloc(r.P * 8);
+        for (uint64_t i = 0; i < r.P; i++)
+            gd[i] = r.gf[i];
+        nm_ref_adamw(&opt, step, r.P, r.p, gd, mm, vv);
+        free(gd);
+    }
+    REQUIRE_OK(nm_model_get_params(m, gpu_p));
+    double e = 0;
+    for (uint64_t i = 0; i < r.P; i++)
+        e = fmax(e, fabs(gpu_p[i] - r.p[i]));
+    printf("AdamW, 2 steps, weight decay 0.01: largest parameter difference %.2e\n", e);
+    CHECK(e <= 1e-6, "AdamW parameters differ by %.3g", e);
+    float *m1 = malloc(r.P * 4), *m2 = malloc(r.P * 4);
+    REQUIRE_OK(nm_model_get_moments(m, m1, m2));
+    double e1 = 0, e2 = 0, s1 = 0, s2 = 0;
+    for (uint64_t i = 0; i < r.P; i++) {
+        e1 = fmax(e1, fabs(m1[i] - mm[i]));
+        e2 = fmax(e2, fabs(m2[i] - vv[i]));
+        s1 = fmax(s1, fabs(mm[i]));
+        s2 = fmax(s2, fabs(vv[i]));
+    }
+    printf("AdamW moments: first %.2e of %.3g, second %.2e of %.3g\n", e1, s1, e2, s2);
+    CHECK(e1 <= 1e-6 * s1 && e2 <= 1e-6 * s2, "AdamW moments differ by %.3g and %.3g", e1 / s1, e2 / s2);
+    nm_model_destroy(m);
+
+    /* Micro-batches of 2 give the gradient of the whole batch of 5. */
+    REQUIRE_OK(nm_model_create(ctx, c, B, 1, &m));
+    REQUIRE_OK(nm_model_set_params(m, r.pf));
+    float *g_full = malloc(r.P * 4), *g_mb = malloc(r.P * 4);
+    double l_full, l_mb;
+    REQUIRE_OK(nm_model_backward(m, r.xf, r.tf, B, 4, &l_full));
+    REQUIRE_OK(nm_model_get_grads(m, g_full));
+    nm_model_destroy(m);
+    setenv("NOBLE_MICROBATCH", "2", 1);
+    REQUIRE_OK(nm_model_create(ctx, c, B, 1, &m));
+    unsetenv("NOBLE_MICROBATCH");
+    REQUIRE_OK(nm_model_set_params(m, r.pf));
+    REQUIRE_OK(nm_model_backward(m, r.xf, r.tf, B, 4, &l_mb));
+    REQUIRE_OK(nm_model_get_grads(m, g_mb));
+    double gm = 0, ge = 0;
+    for (uint64_t i = 0; i < r.P; i++) {
+        gm = fmax(gm, fabs(g_full[i]));
+        ge = fmax(ge, fabs(g_full[i] - g_mb[i]));
+    }
+    printf("micro-batches of 2 vs one batch of 5: loss %.8f vs %.8f, gradient difference %.2e of %.3g\n", l_mb,
+           l_full, ge, gm);
+    CHECK(fabs(l_mb - l_full) <= 1e-6 * fabs(l_full), "micro-batched loss");
+    CHECK(ge <= 1e-5 * gm, "micro-batched gradients differ by %.3g of %.3g", ge, gm);
+    /* Bad input is refused. */
+    CHECK(nm_model_forward(m, r.xf, B + 1, r.yf) == NB_ERR_INVALID_ARGUMENT, "batch over the maximum");
+    CHECK(nm_model_backward(m, r.xf, r.tf, B, 3, &l_mb) == NB_ERR_INVALID_ARGUMENT, "p = 3");
+    r.pf[7] = NAN;
+    CHECK(nm_model_set_params(m, r.pf) == NB_ERR_INVALID_ARGUMENT && strstr(nb_last_error(), "not finite"),
+          "NaN parameters: %s", nb_last_error());
+    nm_model_destroy(m);
+    free(g_full);
+    free(g_mb);
+    free(m1);
+    free(m2);
+    free(mm);
+    free(vv);
+    free(gpu_p);
+    teardown(&r);
+}
+
+int main(void)
+{
+    nb_context *ctx = nbt_context();
+    nm_config small = {.in_channels = 2, .out_channels = 1, .width = 4, .blocks = 2, .modes = 5, .length = 64,
+                       .lifting_channels = 6, .projection_channels = 8, .mlp_channels = 3, .grid = 1};
+    compare(ctx, &small, 3, 2, "small model");
+    compare(ctx, &small, 3, 4, "small model");
+    small.last_block_activation = 1;
+    small.grid = 0;
+    small.out_channels = 2;
+    compare(ctx, &small, 2, 4, "small model, last block activated, no grid, 2 outputs");
+    nm_config noble;
+    REQUIRE_OK(nm_config_preset("noble", &noble));
+    noble.length = 520; /* short, so the CPU reference stays quick */
+    compare(ctx, &noble, 2, 4, "NOBLE preset at N = 520");
+    small.last_block_activation = 0;
+    small.grid = 1;
+    small.out_channels = 1;
+    adamw_and_microbatch(ctx, &small);
+    return nbt_finish(ctx);
+}
