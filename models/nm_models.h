@@ -111,6 +111,44 @@ void nm_adamw_default(nm_adamw *a);
 void nm_ref_adamw(const nm_adamw *a, uint64_t step, uint64_t n, double *params, const double *grad, double *m,
                   double *v);
 
+/* ----------------------------------------------------------- checkpoints */
+
+#define NM_MAX_SCALER 8
+
+/* Everything a checkpoint holds (docs/checkpoint.md). Arrays are owned by
+ * the struct after nm_checkpoint_load; free them with nm_checkpoint_free. */
+typedef struct nm_checkpoint {
+    nm_config config;
+    float *params;               /* nm_param_count floats */
+    float *exp_avg, *exp_avg_sq; /* AdamW moments; NULL when absent */
+    nm_adamw opt;
+    uint64_t step, epoch;
+    double best_metric;
+    nm_rng rng;
+    /* embedding scaler: min-max per feature, fitted on training models */
+    uint32_t n_scaler;
+    char scaler_names[NM_MAX_SCALER][32];
+    double scaler_min[NM_MAX_SCALER], scaler_max[NM_MAX_SCALER];
+    char current_units[16], voltage_units[16]; /* "pA", "mV" */
+} nm_checkpoint;
+
+/* Writes path through a temporary file and a rename: no reader ever sees
+ * half a checkpoint, and a failed save leaves no file behind. */
+nb_status nm_checkpoint_save(const char *path, const nm_checkpoint *ck);
+/* Reads a checkpoint, checking the format, the configuration (against
+ * expect when not NULL) and every parameter's presence and shape; the
+ * message names what is wrong. */
+nb_status nm_checkpoint_load(const char *path, const nm_config *expect, nm_checkpoint *out);
+void nm_checkpoint_free(nm_checkpoint *ck);
+
+/* A float32 array in an HDF5 file, for inputs and outputs of the operator:
+ * nm_array_load allocates *data (free it) and gives its shape (rank <= 4);
+ * nm_array_save adds or replaces dataset name, creating the file when
+ * absent; units (may be NULL) goes into a "units" attribute. */
+nb_status nm_array_load(const char *path, const char *name, float **data, uint32_t *rank, uint64_t dims[4]);
+nb_status nm_array_save(const char *path, const char *name, const float *data, uint32_t rank, const uint64_t *dims,
+                        const char *units);
+
 /* ------------------------------------------------------------ GPU model */
 
 typedef struct nm_model nm_model;

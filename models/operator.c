@@ -149,7 +149,7 @@ static nb_status ewise(nm_model *m, nb_kernel **k, int op)
     defs d = {.n = 0};
     def(&d, "OP", op);
     nb_access acc[3] = {NB_READ, op == 2 ? NB_READ_WRITE : NB_WRITE, NB_READ};
-    return kernel(m, k, "ewise", d.p, (op == 1 || op == 4 || op == 5) ? 3 : 2, acc, 16);
+    return kernel(m, k, "ewise", d.p, op == 4 ? 3 : 2, acc, 4);
 }
 
 static int act_on(const nm_config *c, uint32_t j) { return j + 1 < c->blocks || c->last_block_activation; }
@@ -507,7 +507,7 @@ static void linw(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cou
 static void ew(rec *r, const nb_kernel *k, nb_buffer *a, nb_buffer *out, nb_buffer *b, uint64_t n, const char *label)
 {
     nb_buffer *bs[3] = {a, out, b};
-    uint32_t push[4] = {(uint32_t)n, 0, 0, 0};
+    uint32_t push[1] = {(uint32_t)n};
     uint32_t groups = cdiv(n, 256), gy = 1;
     if (groups > 65535) {
         gy = cdiv(groups, 65535);

@@ -7,3 +7,7 @@ endfunction()
 
 noble_model_test(test_reference)
 noble_model_test(test_operator)
+noble_model_test(test_checkpoint)
+find_package(HDF5 REQUIRED COMPONENTS C)
+target_include_directories(test_checkpoint SYSTEM PRIVATE ${HDF5_C_INCLUDE_DIRS})
+target_link_libraries(test_checkpoint PRIVATE ${HDF5_C_LIBRARIES})
