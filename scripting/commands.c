@@ -5,6 +5,13 @@
 #include <string.h>
 
 const nbc_command nbc_commands[] = {
+    {"model", nbc_model,
+     "  noble model info [--preset P [--length N] | --checkpoint FILE] [--json]\n"
+     "                                  the operator's configuration and parameters\n"
+     "  noble model init [--preset P] [--length N] [--seed S] --out FILE\n"
+     "                                  a freshly initialised checkpoint\n"
+     "  noble model run --checkpoint FILE --input FILE [--dataset x] --output FILE [--batch B]\n"
+     "                                  the operator on an HDF5 array (batch, channels, length)\n"},
     {NULL, NULL, NULL},
 };
 

@@ -10,6 +10,8 @@ typedef struct nbc_command {
     const char *usage; /* lines for `noble help`, each "  noble ...\n" */
 } nbc_command;
 
+int nbc_model(int argc, char **argv); /* cmd_model.c */
+
 /* NULL-terminated; defined in commands.c. */
 extern const nbc_command nbc_commands[];
 /* All usage lines of nbc_commands, concatenated. */
