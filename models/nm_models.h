@@ -179,8 +179,16 @@ nb_status nm_model_backward(nm_model *m, const float *x, const float *target, ui
 nb_status nm_model_train_step(nm_model *m, const float *x, const float *target, uint32_t batch, int p,
                               const nm_adamw *opt, uint64_t step, double *loss);
 
-/* Per-op GPU time of the last call, for benches (NULL rows when none). */
-nb_status nm_model_profile(const nm_model *m, const nb_profile_row **rows, uint32_t *n);
+/* What each op of the last forward, backward or training step did: GPU time
+ * (where the device has timestamps; 0 otherwise) and the bytes it moved and
+ * floating-point operations it performed by its own count, summed over
+ * micro-batches. For benches: achieved bandwidth and FLOP rates. */
+typedef struct nm_op_stat {
+    char label[48];
+    uint32_t count;
+    double ms, bytes, flops;
+} nm_op_stat;
+nb_status nm_model_op_stats(const nm_model *m, const nm_op_stat **stats, uint32_t *n);
 /* Device memory the model holds, bytes. */
 uint64_t nm_model_device_bytes(const nm_model *m);
 

@@ -59,6 +59,8 @@ struct nm_model {
     uint32_t rows_max, row_max, loss_chunks;
 
     nb_cmd *cmd;
+    nm_op_stat *st; /* per label: time and work of the current call */
+    uint32_t nst, capst;
 };
 
 /* ------------------------------------------------------------- creation */
@@ -425,6 +427,7 @@ void nm_model_destroy(nm_model *m)
     free(m->zs);
     free(m->ss);
     free(m->bo);
+    free(m->st);
     free(m);
 }
 
@@ -441,6 +444,35 @@ typedef struct rec {
     nb_status s;
 } rec;
 
+static nm_op_stat *stat_of(nm_model *m, const char *label)
+{
+    for (uint32_t i = 0; i < m->nst; i++)
+        if (strcmp(m->st[i].label, label) == 0)
+            return &m->st[i];
+    if (m->nst == m->capst) {
+        uint32_t cap = m->capst ? m->capst * 2 : 32;
+        nm_op_stat *n = realloc(m->st, cap * sizeof *n);
+        if (!n)
+            return NULL;
+        m->st = n;
+        m->capst = cap;
+    }
+    nm_op_stat *o = &m->st[m->nst++];
+    memset(o, 0, sizeof *o);
+    snprintf(o->label, sizeof o->label, "%s", label);
+    return o;
+}
+
+/* The work an op does, by its own count. */
+static void work(rec *r, const char *label, double bytes, double flops)
+{
+    nm_op_stat *o = stat_of(r->m, label);
+    if (o) {
+        o->bytes += bytes;
+        o->flops += flops;
+    }
+}
+
 static void run(rec *r, const nb_kernel *k, uint32_t gx, uint32_t gy, uint32_t gz, nb_buffer *const *bufs,
                 const void *push, const char *label)
 {
@@ -455,14 +487,35 @@ static void fft(rec *r, nb_fft_kind kind, nb_buffer *in, nb_buffer *out, const c
     if (r->s)
         return;
     nb_fft *p;
-    r->s = nb_fft_plan(r->m->ctx, r->m->c.length, (uint64_t)r->b * r->m->c.width, kind, NB_FP32, &p);
+    const double N = r->m->c.length, rows = (double)r->b * r->m->c.width;
+    r->s = nb_fft_plan(r->m->ctx, r->m->c.length, (uint64_t)rows, kind, NB_FP32, &p);
     if (!r->s)
         r->s = nb_cmd_fft(r->c, p, in, out, label);
+    work(r, label, rows * (N * 4 + (N / 2 + 1) * 8), rows * 2.5 * N * log2(N));
+}
+
+/* After a submit: add the GPU time of each label to the call's stats. */
+static nb_status submit(nm_model *m)
+{
+    nb_status s = nb_cmd_submit(m->cmd);
+    if (s)
+        return s;
+    const nb_profile_row *rows;
+    uint32_t n;
+    if (nb_cmd_profile(m->cmd, &rows, &n) == NB_OK)
+        for (uint32_t i = 0; i < n; i++) {
+            nm_op_stat *o = stat_of(m, rows[i].label);
+            if (o) {
+                o->count += rows[i].count;
+                o->ms += rows[i].total_ms;
+            }
+        }
+    return NB_OK;
 }
 
 /* out = act(W x + bias [+ add] [+ gate * gsrc]) */
-static void linf(rec *r, const nb_kernel *k, layer l, nb_buffer *x, nb_buffer *out, nb_buffer *pre, nb_buffer *add,
-                 nb_buffer *gsrc, const char *label)
+static void linf(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cout, nb_buffer *x, nb_buffer *out,
+                 nb_buffer *pre, nb_buffer *add, nb_buffer *gsrc, const char *label)
 {
     nb_buffer *b[6] = {r->m->prm, x, out};
     int n = 3;
@@ -474,10 +527,13 @@ static void linf(rec *r, const nb_kernel *k, layer l, nb_buffer *x, nb_buffer *o
         b[n++] = gsrc;
     uint32_t push[5] = {r->b, r->m->c.length, (uint32_t)l.w, (uint32_t)l.b, (uint32_t)l.g};
     run(r, k, cdiv(r->m->c.length, 64), r->b, 1, b, push, label);
+    const double bn = (double)r->b * r->m->c.length;
+    work(r, label, 4.0 * bn * (cin + cout * (1 + (pre != NULL) + (add != NULL) + (gsrc != NULL))),
+         2.0 * bn * cin * cout);
 }
 
-static void linx(rec *r, const nb_kernel *k, layer l, nb_buffer *g, nb_buffer *gx, nb_buffer *pre, nb_buffer *gg,
-                 const char *label)
+static void linx(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cout, nb_buffer *g, nb_buffer *gx,
+                 nb_buffer *pre, nb_buffer *gg, const char *label)
 {
     nb_buffer *b[5] = {r->m->prm, g, gx};
     int n = 3;
@@ -487,6 +543,8 @@ static void linx(rec *r, const nb_kernel *k, layer l, nb_buffer *g, nb_buffer *g
         b[n++] = gg;
     uint32_t push[4] = {r->b, r->m->c.length, (uint32_t)l.w, (uint32_t)l.g};
     run(r, k, cdiv(r->m->c.length, 64), r->b, 1, b, push, label);
+    const double bn = (double)r->b * r->m->c.length;
+    work(r, label, 4.0 * bn * (cout + cin * (1 + (pre != NULL) + (gg != NULL))), 2.0 * bn * cin * cout);
 }
 
 /* Weight (and bias, gate) gradients: partial sums, then added into grad. */
@@ -499,6 +557,9 @@ static void linw(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cou
     uint32_t push[2] = {r->b, m->c.length};
     run(r, k, rows, 1, 1, b, push, label);
     uint32_t width = cout * cin + (uint32_t)(bias + gate) * cout;
+    const double bn = (double)r->b * m->c.length;
+    work(r, label, 4.0 * (bn * (cout * (1.0 + gate) + cin) + (double)rows * width), 2.0 * bn * cin * cout);
+    work(r, "reduce partials", 4.0 * (double)rows * width * 2, (double)rows * width);
     uint32_t rp[7] = {rows, width, cout * cin, (uint32_t)l.w, bias ? cout : 0, (uint32_t)l.b, (uint32_t)l.g};
     nb_buffer *rb[2] = {m->part, m->grad};
     run(r, m->k_reduce, cdiv(width, 64), 1, 1, rb, rp, "reduce partials");
@@ -514,6 +575,7 @@ static void ew(rec *r, const nb_kernel *k, nb_buffer *a, nb_buffer *out, nb_buff
         groups = 65535;
     }
     run(r, k, groups, gy, 1, bs, push, label);
+    work(r, label, 4.0 * (double)n * (b ? 3 : 2), (double)n);
 }
 
 static void record_forward(rec *r)
@@ -526,10 +588,11 @@ static void record_forward(rec *r)
         nb_buffer *b[2] = {m->xin, m->a0};
         uint32_t push[2] = {r->b, N};
         run(r, m->k_grid, cdiv(N, 64), r->b, 1, b, push, "grid");
+        work(r, "grid", 4.0 * r->b * N * (2.0 * c->in_channels + 1), 0);
         a0 = m->a0;
     }
-    linf(r, m->f_lift0, m->lift0, a0, m->al, m->hl, NULL, NULL, "lifting 0");
-    linf(r, m->f_lift1, m->lift1, m->al, m->xs[0], NULL, NULL, NULL, "lifting 1");
+    linf(r, m->f_lift0, m->lift0, m->I, c->lifting_channels, a0, m->al, m->hl, NULL, NULL, "lifting 0");
+    linf(r, m->f_lift1, m->lift1, c->lifting_channels, c->width, m->al, m->xs[0], NULL, NULL, NULL, "lifting 1");
     for (uint32_t j = 0; j < c->blocks; j++) {
         int act = act_on(c, j);
         nb_buffer *x = m->training ? m->xs[j] : m->xs[j % 2];
@@ -543,21 +606,23 @@ static void record_forward(rec *r)
             uint32_t push[4] = {r->b, m->NC, 0, (uint32_t)o->spec_w};
             memcpy(&push[2], &inv_n, 4);
             run(r, m->k_mix, cdiv(m->NC, 64), c->width, r->b, b, push, "spectral mix");
+            work(r, "spectral mix", 8.0 * r->b * c->width * (2.0 * m->NC + c->modes) + 8.0 * c->width * c->width * c->modes,
+                 8.0 * r->b * c->width * c->width * c->modes);
         }
         fft(r, NB_FFT_C2R, m->Y, m->sbuf, "spectral c2r");
         layer skip = {o->skip_w, o->spec_b, 0};
         nb_buffer *y = act ? m->ybuf : z;
         if (act)
-            linf(r, m->f_skip_act, skip, x, y, z, m->sbuf, NULL, "skip + spectral + gelu");
+            linf(r, m->f_skip_act, skip, c->width, c->width, x, y, z, m->sbuf, NULL, "skip + spectral + gelu");
         else
-            linf(r, m->f_skip_lin, skip, x, z, NULL, m->sbuf, NULL, "skip + spectral");
-        linf(r, m->f_fc0, (layer){o->fc0_w, o->fc0_b, 0}, y, m->a, m->h, NULL, NULL, "mlp 0 + gelu");
-        linf(r, act ? m->f_fc1_act : m->f_fc1_lin, (layer){o->fc1_w, o->fc1_b, o->gate}, m->a, xo, NULL, NULL, x,
+            linf(r, m->f_skip_lin, skip, c->width, c->width, x, z, NULL, m->sbuf, NULL, "skip + spectral");
+        linf(r, m->f_fc0, (layer){o->fc0_w, o->fc0_b, 0}, c->width, c->mlp_channels, y, m->a, m->h, NULL, NULL, "mlp 0 + gelu");
+        linf(r, act ? m->f_fc1_act : m->f_fc1_lin, (layer){o->fc1_w, o->fc1_b, o->gate}, c->mlp_channels, c->width, m->a, xo, NULL, NULL, x,
              "mlp 1 + gate");
     }
     nb_buffer *vlast = m->training ? m->xs[c->blocks] : m->xs[c->blocks % 2];
-    linf(r, m->f_proj0, m->proj0, vlast, m->ap, m->hp, NULL, NULL, "projection 0");
-    linf(r, m->f_proj1, m->proj1, m->ap, m->yout, NULL, NULL, NULL, "projection 1");
+    linf(r, m->f_proj0, m->proj0, c->width, c->projection_channels, vlast, m->ap, m->hp, NULL, NULL, "projection 0");
+    linf(r, m->f_proj1, m->proj1, c->projection_channels, c->out_channels, m->ap, m->yout, NULL, NULL, NULL, "projection 1");
 }
 
 static void record_loss(rec *r, int p)
@@ -570,6 +635,8 @@ static void record_loss(rec *r, int p)
     run(r, m->k_loss[p4][0], m->loss_chunks, r->b, 1, b, push, "loss partials");
     run(r, m->k_loss[p4][1], cdiv(r->b, 64), 1, 1, b, push, "loss");
     run(r, m->k_loss[p4][2], cdiv(per, 64), r->b, 1, b, push, "loss gradient");
+    work(r, "loss partials", 8.0 * r->b * per, 4.0 * r->b * per);
+    work(r, "loss gradient", 12.0 * r->b * per, 4.0 * r->b * per);
 }
 
 static void record_backward(rec *r)
@@ -580,9 +647,9 @@ static void record_backward(rec *r)
                    L = c->lifting_channels;
     const uint64_t BCN = (uint64_t)r->b * C * N;
     linw(r, m->bw_proj1, m->proj1, H, c->out_channels, 1, 0, m->gyo, m->ap, NULL, "grad W projection 1");
-    linx(r, m->bx_proj1, m->proj1, m->gyo, m->gap, m->hp, NULL, "grad x projection 1");
+    linx(r, m->bx_proj1, m->proj1, H, c->out_channels, m->gyo, m->gap, m->hp, NULL, "grad x projection 1");
     linw(r, m->bw_proj0, m->proj0, C, H, 1, 0, m->gap, m->xs[c->blocks], NULL, "grad W projection 0");
-    linx(r, m->bx_proj0, m->proj0, m->gap, m->gv, NULL, NULL, "grad x projection 0");
+    linx(r, m->bx_proj0, m->proj0, C, H, m->gap, m->gv, NULL, NULL, "grad x projection 0");
     nb_buffer *gv = m->gv, *gx = m->gx;
     for (uint32_t j = c->blocks; j-- > 0;) {
         int act = act_on(c, j);
@@ -595,32 +662,36 @@ static void record_backward(rec *r)
             ew(r, m->k_gelu, z, m->ybuf, NULL, BCN, "recompute gelu");
             y = m->ybuf;
         }
-        linf(r, m->f_fc0, fc0, y, m->a, m->h, NULL, NULL, "recompute mlp 0");
+        linf(r, m->f_fc0, fc0, C, E, y, m->a, m->h, NULL, NULL, "recompute mlp 0");
         nb_buffer *gq = gv;
         if (act) {
-            linf(r, m->f_fc1_q, fc1, m->a, m->q, NULL, NULL, x, "recompute mlp 1");
+            linf(r, m->f_fc1_q, fc1, E, C, m->a, m->q, NULL, NULL, x, "recompute mlp 1");
             ew(r, m->k_gelu_bwd, m->q, m->gq, gv, BCN, "grad gelu");
             gq = m->gq;
         }
         linw(r, m->bw_fc1, fc1, E, C, 1, 1, gq, m->a, x, "grad W mlp 1 + gate");
-        linx(r, m->bx_fc1, fc1, gq, m->ga, m->h, NULL, "grad x mlp 1");
+        linx(r, m->bx_fc1, fc1, E, C, gq, m->ga, m->h, NULL, "grad x mlp 1");
         linw(r, m->bw_fc0, fc0, C, E, 1, 0, m->ga, y, NULL, "grad W mlp 0");
         if (act)
-            linx(r, m->bx_fc0_act, fc0, m->ga, m->gz, z, NULL, "grad x mlp 0 + gelu");
+            linx(r, m->bx_fc0_act, fc0, C, E, m->ga, m->gz, z, NULL, "grad x mlp 0 + gelu");
         else
-            linx(r, m->bx_fc0_lin, fc0, m->ga, m->gz, NULL, NULL, "grad x mlp 0");
+            linx(r, m->bx_fc0_lin, fc0, C, E, m->ga, m->gz, NULL, NULL, "grad x mlp 0");
         linw(r, m->bw_skip, skip, C, C, 1, 0, m->gz, x, NULL, "grad W skip + spectral bias");
-        linx(r, m->bx_skip, (layer){o->skip_w, 0, o->gate}, m->gz, gx, NULL, gq, "grad x skip + gate");
+        linx(r, m->bx_skip, (layer){o->skip_w, 0, o->gate}, C, C, m->gz, gx, NULL, gq, "grad x skip + gate");
         fft(r, NB_FFT_R2C, m->gz, m->F, "grad r2c");
         {
             nb_buffer *b[3] = {m->ss[j], m->F, m->grad};
             uint32_t push[3] = {r->b, m->NC, (uint32_t)o->spec_w};
             run(r, m->k_wgrad, cdiv(c->modes, 64), C, C, b, push, "grad W spectral");
+            work(r, "grad W spectral", 8.0 * r->b * C * c->modes * 2.0 + 16.0 * C * C * c->modes,
+                 8.0 * r->b * C * C * c->modes);
             nb_buffer *bb[3] = {m->prm, m->F, m->Y};
             float inv_n = 1.0f / (float)N;
             uint32_t pm[4] = {r->b, m->NC, 0, (uint32_t)o->spec_w};
             memcpy(&pm[2], &inv_n, 4);
             run(r, m->k_mix_bwd, cdiv(m->NC, 64), C, r->b, bb, pm, "grad spectral mix");
+            work(r, "grad spectral mix", 8.0 * r->b * C * 2.0 * m->NC + 8.0 * C * C * c->modes,
+                 8.0 * r->b * C * C * c->modes);
         }
         fft(r, NB_FFT_C2R, m->Y, m->sbuf, "grad c2r");
         ew(r, m->k_acc, m->sbuf, gx, NULL, BCN, "grad accumulate");
@@ -629,7 +700,7 @@ static void record_backward(rec *r)
         gx = t;
     }
     linw(r, m->bw_lift1, m->lift1, L, C, 1, 0, gv, m->al, NULL, "grad W lifting 1");
-    linx(r, m->bx_lift1, m->lift1, gv, m->gal, m->hl, NULL, "grad x lifting 1");
+    linx(r, m->bx_lift1, m->lift1, L, C, gv, m->gal, m->hl, NULL, "grad x lifting 1");
     linw(r, m->bw_lift0, m->lift0, m->I, L, 1, 0, m->gal, c->grid ? m->a0 : m->xin, NULL, "grad W lifting 0");
 }
 
@@ -685,6 +756,7 @@ nb_status nm_model_forward(nm_model *m, const float *x, uint32_t batch, float *y
     if (s || !y)
         return s ? s : nb_error(NB_ERR_INVALID_ARGUMENT, "NULL output");
     const uint64_t nin = (uint64_t)m->c.in_channels * m->c.length, nout = (uint64_t)m->c.out_channels * m->c.length;
+    m->nst = 0;
     for (uint32_t at = 0; at < batch; at += m->mb) {
         uint32_t b = batch - at < m->mb ? batch - at : m->mb;
         if ((s = nb_buffer_upload(m->xin, 0, x + at * nin, b * nin * 4)) || (s = nb_cmd_reset(m->cmd)))
@@ -693,7 +765,7 @@ nb_status nm_model_forward(nm_model *m, const float *x, uint32_t batch, float *y
         record_forward(&r);
         if (r.s)
             return r.s;
-        if ((s = nb_cmd_submit(m->cmd)) || (s = nb_buffer_download(m->yout, 0, y + at * nout, b * nout * 4)))
+        if ((s = submit(m)) || (s = nb_buffer_download(m->yout, 0, y + at * nout, b * nout * 4)))
             return s;
     }
     return NB_OK;
@@ -712,6 +784,7 @@ nb_status nm_model_backward(nm_model *m, const float *x, const float *target, ui
         return nb_error(NB_ERR_INVALID_ARGUMENT, "relative Lp loss: p = %d (2 or 4)", p);
     const uint64_t nin = (uint64_t)m->c.in_channels * m->c.length, nout = (uint64_t)m->c.out_channels * m->c.length;
     double total = 0;
+    m->nst = 0;
     for (uint32_t at = 0; at < batch; at += m->mb) {
         uint32_t b = batch - at < m->mb ? batch - at : m->mb;
         if ((s = nb_buffer_upload(m->xin, 0, x + at * nin, b * nin * 4)) ||
@@ -725,7 +798,7 @@ nb_status nm_model_backward(nm_model *m, const float *x, const float *target, ui
         record_backward(&r);
         if (r.s)
             return r.s;
-        if ((s = nb_cmd_submit(m->cmd)))
+        if ((s = submit(m)))
             return s;
         float st[2 * 1024];
         for (uint32_t i = 0; i < b; i += 1024) {
@@ -774,14 +847,17 @@ nb_status nm_model_train_step(nm_model *m, const float *x, const float *target, 
         groups = 65535;
     }
     run(&r, m->k_adamw, groups, gy, 1, b, push, "adamw");
+    work(&r, "adamw", 28.0 * m->P, 12.0 * m->P);
     if (r.s)
         return r.s;
-    return nb_cmd_submit(m->cmd);
+    return submit(m);
 }
 
-nb_status nm_model_profile(const nm_model *m, const nb_profile_row **rows, uint32_t *n)
+nb_status nm_model_op_stats(const nm_model *m, const nm_op_stat **stats, uint32_t *n)
 {
-    return nb_cmd_profile(m->cmd, rows, n);
+    *stats = m->st;
+    *n = m->nst;
+    return NB_OK;
 }
 
 uint64_t nm_model_device_bytes(const nm_model *m)
