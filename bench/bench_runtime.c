@@ -279,34 +279,20 @@ done:
     return st;
 }
 
-nb_status nbb_runtime(const nbb_options *o, nbb_report *r)
+nb_status nbb_measure_ceilings(nb_context *ctx, int quick, int rounds, nbb_ceilings *out)
 {
-    int rounds = o->rounds > 0 ? o->rounds : (o->quick ? 2 : 5);
+    nb_status st = NB_OK;
+    nb_kernel *kcopy = NULL, *kfma = NULL;
+    nb_buffer *a = NULL, *b = NULL;
+    nb_cmd *c = NULL;
+    uint64_t bytes = quick ? (32ull << 20) : (256ull << 20);
+    const uint64_t range = nb_context_device(ctx)->max_storage_buffer_range;
+    if (bytes > range) /* what one kernel binding can see */
+        bytes = range / 4096 * 4096;
     if (rounds > MAX_ROUNDS)
         rounds = MAX_ROUNDS;
-    uint64_t bytes = o->quick ? (32ull << 20) : (256ull << 20);
-    nb_status st = bench_startup(r);
-    if (st)
-        return st;
-    nb_context *ctx = NULL;
-    if ((st = nb_context_create(NULL, &ctx)))
-        return st;
-    const nb_device_info *d = nb_context_device(ctx);
-    if (bytes > d->max_storage_buffer_range) /* what one kernel binding can see */
-        bytes = d->max_storage_buffer_range / 4096 * 4096;
-    nb_kernel *kcopy = NULL, *kfma = NULL, *kadd = NULL;
-    nb_buffer *a = NULL, *b = NULL, *small = NULL, **many = NULL;
-    nb_cmd *c = NULL;
-    char note[160];
-    nbb_report_str(r, "device", d->name);
-    nbb_report_str(r, "device_type", nb_device_type_name(d->type));
-    nbb_report_str(r, "driver", d->driver_info[0] ? d->driver_info : d->driver_version_str);
-    nbb_report_str(r, "vulkan_api", d->api_version_str);
-    nbb_report_num(r, "rounds", rounds, "", "each figure is the median of this many");
-
-    /* Copy bandwidth: bytes read + bytes written per second. */
-    nbb_report_num(r, "copy_host_memcpy_gbps", host_memcpy_gbps(bytes, rounds), "GB/s",
-                   "memcpy on the host, for scale (read + write)");
+    memset(out, 0, sizeof *out);
+    out->bytes = bytes;
     TRY(make_kernel(ctx, &STARTUP[2], 256, &kcopy));
     TRY(nb_buffer_create(ctx, bytes, NB_MEM_DEVICE, &a));
     TRY(nb_buffer_create(ctx, bytes, NB_MEM_DEVICE, &b));
@@ -325,24 +311,20 @@ nb_status nbb_runtime(const nbb_options *o, nbb_report *r)
         TRY(nb_cmd_dispatch(c, kcopy, g, bufs, &p, "copy shader"));
         double ms;
         TRY(time_cmd(c, rounds, &ms, 1));
-        snprintf(note, sizeof note, "vec4 copy kernel, %llu MiB (read + write)", (unsigned long long)(bytes >> 20));
-        nbb_report_num(r, "copy_shader_gbps", 2.0 * (double)bytes / (ms * 1e6), "GB/s", note);
+        out->copy_shader_gbps = 2.0 * (double)bytes / (ms * 1e6);
         TRY(nb_cmd_reset(c));
         TRY(nb_cmd_copy(c, a, 0, b, 0, bytes));
         TRY(time_cmd(c, rounds, &ms, 1));
-        nbb_report_num(r, "copy_vkcmdcopybuffer_gbps", 2.0 * (double)bytes / (ms * 1e6), "GB/s",
-                       "vkCmdCopyBuffer (read + write)");
+        out->copy_vkcmd_gbps = 2.0 * (double)bytes / (ms * 1e6);
         nb_cmd_destroy(c);
         c = NULL;
     }
     nb_buffer_destroy(a);
     nb_buffer_destroy(b);
     a = b = NULL;
-
-    /* fp32 FMA throughput. */
     TRY(make_kernel(ctx, &STARTUP[3], 256, &kfma));
     {
-        const uint32_t inv = o->quick ? (1u << 16) : (1u << 18), iters = o->quick ? 256 : 1024;
+        const uint32_t inv = quick ? (1u << 16) : (1u << 18), iters = quick ? 256 : 1024;
         TRY(nb_buffer_create(ctx, inv * 4ull, NB_MEM_DEVICE, &a));
         struct {
             uint32_t iters;
@@ -353,12 +335,50 @@ nb_status nbb_runtime(const nbb_options *o, nbb_report *r)
         TRY(nb_cmd_dispatch(c, kfma, g, &a, &p, NULL));
         double ms;
         TRY(time_cmd(c, rounds, &ms, 1));
-        double flop = (double)inv * iters * 64.0;
-        nbb_report_num(r, "fma_fp32_gflops", flop / (ms * 1e6), "GFLOP/s", "8 independent vec4 FMA chains per invocation");
-        nb_cmd_destroy(c);
-        c = NULL;
-        nb_buffer_destroy(a);
-        a = NULL;
+        out->fma_gflops = (double)inv * iters * 64.0 / (ms * 1e6);
+    }
+done:
+    nb_cmd_destroy(c);
+    nb_buffer_destroy(a);
+    nb_buffer_destroy(b);
+    nb_kernel_destroy(kcopy);
+    nb_kernel_destroy(kfma);
+    return st;
+}
+
+nb_status nbb_runtime(const nbb_options *o, nbb_report *r)
+{
+    int rounds = o->rounds > 0 ? o->rounds : (o->quick ? 2 : 5);
+    if (rounds > MAX_ROUNDS)
+        rounds = MAX_ROUNDS;
+    uint64_t bytes = o->quick ? (32ull << 20) : (256ull << 20);
+    nb_status st = bench_startup(r);
+    if (st)
+        return st;
+    nb_context *ctx = NULL;
+    if ((st = nb_context_create(NULL, &ctx)))
+        return st;
+    const nb_device_info *d = nb_context_device(ctx);
+    nb_kernel *kadd = NULL;
+    nb_buffer *small = NULL, **many = NULL;
+    nb_cmd *c = NULL;
+    char note[160];
+    nbb_report_str(r, "device", d->name);
+    nbb_report_str(r, "device_type", nb_device_type_name(d->type));
+    nbb_report_str(r, "driver", d->driver_info[0] ? d->driver_info : d->driver_version_str);
+    nbb_report_str(r, "vulkan_api", d->api_version_str);
+    nbb_report_num(r, "rounds", rounds, "", "each figure is the median of this many");
+
+    /* Copy bandwidth (bytes read + bytes written per second) and FMA rate. */
+    nbb_report_num(r, "copy_host_memcpy_gbps", host_memcpy_gbps(bytes, rounds), "GB/s",
+                   "memcpy on the host, for scale (read + write)");
+    {
+        nbb_ceilings cl;
+        TRY(nbb_measure_ceilings(ctx, o->quick, rounds, &cl));
+        snprintf(note, sizeof note, "vec4 copy kernel, %llu MiB (read + write)", (unsigned long long)(cl.bytes >> 20));
+        nbb_report_num(r, "copy_shader_gbps", cl.copy_shader_gbps, "GB/s", note);
+        nbb_report_num(r, "copy_vkcmdcopybuffer_gbps", cl.copy_vkcmd_gbps, "GB/s", "vkCmdCopyBuffer (read + write)");
+        nbb_report_num(r, "fma_fp32_gflops", cl.fma_gflops, "GFLOP/s", "8 independent vec4 FMA chains per invocation");
     }
 
     /* The cost of a dispatch inside a large batch, and of an empty submit. */
@@ -410,11 +430,7 @@ done:
             nb_buffer_destroy(many[i]);
     free(many);
     nb_cmd_destroy(c);
-    nb_buffer_destroy(a);
-    nb_buffer_destroy(b);
     nb_buffer_destroy(small);
-    nb_kernel_destroy(kcopy);
-    nb_kernel_destroy(kfma);
     nb_kernel_destroy(kadd);
     nb_context_destroy(ctx);
     return st;

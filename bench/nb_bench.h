@@ -36,6 +36,8 @@ void nbb_report_str(nbb_report *r, const char *key, const char *value);
 void nbb_report_num(nbb_report *r, const char *key, double value, const char *unit, const char *note);
 void nbb_report_print(const nbb_report *r, FILE *f, int json);
 void nbb_report_free(nbb_report *r);
+/* Appends every row of src to r. */
+void nbb_report_append(nbb_report *r, const nbb_report *src);
 
 /* --------------------------------------------------------------- benches */
 
@@ -47,5 +49,25 @@ typedef struct nbb_options {
 /* `noble bench runtime`: the device's ceilings that later benches compare
  * themselves against, and FFT throughput against FFTW. */
 nb_status nbb_runtime(const nbb_options *o, nbb_report *r);
+
+/* The device ceilings other benches compare themselves with. */
+typedef struct nbb_ceilings {
+    double copy_shader_gbps; /* a vec4 copy kernel, bytes read + written per second */
+    double copy_vkcmd_gbps;  /* vkCmdCopyBuffer */
+    double fma_gflops;       /* fp32 FMA */
+    uint64_t bytes;          /* copy size used */
+} nbb_ceilings;
+nb_status nbb_measure_ceilings(nb_context *ctx, int quick, int rounds, nbb_ceilings *out);
+
+typedef struct nbb_operator_options {
+    int quick;           /* length 520, batches 1,2, one round */
+    int rounds;          /* 0: 3 (1 when quick) */
+    uint32_t length;     /* 0: 8580 (520 when quick) */
+    const char *batches; /* "1,8,16,32,64"; the last is the main batch */
+    int no_torch;        /* skip the PyTorch reference */
+} nbb_operator_options;
+/* `noble bench operator`: the NOBLE preset's throughput, memory and per-op
+ * efficiency, and the ratios to PyTorch on the same machine. */
+nb_status nbb_operator(const nbb_operator_options *o, nbb_report *r);
 
 #endif

@@ -241,3 +241,12 @@ void nbb_report_free(nbb_report *r)
     free(r->rows);
     free(r);
 }
+
+void nbb_report_append(nbb_report *r, const nbb_report *src)
+{
+    for (int i = 0; src && i < src->n; i++) {
+        row *w = add(r, src->rows[i].key);
+        if (w)
+            *w = src->rows[i];
+    }
+}

@@ -270,15 +270,53 @@ done:
 
 /* ------------------------------------------------------------------ bench */
 
+static int bench_operator(int argc, char **argv)
+{
+    nbb_operator_options o = {0};
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0)
+            json = 1;
+        else if (strcmp(a, "--quick") == 0)
+            o.quick = 1;
+        else if (strcmp(a, "--no-torch") == 0)
+            o.no_torch = 1;
+        else if (i + 1 < argc && strcmp(a, "--batches") == 0)
+            o.batches = argv[++i];
+        else if (i + 1 < argc && strcmp(a, "--length") == 0)
+            o.length = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(a, "--rounds") == 0)
+            o.rounds = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "noble bench operator: unknown argument '%s' (see noble help)\n", a);
+            return EXIT_USAGE;
+        }
+    }
+    nbb_report *r = nbb_report_new("operator");
+    if (!r)
+        return fail("bench", NB_ERR_OUT_OF_MEMORY);
+    nb_status s = nbb_operator(&o, r);
+    if (s) {
+        nbb_report_free(r);
+        return fail("bench operator", s);
+    }
+    nbb_report_print(r, stdout, json);
+    nbb_report_free(r);
+    return 0;
+}
+
 static int cmd_bench(int argc, char **argv)
 {
     static const char *const known[] = {"--json", "--quick", NULL};
     if (argc < 1) {
-        fprintf(stderr, "noble bench: which bench? (runtime)\n");
+        fprintf(stderr, "noble bench: which bench? (runtime, operator)\n");
         return EXIT_USAGE;
     }
+    if (strcmp(argv[0], "operator") == 0)
+        return bench_operator(argc - 1, argv + 1);
     if (strcmp(argv[0], "runtime") != 0) {
-        fprintf(stderr, "noble bench: unknown bench '%s' (known: runtime)\n", argv[0]);
+        fprintf(stderr, "noble bench: unknown bench '%s' (known: runtime, operator)\n", argv[0]);
         return EXIT_USAGE;
     }
     if (!check_flags(argc - 1, argv + 1, known, "bench runtime"))
@@ -308,6 +346,9 @@ static void usage(FILE *f)
                "  noble bench runtime [--json] [--quick]\n"
                "                                  the device's ceilings: bandwidth, FMA rate, dispatch\n"
                "                                  and submit cost, FFT throughput against FFTW\n"
+               "  noble bench operator [--json] [--quick] [--length N] [--batches 1,8,16,32,64] [--rounds R] [--no-torch]\n"
+               "                                  the NOBLE preset: traces/s forward and training, memory,\n"
+               "                                  per-op efficiency, ratios to PyTorch on this machine\n"
                "%s"
                "  noble version\n"
                "  noble help\n\n"

@@ -1,0 +1,307 @@
+/* bench_operator.c - `noble bench operator`: the NOBLE operator's forward and
+ * training throughput over a batch sweep, peak device memory, a per-op table
+ * against the device's own measured ceilings, and the same architecture in
+ * PyTorch (bench/reference/torch_bench.py) timed in the same run. */
+#include "nb_bench.h"
+#include "nm_models.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef NOBLE_SOURCE_DIR
+#define NOBLE_SOURCE_DIR "."
+#endif
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* "spectral r2c" -> "spectral_r2c" */
+static void key_of(const char *label, char *out, size_t cap)
+{
+    size_t j = 0;
+    for (size_t i = 0; label[i] && j + 1 < cap; i++) {
+        char ch = label[i];
+        if (isalnum((unsigned char)ch))
+            out[j++] = (char)tolower((unsigned char)ch);
+        else if (j > 0 && out[j - 1] != '_')
+            out[j++] = '_';
+    }
+    while (j > 0 && out[j - 1] == '_')
+        j--;
+    out[j] = 0;
+}
+
+typedef struct point {
+    uint32_t batch;
+    double fwd_ms, train_ms, peak_mib;
+} point;
+
+/* One batch size on a fresh context, so the peak memory is the model's. */
+static nb_status measure(const nm_config *c, uint32_t batch, int rounds, const float *params, point *pt,
+                         nbb_report *table, const nbb_ceilings *cl)
+{
+    nb_context *ctx = NULL;
+    nm_model *m = NULL;
+    float *x = NULL, *y = NULL, *t = NULL;
+    nb_status s = nb_context_create(NULL, &ctx);
+    if (s)
+        return s;
+    const uint64_t nx = (uint64_t)batch * c->in_channels * c->length, ny = (uint64_t)batch * c->out_channels * c->length;
+    x = malloc(nx * 4);
+    y = malloc(ny * 4);
+    t = malloc(ny * 4);
+    if (!x || !y || !t) {
+        s = nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto done;
+    }
+    nm_rng r;
+    nm_rng_seed(&r, batch);
+    for (uint64_t i = 0; i < nx; i++) /* NOBLE-like input: a current step and smooth channels */
+        x[i] = (float)(((i % c->length) > c->length / 8 ? 1.0 : 0.0) + 0.1 * nm_rng_normal(&r));
+    for (uint64_t i = 0; i < ny; i++)
+        t[i] = (float)(-65.0 + 10.0 * sin(0.01 * (double)(i % c->length)));
+    if ((s = nm_model_create(ctx, c, batch, 1, &m)) || (s = nm_model_set_params(m, params)))
+        goto done;
+    double tf[64], tt[64];
+    if ((s = nm_model_forward(m, x, batch, y))) /* warm-up: plans, first touch */
+        goto done;
+    for (int i = 0; i < rounds; i++) {
+        double a = now_ms();
+        if ((s = nm_model_forward(m, x, batch, y)))
+            goto done;
+        tf[i] = now_ms() - a;
+    }
+    nm_adamw opt;
+    nm_adamw_default(&opt);
+    opt.lr = 1e-6; /* keep the parameters where they are over the rounds */
+    double loss;
+    if ((s = nm_model_train_step(m, x, t, batch, 4, &opt, 1, &loss)))
+        goto done;
+    for (int i = 0; i < rounds; i++) {
+        double a = now_ms();
+        if ((s = nm_model_train_step(m, x, t, batch, 4, &opt, (uint64_t)i + 2, &loss)))
+            goto done;
+        tt[i] = now_ms() - a;
+    }
+    pt->batch = batch;
+    pt->fwd_ms = median(tf, rounds);
+    pt->train_ms = median(tt, rounds);
+    nb_memory_stats ms;
+    nb_memory_stats_get(ctx, &ms);
+    pt->peak_mib = (double)ms.peak_used_bytes / 1048576.0;
+    if (table) { /* the per-op table of the last training step */
+        const nm_op_stat *st;
+        uint32_t n;
+        nm_model_op_stats(m, &st, &n);
+        double total = 0, fft = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            total += st[i].ms;
+            if (strstr(st[i].label, "r2c") || strstr(st[i].label, "c2r"))
+                fft += st[i].ms;
+        }
+        nbb_report_num(table, "op_total_gpu_ms", total, "ms", "one training step, sum over ops (GPU timestamps)");
+        nbb_report_num(table, "op_fft_share", total > 0 ? fft / total : NAN, "", "fraction of GPU time in FFTs");
+        for (uint32_t i = 0; i < n; i++) {
+            char k[64], key[128], note[200];
+            key_of(st[i].label, k, sizeof k);
+            double sec = st[i].ms * 1e-3, gbps = sec > 0 ? st[i].bytes / sec / 1e9 : NAN,
+                   gflops = sec > 0 ? st[i].flops / sec / 1e9 : NAN;
+            double be = gbps / cl->copy_shader_gbps, fe = gflops / cl->fma_gflops;
+            snprintf(note, sizeof note, "%ux, %.1f%% of GPU time, %.2f GB/s, %.2f GFLOP/s", st[i].count,
+                     total > 0 ? 100.0 * st[i].ms / total : 0.0, gbps, gflops);
+            snprintf(key, sizeof key, "op_%s_ms", k);
+            nbb_report_num(table, key, st[i].ms, "ms", note);
+            snprintf(key, sizeof key, "op_%s_bandwidth_efficiency", k);
+            nbb_report_num(table, key, be, "", "of the shader copy ceiling");
+            snprintf(key, sizeof key, "op_%s_flop_efficiency", k);
+            nbb_report_num(table, key, fe, "", "of the FMA ceiling");
+            snprintf(key, sizeof key, "op_%s_efficiency", k);
+            nbb_report_num(table, key, be > fe ? be : fe, "", "the larger: the ceiling that binds");
+        }
+    }
+done:
+    nm_model_destroy(m);
+    if (!s)
+        s = nb_context_check(ctx);
+    nb_context_destroy(ctx);
+    free(x);
+    free(y);
+    free(t);
+    return s;
+}
+
+/* Reads "key": number from a flat JSON text; NAN when absent. */
+static double json_number(const char *json, const char *key)
+{
+    char pat[96];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = strstr(json, pat);
+    if (!p)
+        return NAN;
+    p = strchr(p + strlen(pat), ':');
+    if (!p)
+        return NAN;
+    char *end;
+    double v = strtod(p + 1, &end);
+    return end == p + 1 ? NAN : v;
+}
+
+/* PyTorch on the same machine, same threads, its best configuration
+ * (torch_bench.py sets glibc's malloc thresholds, PLATFORM.md). */
+static int run_torch(const nm_config *c, const char *batches, int rounds, int threads, char **json_out)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/bench/reference/torch_bench.py --preset noble --length %u --batches %s --threads %d "
+             "--rounds %d --train --json",
+             NOBLE_SOURCE_DIR, c->length, batches, threads, rounds);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += got;
+        if (n + 1 >= cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb)
+                break;
+            buf = nb;
+        }
+    }
+    int rc = pclose(p);
+    if (!buf)
+        return -1;
+    buf[n] = 0;
+    *json_out = buf;
+    return rc;
+}
+
+nb_status nbb_operator(const nbb_operator_options *o, nbb_report *r)
+{
+    nm_config c;
+    nb_status s = nm_config_preset("noble", &c);
+    if (s)
+        return s;
+    c.length = o->length ? o->length : (o->quick ? 520 : 8580);
+    if ((s = nm_config_check(&c)))
+        return s;
+    int rounds = o->rounds > 0 ? o->rounds : (o->quick ? 1 : 3);
+    if (rounds > 64)
+        rounds = 64;
+    uint32_t batches[16], nb = 0;
+    const char *list = o->batches ? o->batches : (o->quick ? "1,2" : "1,8,16,32,64");
+    for (const char *p = list; *p && nb < 16;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v <= 0 || v > 4096)
+            return nb_error(NB_ERR_INVALID_ARGUMENT, "--batches: '%s' is not a list of batch sizes", list);
+        batches[nb++] = (uint32_t)v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+
+    /* Ceilings on the same device, in the same run. */
+    nb_context *ctx;
+    if ((s = nb_context_create(NULL, &ctx)))
+        return s;
+    const nb_device_info *d = nb_context_device(ctx);
+    nbb_report_str(r, "device", d->name);
+    nbb_report_str(r, "device_type", nb_device_type_name(d->type));
+    nbb_report_str(r, "driver", d->driver_info[0] ? d->driver_info : d->driver_version_str);
+    nbb_ceilings cl;
+    s = nbb_measure_ceilings(ctx, o->quick, o->quick ? 2 : 5, &cl);
+    nb_context_destroy(ctx);
+    if (s)
+        return s;
+    nbb_report_str(r, "preset", "noble");
+    nbb_report_num(r, "length", c.length, "", "samples per trace");
+    nbb_report_num(r, "parameters", (double)nm_param_count(&c), "", NULL);
+    nbb_report_num(r, "rounds", rounds, "", "each time is the median of this many");
+    nbb_report_num(r, "ceiling_copy_shader_gbps", cl.copy_shader_gbps, "GB/s", "measured now, as in bench runtime");
+    nbb_report_num(r, "ceiling_fma_fp32_gflops", cl.fma_gflops, "GFLOP/s", "measured now, as in bench runtime");
+
+    float *params = malloc(nm_param_count(&c) * 4);
+    if (!params)
+        return nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+    nm_params_init(&c, 1, params);
+    point best_f = {0}, best_t = {0}, main_pt = {0};
+    nbb_report *table = nbb_report_new("ops");
+    for (uint32_t i = 0; i < nb; i++) {
+        point pt = {0};
+        int last = i + 1 == nb;
+        if ((s = measure(&c, batches[i], rounds, params, &pt, last ? table : NULL, &cl)))
+            break;
+        char key[64], note[96];
+        snprintf(key, sizeof key, "forward_b%u_traces_per_s", pt.batch);
+        snprintf(note, sizeof note, "%.1f ms per batch", pt.fwd_ms);
+        nbb_report_num(r, key, pt.batch / (pt.fwd_ms * 1e-3), "traces/s", note);
+        snprintf(key, sizeof key, "train_b%u_traces_per_s", pt.batch);
+        snprintf(note, sizeof note, "%.1f ms per AdamW step", pt.train_ms);
+        nbb_report_num(r, key, pt.batch / (pt.train_ms * 1e-3), "traces/s", note);
+        snprintf(key, sizeof key, "peak_device_b%u_mib", pt.batch);
+        nbb_report_num(r, key, pt.peak_mib, "MiB", "training, buffers of the runtime");
+        if (!best_f.batch || pt.batch / pt.fwd_ms > best_f.batch / best_f.fwd_ms)
+            best_f = pt;
+        if (!best_t.batch || pt.batch / pt.train_ms > best_t.batch / best_t.train_ms)
+            best_t = pt;
+        if (last)
+            main_pt = pt;
+    }
+    free(params);
+    if (s) {
+        nbb_report_free(table);
+        return s;
+    }
+    nbb_report_num(r, "batch", main_pt.batch, "", "the figures below are at this batch");
+    nbb_report_num(r, "forward_traces_per_s", main_pt.batch / (main_pt.fwd_ms * 1e-3), "traces/s", NULL);
+    nbb_report_num(r, "train_traces_per_s", main_pt.batch / (main_pt.train_ms * 1e-3), "traces/s", NULL);
+    nbb_report_num(r, "peak_device_mib", main_pt.peak_mib, "MiB", NULL);
+    nbb_report_num(r, "best_forward_batch", best_f.batch, "", NULL);
+    nbb_report_num(r, "best_train_batch", best_t.batch, "", NULL);
+    nbb_report_append(r, table);
+    nbb_report_free(table);
+
+    if (!o->no_torch) {
+        char *json = NULL;
+        int rc = run_torch(&c, list, rounds, threads, &json);
+        double tf = json ? json_number(json, "best_forward_traces_per_s") : NAN;
+        double tt = json ? json_number(json, "best_train_traces_per_s") : NAN;
+        if (rc != 0 || !isfinite(tf) || !isfinite(tt)) {
+            nbb_report_str(r, "torch", "failed: run bench/reference/torch_bench.py by hand to see why");
+        } else {
+            nbb_report_num(r, "torch_threads", threads, "", "the same as noble's machine has");
+            nbb_report_num(r, "torch_best_forward_traces_per_s", tf, "traces/s", "at PyTorch's best batch");
+            nbb_report_num(r, "torch_best_forward_batch", json_number(json, "best_forward_batch"), "", NULL);
+            nbb_report_num(r, "torch_best_train_traces_per_s", tt, "traces/s", "at PyTorch's best batch");
+            nbb_report_num(r, "torch_best_train_batch", json_number(json, "best_train_batch"), "", NULL);
+            nbb_report_num(r, "forward_vs_torch_ratio", (best_f.batch / (best_f.fwd_ms * 1e-3)) / tf, "x",
+                           "noble's best / PyTorch's best; > 1: noble faster");
+            nbb_report_num(r, "train_vs_torch_ratio", (best_t.batch / (best_t.train_ms * 1e-3)) / tt, "x",
+                           "noble's best / PyTorch's best; > 1: noble faster");
+        }
+        free(json);
+    }
+    return NB_OK;
+}
