@@ -333,6 +333,9 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
         return s;
     if (max_batch == 0)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "nm_model_create: max_batch 0");
+    if (c->length % 4)
+        return nb_error(NB_ERR_UNSUPPORTED, "the GPU operator needs a length that is a multiple of 4 (got %u; %u "
+                                            "and %u are near)", c->length, c->length / 4 * 4, c->length / 4 * 4 + 4);
     nm_model *m = calloc(1, sizeof *m);
     if (!m)
         return nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -526,7 +529,7 @@ static void linf(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cou
     if (gsrc)
         b[n++] = gsrc;
     uint32_t push[5] = {r->b, r->m->c.length, (uint32_t)l.w, (uint32_t)l.b, (uint32_t)l.g};
-    run(r, k, cdiv(r->m->c.length, 64), r->b, 1, b, push, label);
+    run(r, k, cdiv(r->m->c.length / 4, 64), r->b, 1, b, push, label);
     const double bn = (double)r->b * r->m->c.length;
     work(r, label, 4.0 * bn * (cin + cout * (1 + (pre != NULL) + (add != NULL) + (gsrc != NULL))),
          2.0 * bn * cin * cout);
@@ -542,7 +545,7 @@ static void linx(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cou
     if (gg)
         b[n++] = gg;
     uint32_t push[4] = {r->b, r->m->c.length, (uint32_t)l.w, (uint32_t)l.g};
-    run(r, k, cdiv(r->m->c.length, 64), r->b, 1, b, push, label);
+    run(r, k, cdiv(r->m->c.length / 4, 64), r->b, 1, b, push, label);
     const double bn = (double)r->b * r->m->c.length;
     work(r, label, 4.0 * bn * (cout + cin * (1 + (pre != NULL) + (gg != NULL))), 2.0 * bn * cin * cout);
 }
@@ -605,8 +608,10 @@ static void record_forward(rec *r)
             float inv_n = 1.0f / (float)N;
             uint32_t push[4] = {r->b, m->NC, 0, (uint32_t)o->spec_w};
             memcpy(&push[2], &inv_n, 4);
-            run(r, m->k_mix, cdiv(m->NC, 64), c->width, r->b, b, push, "spectral mix");
-            work(r, "spectral mix", 8.0 * r->b * c->width * (2.0 * m->NC + c->modes) + 8.0 * c->width * c->width * c->modes,
+            if (!r->s)
+                r->s = nb_cmd_fill(r->c, m->Y, 0, (uint64_t)r->b * c->width * m->NC * 8, 0);
+            run(r, m->k_mix, cdiv(c->modes, 64), c->width, r->b, b, push, "spectral mix");
+            work(r, "spectral mix", 8.0 * r->b * c->width * 3.0 * c->modes + 8.0 * c->width * c->width * c->modes,
                  8.0 * r->b * c->width * c->width * c->modes);
         }
         fft(r, NB_FFT_C2R, m->Y, m->sbuf, "spectral c2r");
@@ -689,8 +694,10 @@ static void record_backward(rec *r)
             float inv_n = 1.0f / (float)N;
             uint32_t pm[4] = {r->b, m->NC, 0, (uint32_t)o->spec_w};
             memcpy(&pm[2], &inv_n, 4);
-            run(r, m->k_mix_bwd, cdiv(m->NC, 64), C, r->b, bb, pm, "grad spectral mix");
-            work(r, "grad spectral mix", 8.0 * r->b * C * 2.0 * m->NC + 8.0 * C * C * c->modes,
+            if (!r->s)
+                r->s = nb_cmd_fill(r->c, m->Y, 0, (uint64_t)r->b * C * m->NC * 8, 0);
+            run(r, m->k_mix_bwd, cdiv(c->modes, 64), C, r->b, bb, pm, "grad spectral mix");
+            work(r, "grad spectral mix", 8.0 * r->b * C * 2.0 * c->modes + 8.0 * C * C * c->modes,
                  8.0 * r->b * C * C * c->modes);
         }
         fft(r, NB_FFT_C2R, m->Y, m->sbuf, "grad c2r");

@@ -5,16 +5,17 @@
 //   [COUT]     sum g[b][o][n]              (bias, when BIAS)
 //   [COUT]     sum g[b][o][n] gx[b][o][n]  (soft gate, when GATE)
 // reduce_rows.comp then adds the rows in a fixed order (deterministic, no
-// atomics). Each invocation owns 4x4 tiles of (o, i) in registers.
+// atomics). Each invocation owns 4x4 tiles of (o, i) and reads four
+// positions at a time as vec4 (the length must be a multiple of 4, CHUNK too).
 // Defines: CIN, COUT, BIAS, GATE, CHUNK (positions per workgroup).
 // Bindings: 0 g (read), 1 x (read), 2 partials (write), 3 gx (read, GATE).
 // Push: batch, n.
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer Gr { float g[]; };
-layout(std430, binding = 1) readonly buffer X { float x[]; };
+layout(std430, binding = 0) readonly buffer Gr { vec4 g[]; };
+layout(std430, binding = 1) readonly buffer X { vec4 x[]; };
 layout(std430, binding = 2) writeonly buffer Pt { float part[]; };
 #if GATE
-layout(std430, binding = 3) readonly buffer GX { float gxs[]; };
+layout(std430, binding = 3) readonly buffer GX { vec4 gxs[]; };
 #endif
 layout(push_constant) uniform P { uint batch; uint n; } p;
 
@@ -24,21 +25,21 @@ const uint ROW = COUT * CIN + (BIAS + GATE) * COUT;
 void main()
 {
     uint lid = gl_LocalInvocationID.x, c = gl_WorkGroupID.x;
-    uint total = p.batch * p.n;
-    uint begin = c * CHUNK, end = min(begin + CHUNK, total);
+    uint n4 = p.n / 4, total = p.batch * n4;
+    uint begin = c * (CHUNK / 4), end = min(begin + CHUNK / 4, total);
     for (uint t = lid; t < NTILES; t += 64) {
         uint o0 = (t / TI) * 4, i0 = (t % TI) * 4;
-        float acc[4][4];
+        vec4 acc[4][4];
         for (uint a = 0; a < 4; a++)
             for (uint e = 0; e < 4; e++)
-                acc[a][e] = 0.0;
+                acc[a][e] = vec4(0.0);
         for (uint q = begin; q < end; q++) {
-            uint b = q / p.n, n = q - b * p.n;
-            float gv[4], xv[4];
+            uint b = q / n4, r = q - b * n4;
+            vec4 gv[4], xv[4];
             for (uint a = 0; a < 4; a++)
-                gv[a] = o0 + a < COUT ? g[(b * COUT + o0 + a) * p.n + n] : 0.0;
+                gv[a] = o0 + a < COUT ? g[(b * COUT + o0 + a) * n4 + r] : vec4(0.0);
             for (uint e = 0; e < 4; e++)
-                xv[e] = i0 + e < CIN ? x[(b * CIN + i0 + e) * p.n + n] : 0.0;
+                xv[e] = i0 + e < CIN ? x[(b * CIN + i0 + e) * n4 + r] : vec4(0.0);
             for (uint a = 0; a < 4; a++)
                 for (uint e = 0; e < 4; e++)
                     acc[a][e] = fma(gv[a], xv[e], acc[a][e]);
@@ -46,24 +47,24 @@ void main()
         for (uint a = 0; a < 4; a++)
             for (uint e = 0; e < 4; e++)
                 if (o0 + a < COUT && i0 + e < CIN)
-                    part[c * ROW + (o0 + a) * CIN + i0 + e] = acc[a][e];
+                    part[c * ROW + (o0 + a) * CIN + i0 + e] = dot(acc[a][e], vec4(1.0));
     }
 #if BIAS || GATE
     for (uint o = lid; o < COUT; o += 64) {
-        float sb = 0.0, sg = 0.0;
+        vec4 sb = vec4(0.0), sg = vec4(0.0);
         for (uint q = begin; q < end; q++) {
-            uint b = q / p.n, n = q - b * p.n;
-            float gv = g[(b * COUT + o) * p.n + n];
+            uint b = q / n4, r = q - b * n4;
+            vec4 gv = g[(b * COUT + o) * n4 + r];
             sb += gv;
 #if GATE
-            sg = fma(gv, gxs[(b * COUT + o) * p.n + n], sg);
+            sg = fma(gv, gxs[(b * COUT + o) * n4 + r], sg);
 #endif
         }
 #if BIAS
-        part[c * ROW + COUT * CIN + o] = sb;
+        part[c * ROW + COUT * CIN + o] = dot(sb, vec4(1.0));
 #endif
 #if GATE
-        part[c * ROW + COUT * CIN + BIAS * COUT + o] = sg;
+        part[c * ROW + COUT * CIN + BIAS * COUT + o] = dot(sg, vec4(1.0));
 #endif
     }
 #endif

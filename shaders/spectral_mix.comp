@@ -1,6 +1,7 @@
 #version 450
 // Complex mixing of the lowest M modes, between the R2C and the C2R of a
-// spectral convolution; writes every bin of the C2R input (zeros above M).
+// spectral convolution. Writes bins k < M of the C2R input; the caller
+// zero-fills the buffer first (vkCmdFillBuffer), as the C2R consumes it.
 // Forward (default): spectrum F = R2C(x), unnormalised:
 //   Y[b][o][k] = (1/N) sum_i F[b][i][k] W[i][o][k]     (k < M; Im Y[.][.][0] = 0)
 //   and S[b][i][k] = F[b][i][k] / N is kept for the weight gradient.
@@ -26,11 +27,9 @@ void main()
     uint k = gl_GlobalInvocationID.x, c = gl_WorkGroupID.y, b = gl_WorkGroupID.z;
     if (k >= p.nc)
         return;
-    uint at = (b * C + c) * p.nc + k;
-    if (k >= M) {
-        y[at] = vec2(0.0);
+    if (k >= M)
         return;
-    }
+    uint at = (b * C + c) * p.nc + k;
     vec2 acc = vec2(0.0);
     for (uint j = 0; j < C; j++) {
         vec2 v = f[(b * C + j) * p.nc + k];
