@@ -82,8 +82,10 @@ void nbb_json_str(nbb_json *j, const char *key, const char *v)
 void nbb_json_num(nbb_json *j, const char *key, double v)
 {
     member(j, key);
-    if (isfinite(v))
-        fprintf(j->f, "%.6g", v);
+    if (isfinite(v) && v == floor(v) && fabs(v) < 1e15)
+        fprintf(j->f, "%.0f", v); /* integers exactly */
+    else if (isfinite(v))
+        fprintf(j->f, "%.7g", v);
     else
         fputs("null", j->f); /* JSON has no NaN or infinity */
 }

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# `noble model` and `noble bench operator`: the NOBLE preset's parameter
+# count, a checkpoint made and run on an HDF5 input, and clear errors for a
+# missing file, a wrong input shape, NaN input and a bad preset.
+set -u
+noble=$1
+fails=0
+check() { # description, command...
+  local what=$1; shift
+  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
+}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+py=/usr/bin/python3
+
+"$noble" model info --preset noble > "$tmp/info.txt"
+check "model info --preset noble: 1,803,001 parameters" grep -q '^model noble: 1,803,001 parameters' "$tmp/info.txt"
+"$noble" model info --preset noble --json > "$tmp/info.json"
+check "model info --json lists 104 tensors adding up to 1,803,001" $py -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["parameters"] == 1803001 and len(d["tensors"]) == 104
+assert sum(t["count"] for t in d["tensors"]) == 1803001
+assert d["tensors"][4]["name"] == "fno_blocks.convs.0.weight" and d["tensors"][4]["complex"]
+' "$tmp/info.json"
+
+"$noble" model init --preset small --seed 4 --out "$tmp/small.h5" > /dev/null
+check "model init writes a checkpoint" test -s "$tmp/small.h5"
+$py -c '
+import h5py, numpy as np, sys
+with h5py.File(sys.argv[1], "w") as f:
+    x = np.random.default_rng(0).standard_normal((3, 1, 256)).astype(np.float32)
+    f["x"] = x
+    f["x"].attrs["units"] = "pA"
+    f["bad"] = np.zeros((3, 2, 256), np.float32)
+    n = x.copy(); n[0, 0, 5] = np.nan
+    f["nan"] = n
+' "$tmp/io.h5"
+"$noble" model run --checkpoint "$tmp/small.h5" --input "$tmp/io.h5" --output "$tmp/out.h5" > /dev/null
+check "model run writes y (3, 1, 256) with units" $py -c '
+import h5py, numpy as np, sys
+with h5py.File(sys.argv[1]) as f:
+    y = f["y"][...]
+    u = f["y"].attrs["units"]
+    assert y.shape == (3, 1, 256) and np.isfinite(y).all() and (u.decode() if isinstance(u, bytes) else u) == "mV"
+' "$tmp/out.h5"
+
+"$noble" model run --checkpoint "$tmp/small.h5" --input "$tmp/io.h5" --dataset bad --output "$tmp/o2.h5" 2> "$tmp/e1"
+check "a wrong input shape exits 1 and says so" grep -q "has shape (3, 2, 256), the model takes (batch, 1, 256)" "$tmp/e1"
+check "... and writes no output" test ! -e "$tmp/o2.h5"
+"$noble" model run --checkpoint "$tmp/small.h5" --input "$tmp/io.h5" --dataset nan --output "$tmp/o3.h5" 2> "$tmp/e2"
+check "NaN input is refused" grep -q "not finite" "$tmp/e2"
+"$noble" model run --checkpoint "$tmp/missing.h5" --input "$tmp/io.h5" --output "$tmp/o4.h5" 2> "$tmp/e3"
+check "a missing checkpoint is named" grep -q "cannot read checkpoint $tmp/missing.h5" "$tmp/e3"
+"$noble" model info --preset nonsense 2> "$tmp/e4"
+check "an unknown preset is named" grep -q "unknown preset 'nonsense'" "$tmp/e4"
+"$noble" model init --preset small --out /nonexistent-dir/x.h5 2> "$tmp/e5"
+check "an unwritable path is named" grep -q "cannot create /nonexistent-dir/x.h5" "$tmp/e5"
+
+"$noble" bench operator --quick --no-torch --json > "$tmp/bench.json" 2> "$tmp/bench.err"
+check "bench operator --quick --json exits 0" test $? -eq 0
+check "bench operator reports throughput, memory and per-op efficiency" $py -c '
+import json, sys
+b = json.load(open(sys.argv[1]))
+for k in ["forward_traces_per_s", "train_traces_per_s", "peak_device_mib", "ceiling_copy_shader_gbps",
+          "ceiling_fma_fp32_gflops", "op_spectral_r2c_ms", "op_adamw_efficiency"]:
+    assert isinstance(b.get(k), (int, float)) and b[k] > 0, (k, b.get(k))
+assert b["parameters"] == 1803001 and b["length"] == 520
+assert sum(1 for k in b if k.endswith("_efficiency")) >= 20
+' "$tmp/bench.json"
+
+echo "$fails failure(s)"
+exit $((fails > 0))
