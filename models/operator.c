@@ -21,12 +21,19 @@ typedef struct lin_k {
     uint32_t cin, cout;
 } lin_k;
 
+/* A pointwise layer: where its weight, bias and soft gate sit in the flat
+ * parameter buffer (g = 0: no gate), and its own small uniform buffer that
+ * holds a copy of them as [W | bias | gate] for the kernels to read. */
 typedef struct layer {
-    uint64_t w, b, g; /* offsets in the flat parameter buffer (g: gate) */
+    uint64_t w, b, g;
+    uint32_t cin, cout;
+    nb_buffer *ubo;
 } layer;
 
 typedef struct blk {
-    uint64_t spec_w, spec_b, skip_w, fc0_w, fc0_b, fc1_w, fc1_b, gate;
+    uint64_t spec_w;   /* the complex spectral weights */
+    layer skip;        /* W_skip, with the spectral bias as its bias and the block's gate */
+    layer fc0, fc1;    /* the channel MLP; fc1 carries the gate */
 } blk;
 
 struct nm_model {
@@ -57,6 +64,7 @@ struct nm_model {
     nb_buffer *F, *Y, *sbuf, *ybuf, *h, *a, *q;
     nb_buffer *gyo, *gap, *gv, *gx, *gq, *ga, *gz, *gal, *part, *lpart, *lstats;
     uint32_t rows_max, row_max, loss_chunks;
+    int ubo; /* weights through uniform buffers (every layer fits one) */
 
     nb_cmd *cmd;
     nm_op_stat *st; /* per label: time and work of the current call */
@@ -102,7 +110,8 @@ static nb_status lin_fwd(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t cout
     def(&d, "GATE", gate);
     def(&d, "GELU", gelu);
     def(&d, "SAVE_PRE", save_pre);
-    nb_access acc[6] = {NB_READ, NB_READ, NB_WRITE};
+    def(&d, "UBO", m->ubo);
+    nb_access acc[6] = {m->ubo ? NB_UNIFORM : NB_READ, NB_READ, NB_WRITE};
     uint32_t n = 3;
     if (save_pre)
         acc[n++] = NB_WRITE;
@@ -122,7 +131,9 @@ static nb_status lin_bwd_x(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t co
     def(&d, "ACCUM", accum);
     def(&d, "DGELU", dgelu);
     def(&d, "GATE", gate);
-    nb_access acc[5] = {NB_READ, NB_READ, accum ? NB_READ_WRITE : NB_WRITE};
+    def(&d, "UBO", m->ubo);
+    def(&d, "BIAS", 1); /* every layer's uniform buffer has a bias slot */
+    nb_access acc[5] = {m->ubo ? NB_UNIFORM : NB_READ, NB_READ, accum ? NB_READ_WRITE : NB_WRITE};
     uint32_t n = 3;
     if (dgelu)
         acc[n++] = NB_READ;
@@ -248,6 +259,21 @@ static nb_status make_kernels(nm_model *m)
     return NB_OK;
 }
 
+/* Every pointwise layer of the model, for its uniform buffers. */
+static uint32_t layers_of(nm_model *m, layer **out, uint32_t cap)
+{
+    uint32_t n = 0;
+    layer *fixed[] = {&m->lift0, &m->lift1, &m->proj0, &m->proj1};
+    for (int i = 0; i < 4 && n < cap; i++)
+        out[n++] = fixed[i];
+    for (uint32_t j = 0; j < m->c.blocks && n + 3 <= cap; j++) {
+        out[n++] = &m->bo[j].skip;
+        out[n++] = &m->bo[j].fc0;
+        out[n++] = &m->bo[j].fc1;
+    }
+    return n;
+}
+
 static nb_status buf(nm_model *m, nb_buffer **b, uint64_t floats)
 {
     return nb_buffer_create(m->ctx, (floats ? floats : 1) * 4, NB_MEM_DEVICE, b);
@@ -263,6 +289,12 @@ static nb_status make_buffers(nm_model *m)
     if ((s = buf(m, &(x), (n))))                                                                   \
     return s
     B(m->prm, m->P);
+    if (m->ubo) {
+        layer *ls[4 + 3 * 64];
+        uint32_t nl = layers_of(m, ls, sizeof ls / sizeof *ls);
+        for (uint32_t i = 0; i < nl; i++) /* [W | bias | gate], rounded up to whole vec4 */
+            B(ls[i]->ubo, ((uint64_t)ls[i]->cout * ls[i]->cin + 2 * ls[i]->cout + 3) / 4 * 4);
+    }
     B(m->xin, b * c->in_channels * N);
     B(m->yout, b * c->out_channels * N);
     if (c->grid)
@@ -371,24 +403,36 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
 
     nm_param t[8 + 8 * 64 + 8];
     uint32_t nt = nm_param_table(c, t, sizeof t / sizeof *t);
-    m->lift0 = (layer){off_of(t, nt, "lifting.fcs.0.weight", 0), off_of(t, nt, "lifting.fcs.0.bias", 0), 0};
-    m->lift1 = (layer){off_of(t, nt, "lifting.fcs.1.weight", 0), off_of(t, nt, "lifting.fcs.1.bias", 0), 0};
-    m->proj0 = (layer){off_of(t, nt, "projection.fcs.0.weight", 0), off_of(t, nt, "projection.fcs.0.bias", 0), 0};
-    m->proj1 = (layer){off_of(t, nt, "projection.fcs.1.weight", 0), off_of(t, nt, "projection.fcs.1.bias", 0), 0};
+    const uint32_t I = m->I, L = c->lifting_channels, C = c->width, E = c->mlp_channels, H = c->projection_channels,
+                   O = c->out_channels;
+    m->lift0 = (layer){off_of(t, nt, "lifting.fcs.0.weight", 0), off_of(t, nt, "lifting.fcs.0.bias", 0), 0, I, L, NULL};
+    m->lift1 = (layer){off_of(t, nt, "lifting.fcs.1.weight", 0), off_of(t, nt, "lifting.fcs.1.bias", 0), 0, L, C, NULL};
+    m->proj0 =
+        (layer){off_of(t, nt, "projection.fcs.0.weight", 0), off_of(t, nt, "projection.fcs.0.bias", 0), 0, C, H, NULL};
+    m->proj1 =
+        (layer){off_of(t, nt, "projection.fcs.1.weight", 0), off_of(t, nt, "projection.fcs.1.bias", 0), 0, H, O, NULL};
+    /* Uniform buffers for the weights when the largest layer fits one. */
+    uint32_t big = 0;
+    const uint32_t sizes[] = {L * I, C * L, H * C, O * H, C * C, E * C};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        if (sizes[i] > big)
+            big = sizes[i];
+    m->ubo = (uint64_t)(big + 2 * 256) * 4 <= nb_context_device(ctx)->max_uniform_buffer_range;
     m->bo = calloc(c->blocks, sizeof *m->bo);
     if (!m->bo) {
         nm_model_destroy(m);
         return nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
     }
-    for (uint32_t j = 0; j < c->blocks; j++)
-        m->bo[j] = (blk){off_of(t, nt, "fno_blocks.convs.%u.weight", j),
-                         off_of(t, nt, "fno_blocks.convs.%u.bias", j),
-                         off_of(t, nt, "fno_blocks.fno_skips.%u.conv.weight", j),
-                         off_of(t, nt, "fno_blocks.channel_mlp.%u.fcs.0.weight", j),
-                         off_of(t, nt, "fno_blocks.channel_mlp.%u.fcs.0.bias", j),
-                         off_of(t, nt, "fno_blocks.channel_mlp.%u.fcs.1.weight", j),
-                         off_of(t, nt, "fno_blocks.channel_mlp.%u.fcs.1.bias", j),
-                         off_of(t, nt, "fno_blocks.channel_mlp_skips.%u.weight", j)};
+    for (uint32_t j = 0; j < c->blocks; j++) {
+        uint64_t gate = off_of(t, nt, "fno_blocks.channel_mlp_skips.%u.weight", j);
+        m->bo[j].spec_w = off_of(t, nt, "fno_blocks.convs.%u.weight", j);
+        m->bo[j].skip = (layer){off_of(t, nt, "fno_blocks.fno_skips.%u.conv.weight", j),
+                                off_of(t, nt, "fno_blocks.convs.%u.bias", j), gate, C, C, NULL};
+        m->bo[j].fc0 = (layer){off_of(t, nt, "fno_blocks.channel_mlp.%u.fcs.0.weight", j),
+                               off_of(t, nt, "fno_blocks.channel_mlp.%u.fcs.0.bias", j), 0, C, E, NULL};
+        m->bo[j].fc1 = (layer){off_of(t, nt, "fno_blocks.channel_mlp.%u.fcs.1.weight", j),
+                               off_of(t, nt, "fno_blocks.channel_mlp.%u.fcs.1.bias", j), gate, E, C, NULL};
+    }
     if ((s = make_kernels(m)) || (s = make_buffers(m)) || (s = nb_cmd_begin(ctx, 1, &m->cmd))) {
         nm_model_destroy(m);
         return s;
@@ -402,6 +446,12 @@ void nm_model_destroy(nm_model *m)
     if (!m)
         return;
     nb_cmd_destroy(m->cmd);
+    if (m->bo || m->ubo) {
+        layer *ls[4 + 3 * 64];
+        uint32_t nl = m->bo ? layers_of(m, ls, sizeof ls / sizeof *ls) : 0;
+        for (uint32_t i = 0; i < nl; i++)
+            nb_buffer_destroy(ls[i]->ubo);
+    }
     nb_kernel *ks[] = {m->k_grid,   m->f_lift0,   m->f_lift1,   m->f_skip_act, m->f_skip_lin, m->f_fc0,
                        m->f_fc1_act, m->f_fc1_lin, m->f_fc1_q,  m->f_proj0,   m->f_proj1,   m->k_mix,
                        m->k_mix_bwd, m->k_wgrad,   m->k_reduce, m->k_gelu,    m->k_gelu_bwd, m->k_acc,
@@ -520,7 +570,7 @@ static nb_status submit(nm_model *m)
 static void linf(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cout, nb_buffer *x, nb_buffer *out,
                  nb_buffer *pre, nb_buffer *add, nb_buffer *gsrc, const char *label)
 {
-    nb_buffer *b[6] = {r->m->prm, x, out};
+    nb_buffer *b[6] = {l.ubo ? l.ubo : r->m->prm, x, out};
     int n = 3;
     if (pre)
         b[n++] = pre;
@@ -538,7 +588,7 @@ static void linf(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cou
 static void linx(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cout, nb_buffer *g, nb_buffer *gx,
                  nb_buffer *pre, nb_buffer *gg, const char *label)
 {
-    nb_buffer *b[5] = {r->m->prm, g, gx};
+    nb_buffer *b[5] = {l.ubo ? l.ubo : r->m->prm, g, gx};
     int n = 3;
     if (pre)
         b[n++] = pre;
@@ -581,11 +631,36 @@ static void ew(rec *r, const nb_kernel *k, nb_buffer *a, nb_buffer *out, nb_buff
     work(r, label, 4.0 * (double)n * (b ? 3 : 2), (double)n);
 }
 
+/* Copies each layer's weight, bias and gate from the flat parameter buffer
+ * into its uniform buffer (contiguous pieces in one copy). */
+static void record_weight_copies(rec *r)
+{
+    nm_model *m = r->m;
+    if (!m->ubo)
+        return;
+    layer *ls[4 + 3 * 64];
+    uint32_t nl = layers_of(m, ls, sizeof ls / sizeof *ls);
+    for (uint32_t i = 0; i < nl && !r->s; i++) {
+        const layer *l = ls[i];
+        uint64_t wn = (uint64_t)l->cout * l->cin;
+        uint64_t src[3] = {l->w, l->b, l->g}, dst[3] = {0, wn, wn + l->cout}, cnt[3] = {wn, l->cout, l->g ? l->cout : 0};
+        for (int k = 0; k < 3 && !r->s; k++) {
+            if (!cnt[k])
+                continue;
+            uint64_t s0 = src[k], d0 = dst[k], n = cnt[k];
+            while (k + 1 < 3 && cnt[k + 1] && src[k + 1] == s0 + n && dst[k + 1] == d0 + n)
+                n += cnt[++k];
+            r->s = nb_cmd_copy(r->c, m->prm, s0 * 4, l->ubo, d0 * 4, n * 4);
+        }
+    }
+}
+
 static void record_forward(rec *r)
 {
     nm_model *m = r->m;
     const nm_config *c = &m->c;
     const uint32_t N = c->length;
+    record_weight_copies(r);
     nb_buffer *a0 = m->xin;
     if (c->grid) {
         nb_buffer *b[2] = {m->xin, m->a0};
@@ -615,14 +690,13 @@ static void record_forward(rec *r)
                  8.0 * r->b * c->width * c->width * c->modes);
         }
         fft(r, NB_FFT_C2R, m->Y, m->sbuf, "spectral c2r");
-        layer skip = {o->skip_w, o->spec_b, 0};
         nb_buffer *y = act ? m->ybuf : z;
         if (act)
-            linf(r, m->f_skip_act, skip, c->width, c->width, x, y, z, m->sbuf, NULL, "skip + spectral + gelu");
+            linf(r, m->f_skip_act, o->skip, c->width, c->width, x, y, z, m->sbuf, NULL, "skip + spectral + gelu");
         else
-            linf(r, m->f_skip_lin, skip, c->width, c->width, x, z, NULL, m->sbuf, NULL, "skip + spectral");
-        linf(r, m->f_fc0, (layer){o->fc0_w, o->fc0_b, 0}, c->width, c->mlp_channels, y, m->a, m->h, NULL, NULL, "mlp 0 + gelu");
-        linf(r, act ? m->f_fc1_act : m->f_fc1_lin, (layer){o->fc1_w, o->fc1_b, o->gate}, c->mlp_channels, c->width, m->a, xo, NULL, NULL, x,
+            linf(r, m->f_skip_lin, o->skip, c->width, c->width, x, z, NULL, m->sbuf, NULL, "skip + spectral");
+        linf(r, m->f_fc0, o->fc0, c->width, c->mlp_channels, y, m->a, m->h, NULL, NULL, "mlp 0 + gelu");
+        linf(r, act ? m->f_fc1_act : m->f_fc1_lin, o->fc1, c->mlp_channels, c->width, m->a, xo, NULL, NULL, x,
              "mlp 1 + gate");
     }
     nb_buffer *vlast = m->training ? m->xs[c->blocks] : m->xs[c->blocks % 2];
@@ -660,7 +734,7 @@ static void record_backward(rec *r)
         int act = act_on(c, j);
         const blk *o = &m->bo[j];
         nb_buffer *x = m->xs[j], *z = m->zs[j];
-        layer fc0 = {o->fc0_w, o->fc0_b, 0}, fc1 = {o->fc1_w, o->fc1_b, o->gate}, skip = {o->skip_w, o->spec_b, 0};
+        layer fc0 = o->fc0, fc1 = o->fc1, skip = o->skip;
         /* recompute y, h, a (and q) from the saved z_j and x_j */
         nb_buffer *y = z;
         if (act) {
@@ -682,7 +756,7 @@ static void record_backward(rec *r)
         else
             linx(r, m->bx_fc0_lin, fc0, C, E, m->ga, m->gz, NULL, NULL, "grad x mlp 0");
         linw(r, m->bw_skip, skip, C, C, 1, 0, m->gz, x, NULL, "grad W skip + spectral bias");
-        linx(r, m->bx_skip, (layer){o->skip_w, 0, o->gate}, C, C, m->gz, gx, NULL, gq, "grad x skip + gate");
+        linx(r, m->bx_skip, skip, C, C, m->gz, gx, NULL, gq, "grad x skip + gate");
         fft(r, NB_FFT_R2C, m->gz, m->F, "grad r2c");
         {
             nb_buffer *b[3] = {m->ss[j], m->F, m->grad};

@@ -336,6 +336,7 @@ static void describe(VkPhysicalDevice pd, uint32_t index, nb_device_info *d)
         }
     }
     d->max_storage_buffer_range = L->maxStorageBufferRange;
+    d->max_uniform_buffer_range = L->maxUniformBufferRange;
     d->max_push_constants_size = L->maxPushConstantsSize;
     d->max_workgroup_invocations = L->maxComputeWorkGroupInvocations;
     for (int i = 0; i < 3; i++) {

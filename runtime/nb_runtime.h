@@ -83,6 +83,7 @@ typedef struct nb_device_info {
     uint64_t device_local_bytes;    /* sum of device-local heaps */
     uint64_t max_allocation_bytes;  /* maxMemoryAllocationSize */
     uint64_t max_storage_buffer_range;
+    uint64_t max_uniform_buffer_range;
     uint32_t max_push_constants_size;
     uint32_t max_workgroup_invocations;
     uint32_t max_workgroup_size[3];
@@ -188,7 +189,11 @@ typedef struct nb_kernel nb_kernel;
 #define NB_MAX_DEFINES 32
 
 /* How a kernel uses each storage buffer binding: drives the barriers. */
-typedef enum nb_access { NB_READ = 1, NB_WRITE = 2, NB_READ_WRITE = 3 } nb_access;
+/* NB_UNIFORM: read through a uniform buffer (small, read-only data read the
+ * same by every invocation, such as layer weights: cached and broadcast on
+ * GPUs, loaded once per subgroup on CPUs); at most max_uniform_buffer_range
+ * bytes. The others bind storage buffers. */
+typedef enum nb_access { NB_READ = 1, NB_WRITE = 2, NB_READ_WRITE = 3, NB_UNIFORM = 4 } nb_access;
 
 typedef struct nb_kernel_desc {
     const char *name;       /* an embedded shader (shaders/<name>.comp) */

@@ -68,12 +68,14 @@ static int vec_add(vec_buf *s, VkBuffer b)
 
 static nb_status new_dpool(nb_cmd *c)
 {
-    VkDescriptorPoolSize ps = {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                               .descriptorCount = SETS_PER_POOL * NB_MAX_BINDINGS};
+    VkDescriptorPoolSize ps[2] = {{.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                   .descriptorCount = SETS_PER_POOL * NB_MAX_BINDINGS},
+                                  {.type = VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER,
+                                   .descriptorCount = SETS_PER_POOL * NB_MAX_BINDINGS}};
     VkDescriptorPoolCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
                                      .maxSets = SETS_PER_POOL,
-                                     .poolSizeCount = 1,
-                                     .pPoolSizes = &ps};
+                                     .poolSizeCount = 2,
+                                     .pPoolSizes = ps};
     VkDescriptorPool *np = realloc(c->dpools, (c->ndpools + 1) * sizeof *np);
     if (!np)
         return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -164,7 +166,8 @@ static nb_status hazard(nb_cmd *c, const VkBuffer *reads, uint32_t nr, const VkB
         VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                               .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
                               .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
-                                               VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
+                                               VK_ACCESS_UNIFORM_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                                               VK_ACCESS_TRANSFER_WRITE_BIT};
         VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
         vkCmdPipelineBarrier(c->cb, st, st, 0, 1, &mb, 0, NULL, 0, NULL);
         c->stats.barriers++;
@@ -285,14 +288,21 @@ nb_status nb_cmd_dispatch(nb_cmd *c, const nb_kernel *k, const uint32_t groups[3
             if (b->ctx != c->ctx)
                 return nb__fail(NB_ERR_INVALID_ARGUMENT, "kernel '%s': binding %u belongs to another context",
                                 k->name, i);
-            if (b->size > di->max_storage_buffer_range)
+            int uniform = k->access[i] == NB_UNIFORM;
+            if (uniform && b->size > di->max_uniform_buffer_range)
+                return nb__fail(NB_ERR_UNSUPPORTED,
+                                "kernel '%s': uniform binding %u is %llu bytes, over the device's uniform buffer "
+                                "range %llu",
+                                k->name, i, (unsigned long long)b->size,
+                                (unsigned long long)di->max_uniform_buffer_range);
+            if (!uniform && b->size > di->max_storage_buffer_range)
                 return nb__fail(NB_ERR_UNSUPPORTED,
                                 "kernel '%s': binding %u is %llu bytes, over the device's storage buffer range %llu",
                                 k->name, i, (unsigned long long)b->size,
                                 (unsigned long long)di->max_storage_buffer_range);
-            if (k->access[i] & NB_READ)
+            if (uniform || (k->access[i] & NB_READ))
                 reads[nr++] = b->buffer;
-            if (k->access[i] & NB_WRITE)
+            if (!uniform && (k->access[i] & NB_WRITE))
                 writes[nw++] = b->buffer;
             bi[i] = (VkDescriptorBufferInfo){.buffer = b->buffer, .offset = 0, .range = VK_WHOLE_SIZE};
         }
@@ -303,7 +313,9 @@ nb_status nb_cmd_dispatch(nb_cmd *c, const nb_kernel *k, const uint32_t groups[3
                                            .dstSet = set,
                                            .dstBinding = i,
                                            .descriptorCount = 1,
-                                           .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                           .descriptorType = k->access[i] == NB_UNIFORM
+                                                                 ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER
+                                                                 : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                            .pBufferInfo = &bi[i]};
         vkUpdateDescriptorSets(c->ctx->device, k->n_bindings, wr, 0, NULL);
     }

@@ -6,16 +6,18 @@
 //   [COUT]     sum g[b][o][n] gx[b][o][n]  (soft gate, when GATE)
 // reduce_rows.comp then adds the rows in a fixed order (deterministic, no
 // atomics). Each invocation owns 4x4 tiles of (o, i) and reads four
-// positions at a time as vec4 (the length must be a multiple of 4, CHUNK too).
+// positions at a time as vec4 (vec.glsl; the length and CHUNK are multiples of 4).
 // Defines: CIN, COUT, BIAS, GATE, CHUNK (positions per workgroup).
 // Bindings: 0 g (read), 1 x (read), 2 partials (write), 3 gx (read, GATE).
 // Push: batch, n.
+#include "gelu.glsl"
+#include "vec.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer Gr { vec4 g[]; };
-layout(std430, binding = 1) readonly buffer X { vec4 x[]; };
+layout(std430, binding = 0) readonly buffer Gr { VT g[]; };
+layout(std430, binding = 1) readonly buffer X { VT x[]; };
 layout(std430, binding = 2) writeonly buffer Pt { float part[]; };
 #if GATE
-layout(std430, binding = 3) readonly buffer GX { vec4 gxs[]; };
+layout(std430, binding = 3) readonly buffer GX { VT gxs[]; };
 #endif
 layout(push_constant) uniform P { uint batch; uint n; } p;
 
@@ -25,21 +27,21 @@ const uint ROW = COUT * CIN + (BIAS + GATE) * COUT;
 void main()
 {
     uint lid = gl_LocalInvocationID.x, c = gl_WorkGroupID.x;
-    uint n4 = p.n / 4, total = p.batch * n4;
-    uint begin = c * (CHUNK / 4), end = min(begin + CHUNK / 4, total);
+    uint n4 = p.n / VEC, total = p.batch * n4;
+    uint begin = c * (CHUNK / VEC), end = min(begin + CHUNK / VEC, total);
     for (uint t = lid; t < NTILES; t += 64) {
         uint o0 = (t / TI) * 4, i0 = (t % TI) * 4;
-        vec4 acc[4][4];
+        VT acc[4][4];
         for (uint a = 0; a < 4; a++)
             for (uint e = 0; e < 4; e++)
-                acc[a][e] = vec4(0.0);
+                acc[a][e] = VT(0.0);
         for (uint q = begin; q < end; q++) {
             uint b = q / n4, r = q - b * n4;
-            vec4 gv[4], xv[4];
+            VT gv[4], xv[4];
             for (uint a = 0; a < 4; a++)
-                gv[a] = o0 + a < COUT ? g[(b * COUT + o0 + a) * n4 + r] : vec4(0.0);
+                gv[a] = o0 + a < COUT ? g[(b * COUT + o0 + a) * n4 + r] : VT(0.0);
             for (uint e = 0; e < 4; e++)
-                xv[e] = i0 + e < CIN ? x[(b * CIN + i0 + e) * n4 + r] : vec4(0.0);
+                xv[e] = i0 + e < CIN ? x[(b * CIN + i0 + e) * n4 + r] : VT(0.0);
             for (uint a = 0; a < 4; a++)
                 for (uint e = 0; e < 4; e++)
                     acc[a][e] = fma(gv[a], xv[e], acc[a][e]);
@@ -47,24 +49,24 @@ void main()
         for (uint a = 0; a < 4; a++)
             for (uint e = 0; e < 4; e++)
                 if (o0 + a < COUT && i0 + e < CIN)
-                    part[c * ROW + (o0 + a) * CIN + i0 + e] = dot(acc[a][e], vec4(1.0));
+                    part[c * ROW + (o0 + a) * CIN + i0 + e] = hsum(acc[a][e]);
     }
 #if BIAS || GATE
     for (uint o = lid; o < COUT; o += 64) {
-        vec4 sb = vec4(0.0), sg = vec4(0.0);
+        VT sb = VT(0.0), sg = VT(0.0);
         for (uint q = begin; q < end; q++) {
             uint b = q / n4, r = q - b * n4;
-            vec4 gv = g[(b * COUT + o) * n4 + r];
+            VT gv = g[(b * COUT + o) * n4 + r];
             sb += gv;
 #if GATE
             sg = fma(gv, gxs[(b * COUT + o) * n4 + r], sg);
 #endif
         }
 #if BIAS
-        part[c * ROW + COUT * CIN + o] = dot(sb, vec4(1.0));
+        part[c * ROW + COUT * CIN + o] = hsum(sb);
 #endif
 #if GATE
-        part[c * ROW + COUT * CIN + BIAS * COUT + o] = dot(sg, vec4(1.0));
+        part[c * ROW + COUT * CIN + BIAS * COUT + o] = hsum(sg);
 #endif
     }
 #endif
