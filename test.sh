@@ -17,6 +17,6 @@ run_suite() { # build-dir, extra cmake args...
   (cd "$dir" && ctest --output-on-failure -j "$jobs")
 }
 
-run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite build -DCMAKE_BUILD_TYPE=Release
 run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DNOBLE_SANITIZE=ON
 echo "test.sh: all suites passed"

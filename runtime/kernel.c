@@ -77,7 +77,7 @@ static int mkdir_p(const char *path)
 static int write_atomic(const char *path, const void *a, size_t na, const void *b, size_t nb,
                         const void *c, size_t nc)
 {
-    char tmp[1100];
+    char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f)
@@ -254,8 +254,10 @@ typedef struct strbuf {
 
 static void sb_add(strbuf *b, const char *s, size_t n)
 {
-    if (b->oom)
+    if (b->oom || n > ((size_t)-1) / 4) {
+        b->oom = 1;
         return;
+    }
     if (b->n + n + 1 > b->cap) {
         size_t cap = (b->cap ? b->cap * 2 : 4096);
         while (cap < b->n + n + 1)
