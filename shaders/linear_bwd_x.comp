@@ -5,7 +5,8 @@
 // One invocation per (4 positions, trace); the COUT gradients there sit in
 // registers as vec4 (vec.glsl). The length must be a multiple of 4.
 // Defines: CIN, COUT; ACCUM (add to gx), DGELU (multiply by GELU'(pre)),
-// GATE (add the soft-gate path); UBO, BIAS (the layout of the layer's
+// GATE (add the soft-gate path; the layer is then square, CIN = COUT); UBO,
+// BIAS (the layout of the layer's
 // uniform buffer, as in linear_fwd).
 // Bindings: 0 weights (as in linear_fwd), 1 g (read), 2 gx (write, or
 // read-write with ACCUM), then as enabled: pre (read), gg (read).

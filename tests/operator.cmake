@@ -16,3 +16,4 @@ add_test(NAME test_cli_model COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_m
 set_tests_properties(test_cli_model PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV}" TIMEOUT 600 LABELS "operator;cli")
 add_test(NAME test_torch_parity COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_torch_parity.sh $<TARGET_FILE:noble> ${PROJECT_SOURCE_DIR})
 set_tests_properties(test_torch_parity PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV}" TIMEOUT 600 LABELS "operator;reference")
+noble_model_test(test_ops)

@@ -1,0 +1,730 @@
+/* Every operator kernel on its own, in the manner of ggml's test-backend-ops:
+ * each forward against a plain double-precision CPU computation, and each
+ * backward against central finite differences of that CPU forward. One row
+ * of output per case: kernel, variant, error, bound.
+ *
+ * Bounds: forward outputs within 2e-6 of the largest output magnitude (fp32
+ * sums of tens of terms; GELU's erf approximation is good to 1.5e-7);
+ * gradients within 1e-5 of the largest gradient (the finite differences of
+ * the double-precision forward are good to ~1e-9; the GPU sums in fp32 over
+ * up to 1560 positions); the loss within 1e-5 relative; AdamW within 1e-6
+ * absolute. Measured errors are 3e-8 to 4e-7 (printed). */
+#include "nb_test.h"
+#include "nm_models.h"
+
+static nb_context *ctx;
+
+/* ------------------------------------------------------------- helpers */
+
+static nb_buffer *up(const float *h, uint64_t n)
+{
+    nb_buffer *b;
+    REQUIRE_OK(nb_buffer_create(ctx, (n ? n : 1) * 4, NB_MEM_DEVICE, &b));
+    if (h && n)
+        REQUIRE_OK(nb_buffer_upload(b, 0, h, n * 4));
+    return b;
+}
+
+static void down(nb_buffer *b, float *h, uint64_t n) { REQUIRE_OK(nb_buffer_download(b, 0, h, n * 4)); }
+
+static nb_kernel *kern(const char *name, const char *const *defs, uint32_t nb, const nb_access *acc, uint32_t push)
+{
+    nb_kernel_desc d = {.name = name, .n_bindings = nb, .push_bytes = push};
+    for (int i = 0; defs && defs[i]; i++)
+        d.defines[i] = defs[i];
+    for (uint32_t i = 0; i < nb; i++)
+        d.access[i] = acc[i];
+    nb_kernel *k;
+    REQUIRE_OK(nb_kernel_create(ctx, &d, &k));
+    return k;
+}
+
+static void run(nb_kernel *k, uint32_t gx, uint32_t gy, uint32_t gz, nb_buffer **bufs, const void *push)
+{
+    nb_cmd *c;
+    uint32_t g[3] = {gx, gy, gz};
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    REQUIRE_OK(nb_cmd_dispatch(c, k, g, bufs, push, NULL));
+    REQUIRE_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+}
+
+static void fill(float *v, uint64_t n, uint64_t seed, double scale)
+{
+    for (uint64_t i = 0; i < n; i++)
+        v[i] = (float)(scale * nbt_rand(&seed));
+}
+
+static void report(const char *op, const char *variant, double err, double bound)
+{
+    printf("  %-16s %-40s %.2e  (bound %.0e)  %s\n", op, variant, err, bound, err <= bound ? "ok" : "FAIL");
+    CHECK(err <= bound, "%s %s: %.3g > %.1g", op, variant, err, bound);
+}
+
+/* max |a - b| / max |b| */
+static double rel_err(const float *a, const double *b, uint64_t n)
+{
+    double e = 0, m = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        e = fmax(e, fabs(a[i] - b[i]));
+        m = fmax(m, fabs(b[i]));
+    }
+    return e / (m > 0 ? m : 1);
+}
+
+static double gelu(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
+
+/* ------------------------------------------------------------ pointwise */
+
+enum { B = 3, N = 520, CIN = 5, COUT = 3 }; /* B*N > 1024: two partial-sum rows */
+
+typedef struct lin_case {
+    int bias, add, gate, gelu, save_pre, ubo;
+} lin_case;
+
+/* out[b][o][n] = act(sum_i W[o][i] x[b][i][n] + bias[o] + add + gate[o] gsrc) */
+static void lin_ref(const lin_case *v, const double *W, const double *bias, const double *gate, const double *x,
+                    const double *add, const double *gsrc, double *pre, double *out)
+{
+    for (int b = 0; b < B; b++)
+        for (int o = 0; o < COUT; o++)
+            for (int n = 0; n < N; n++) {
+                double acc = v->bias ? bias[o] : 0;
+                for (int i = 0; i < CIN; i++)
+                    acc += W[o * CIN + i] * x[(b * CIN + i) * N + n];
+                int at = (b * COUT + o) * N + n;
+                if (v->add)
+                    acc += add[at];
+                if (v->gate)
+                    acc += gate[o] * gsrc[at];
+                pre[at] = acc;
+                out[at] = v->gelu ? gelu(acc) : acc;
+            }
+}
+
+/* The weights as the kernel reads them: params [W | bias | gate] at offset 3
+ * (so a nonzero offset is exercised), or the same in a uniform buffer. */
+static nb_buffer *weights(const float *W, const float *bias, const float *gate, int ubo, uint32_t *off)
+{
+    float p[3 + COUT * CIN + 2 * COUT + 4] = {0};
+    uint32_t base = ubo ? 0 : 3;
+    memcpy(p + base, W, sizeof(float) * COUT * CIN);
+    memcpy(p + base + COUT * CIN, bias, sizeof(float) * COUT);
+    memcpy(p + base + COUT * CIN + COUT, gate, sizeof(float) * COUT);
+    off[0] = base;
+    off[1] = base + COUT * CIN;
+    off[2] = base + COUT * CIN + COUT;
+    return up(p, sizeof p / sizeof *p);
+}
+
+static void def(char buf[][32], const char **list, int *n, const char *name, int v)
+{
+    snprintf(buf[*n], 32, "%s=%d", name, v);
+    list[*n] = buf[*n];
+    list[++*n] = NULL;
+}
+
+static void test_linear_fwd(const lin_case *v)
+{
+    const uint64_t nx = B * CIN * N, ny = B * COUT * N;
+    float W[COUT * CIN], bias[COUT], gate[COUT], *x = malloc(nx * 4), *add = malloc(ny * 4), *gs = malloc(ny * 4);
+    fill(W, COUT * CIN, 1, 0.5);
+    fill(bias, COUT, 2, 0.5);
+    fill(gate, COUT, 3, 1.0);
+    fill(x, nx, 4, 2.0);
+    fill(add, ny, 5, 1.0);
+    fill(gs, ny, 6, 1.0);
+    double Wd[COUT * CIN], bd[COUT], gd[COUT], *xd = malloc(nx * 8), *ad = malloc(ny * 8), *gsd = malloc(ny * 8),
+                                                *pre = malloc(ny * 8), *out = malloc(ny * 8);
+    for (int i = 0; i < COUT * CIN; i++)
+        Wd[i] = W[i];
+    for (int i = 0; i < COUT; i++) {
+        bd[i] = bias[i];
+        gd[i] = gate[i];
+    }
+    for (uint64_t i = 0; i < nx; i++)
+        xd[i] = x[i];
+    for (uint64_t i = 0; i < ny; i++) {
+        ad[i] = add[i];
+        gsd[i] = gs[i];
+    }
+    lin_ref(v, Wd, bd, gd, xd, ad, gsd, pre, out);
+
+    char buf[10][32];
+    const char *defs[11];
+    int nd = 0;
+    def(buf, defs, &nd, "CIN", CIN);
+    def(buf, defs, &nd, "COUT", COUT);
+    def(buf, defs, &nd, "BIAS", v->bias);
+    def(buf, defs, &nd, "ADD", v->add);
+    def(buf, defs, &nd, "GATE", v->gate);
+    def(buf, defs, &nd, "GELU", v->gelu);
+    def(buf, defs, &nd, "SAVE_PRE", v->save_pre);
+    def(buf, defs, &nd, "UBO", v->ubo);
+    uint32_t off[3];
+    nb_buffer *bw = weights(W, bias, gate, v->ubo, off), *bx = up(x, nx), *by = up(NULL, ny), *bp = up(NULL, ny),
+              *ba = up(add, ny), *bg = up(gs, ny);
+    nb_access acc[6] = {v->ubo ? NB_UNIFORM : NB_READ, NB_READ, NB_WRITE};
+    nb_buffer *bufs[6] = {bw, bx, by};
+    int nb = 3;
+    if (v->save_pre) {
+        acc[nb] = NB_WRITE;
+        bufs[nb++] = bp;
+    }
+    if (v->add) {
+        acc[nb] = NB_READ;
+        bufs[nb++] = ba;
+    }
+    if (v->gate) {
+        acc[nb] = NB_READ;
+        bufs[nb++] = bg;
+    }
+    nb_kernel *k = kern("linear_fwd", defs, (uint32_t)nb, acc, 20);
+    uint32_t push[5] = {B, N, off[0], off[1], off[2]};
+    run(k, (N / 4 + 63) / 64, B, 1, bufs, push);
+    float *got = malloc(ny * 4);
+    down(by, got, ny);
+    char name[64];
+    snprintf(name, sizeof name, "bias %d add %d gate %d gelu %d pre %d %s", v->bias, v->add, v->gate, v->gelu,
+             v->save_pre, v->ubo ? "uniform" : "storage");
+    double e = rel_err(got, out, ny);
+    if (v->save_pre) {
+        down(bp, got, ny);
+        e = fmax(e, rel_err(got, pre, ny));
+    }
+    report("linear_fwd", name, e, 2e-6);
+    nb_kernel_destroy(k);
+    nb_buffer *all[] = {bw, bx, by, bp, ba, bg};
+    for (int i = 0; i < 6; i++)
+        nb_buffer_destroy(all[i]);
+    free(x);
+    free(add);
+    free(gs);
+    free(xd);
+    free(ad);
+    free(gsd);
+    free(pre);
+    free(out);
+    free(got);
+}
+
+/* linear_bwd_x computes dphi/du for phi(u) = <g, W h(u)> + <gg, gate h(u)>,
+ * h = GELU (DGELU) or identity; checked against finite differences of phi.
+ * The layer maps cin -> cout; with the gate (the soft-gating skip of a
+ * block) it is square. */
+static void test_linear_bwd_x(int cin, int cout, int accum, int dgelu, int gate_on, int ubo)
+{
+    const uint64_t nu = (uint64_t)B * cin * N, ng = (uint64_t)B * cout * N;
+    float *W = malloc((size_t)cout * cin * 4), *gate = malloc((size_t)cout * 4), *u = malloc(nu * 4),
+          *g = malloc(ng * 4), *gg = malloc(nu * 4), *old = malloc(nu * 4);
+    fill(W, (uint64_t)cout * cin, 11, 0.5);
+    fill(gate, (uint64_t)cout, 12, 1.0);
+    fill(u, nu, 13, 1.5);
+    fill(g, ng, 14, 1.0);
+    fill(gg, nu, 15, 1.0);
+    fill(old, nu, 16, 1.0);
+    double *fd = malloc(nu * 8);
+    for (uint64_t t = 0; t < nu; t++) { /* phi depends on u[t] only through h(u[t]) */
+        uint64_t b = t / ((uint64_t)cin * N), i = (t / N) % (uint64_t)cin, n = t % N;
+        double coef = 0;
+        for (int o = 0; o < cout; o++)
+            coef += W[o * cin + i] * (double)g[(b * cout + o) * N + n];
+        if (gate_on)
+            coef += (double)gate[i] * gg[t];
+        double hh = 1e-4, a = u[t] + hh, z = u[t] - hh;
+        fd[t] = coef * ((dgelu ? gelu(a) : a) - (dgelu ? gelu(z) : z)) / (2 * hh) + (accum ? old[t] : 0.0);
+    }
+    char buf[10][32];
+    const char *defs[11];
+    int nd = 0;
+    def(buf, defs, &nd, "CIN", cin);
+    def(buf, defs, &nd, "COUT", cout);
+    def(buf, defs, &nd, "ACCUM", accum);
+    def(buf, defs, &nd, "DGELU", dgelu);
+    def(buf, defs, &nd, "GATE", gate_on);
+    def(buf, defs, &nd, "UBO", ubo);
+    def(buf, defs, &nd, "BIAS", 1);
+    /* [W | bias (unused here) | gate], at offset 3 in a storage buffer */
+    uint32_t base = ubo ? 0 : 3, wn = (uint32_t)(cout * cin);
+    uint64_t np = base + wn + 2 * (uint64_t)cout + 4;
+    float *prm = calloc(np, 4);
+    memcpy(prm + base, W, (size_t)wn * 4);
+    memcpy(prm + base + wn + cout, gate, (size_t)cout * 4);
+    nb_buffer *bw = up(prm, np), *bg = up(g, ng), *bx = up(old, nu), *bp = up(u, nu), *bgg = up(gg, nu);
+    nb_access acc[5] = {ubo ? NB_UNIFORM : NB_READ, NB_READ, accum ? NB_READ_WRITE : NB_WRITE};
+    nb_buffer *bufs[5] = {bw, bg, bx};
+    int nb = 3;
+    if (dgelu) {
+        acc[nb] = NB_READ;
+        bufs[nb++] = bp;
+    }
+    if (gate_on) {
+        acc[nb] = NB_READ;
+        bufs[nb++] = bgg;
+    }
+    nb_kernel *k = kern("linear_bwd_x", defs, (uint32_t)nb, acc, 16);
+    uint32_t push[4] = {B, N, base, base + wn + (uint32_t)cout};
+    run(k, (N / 4 + 63) / 64, B, 1, bufs, push);
+    float *got = malloc(nu * 4);
+    down(bx, got, nu);
+    char name[64];
+    snprintf(name, sizeof name, "%d<-%d accum %d dgelu %d gate %d %s", cin, cout, accum, dgelu, gate_on,
+             ubo ? "uniform" : "storage");
+    report("linear_bwd_x", name, rel_err(got, fd, nu), 1e-5);
+    nb_kernel_destroy(k);
+    nb_buffer *all[] = {bw, bg, bx, bp, bgg};
+    for (int i = 0; i < 5; i++)
+        nb_buffer_destroy(all[i]);
+    free(W);
+    free(gate);
+    free(u);
+    free(g);
+    free(gg);
+    free(old);
+    free(fd);
+    free(got);
+    free(prm);
+}
+
+/* linear_bwd_w + reduce_rows: d/dW, d/dbias, d/dgate of
+ * phi = <g, W x + bias + gate * xg>, added into a gradient buffer that
+ * already holds values (they accumulate). */
+static void test_linear_bwd_w(int bias_on, int gate_on)
+{
+    const uint64_t nx = B * CIN * N, ng = B * COUT * N;
+    float *x = malloc(nx * 4), *g = malloc(ng * 4), *xg = malloc(ng * 4);
+    fill(x, nx, 21, 1.0);
+    fill(g, ng, 22, 1.0);
+    fill(xg, ng, 23, 1.0);
+    const int width = COUT * CIN + (bias_on + gate_on) * COUT;
+    double want[COUT * CIN + 2 * COUT] = {0};
+    /* phi is linear in W, bias and gate: its central difference is exact up
+     * to rounding; computed in double over every position. */
+    for (int o = 0; o < COUT; o++) {
+        for (int i = 0; i < CIN; i++) {
+            double s = 0;
+            for (int b = 0; b < B; b++)
+                for (int n = 0; n < N; n++)
+                    s += (double)g[(b * COUT + o) * N + n] * x[(b * CIN + i) * N + n];
+            want[o * CIN + i] = s;
+        }
+        double sb = 0, sg = 0;
+        for (int b = 0; b < B; b++)
+            for (int n = 0; n < N; n++) {
+                sb += g[(b * COUT + o) * N + n];
+                sg += (double)g[(b * COUT + o) * N + n] * xg[(b * COUT + o) * N + n];
+            }
+        if (bias_on)
+            want[COUT * CIN + o] = sb;
+        if (gate_on)
+            want[COUT * CIN + bias_on * COUT + o] = sg;
+    }
+    char buf[10][32];
+    const char *defs[11];
+    int nd = 0;
+    def(buf, defs, &nd, "CIN", CIN);
+    def(buf, defs, &nd, "COUT", COUT);
+    def(buf, defs, &nd, "BIAS", bias_on);
+    def(buf, defs, &nd, "GATE", gate_on);
+    def(buf, defs, &nd, "CHUNK", 1024);
+    const uint32_t rows = (B * N + 1023) / 1024;
+    nb_buffer *bg = up(g, ng), *bx = up(x, nx), *bxg = up(xg, ng), *bpart = up(NULL, (uint64_t)rows * width);
+    /* the destination: weight at 5, bias at 40, gate at 50, starting at 1.0 */
+    float dst0[64];
+    for (int i = 0; i < 64; i++)
+        dst0[i] = 1.0f;
+    nb_buffer *bd = up(dst0, 64);
+    nb_access acc[4] = {NB_READ, NB_READ, NB_WRITE, NB_READ};
+    nb_kernel *k = kern("linear_bwd_w", defs, gate_on ? 4 : 3, acc, 8);
+    nb_access racc[2] = {NB_READ, NB_READ_WRITE};
+    nb_kernel *kr = kern("reduce_rows", NULL, 2, racc, 28);
+    nb_buffer *bufs[4] = {bg, bx, bpart, bxg};
+    uint32_t push[2] = {B, N};
+    nb_cmd *c;
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    uint32_t g1[3] = {rows, 1, 1}, g2[3] = {(uint32_t)(width + 63) / 64, 1, 1};
+    REQUIRE_OK(nb_cmd_dispatch(c, k, g1, bufs, push, NULL));
+    uint32_t rp[7] = {rows, (uint32_t)width, COUT * CIN, 5, bias_on ? COUT : 0, 40, 50};
+    nb_buffer *rb[2] = {bpart, bd};
+    REQUIRE_OK(nb_cmd_dispatch(c, kr, g2, rb, rp, NULL));
+    REQUIRE_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    float got[64];
+    down(bd, got, 64);
+    float sel[COUT * CIN + 2 * COUT];
+    for (int j = 0; j < COUT * CIN; j++)
+        sel[j] = got[5 + j] - 1.0f;
+    for (int o = 0; o < COUT; o++) {
+        if (bias_on)
+            sel[COUT * CIN + o] = got[40 + o] - 1.0f;
+        if (gate_on)
+            sel[COUT * CIN + bias_on * COUT + o] = got[50 + o] - 1.0f;
+    }
+    int untouched = got[0] == 1.0f && got[4] == 1.0f && got[39] == 1.0f && got[63] == 1.0f;
+    char name[64];
+    snprintf(name, sizeof name, "bias %d gate %d, %u rows, accumulating", bias_on, gate_on, rows);
+    report("linear_bwd_w", name, rel_err(sel, want, (uint64_t)width), 1e-5);
+    CHECK(untouched, "reduce_rows wrote outside its segments");
+    nb_kernel_destroy(k);
+    nb_kernel_destroy(kr);
+    nb_buffer *all[] = {bg, bx, bxg, bpart, bd};
+    for (int i = 0; i < 5; i++)
+        nb_buffer_destroy(all[i]);
+    free(x);
+    free(g);
+    free(xg);
+}
+
+static void test_ewise(void)
+{
+    const uint64_t n = 100003; /* not a multiple of the workgroup */
+    float *a = malloc(n * 4), *b = malloc(n * 4), *o = malloc(n * 4), *got = malloc(n * 4);
+    fill(a, n, 31, 5.0);
+    fill(b, n, 32, 1.0);
+    fill(o, n, 33, 1.0);
+    double *want = malloc(n * 8);
+    static const int ops[3] = {2, 3, 4};
+    static const char *names[3] = {"ACC (out += a)", "GELU", "GELU_BWD vs finite differences"};
+    for (int t = 0; t < 3; t++) {
+        char d0[16];
+        snprintf(d0, sizeof d0, "OP=%d", ops[t]);
+        const char *defs[2] = {d0, NULL};
+        nb_access acc[3] = {NB_READ, ops[t] == 2 ? NB_READ_WRITE : NB_WRITE, NB_READ};
+        nb_kernel *k = kern("ewise", defs, ops[t] == 4 ? 3 : 2, acc, 4);
+        nb_buffer *ba = up(a, n), *bo = up(o, n), *bb = up(b, n);
+        nb_buffer *bufs[3] = {ba, bo, bb};
+        uint32_t push[1] = {(uint32_t)n};
+        run(k, (uint32_t)((n + 255) / 256), 1, 1, bufs, push);
+        down(bo, got, n);
+        for (uint64_t i = 0; i < n; i++) {
+            if (ops[t] == 2)
+                want[i] = (double)o[i] + a[i];
+            else if (ops[t] == 3)
+                want[i] = gelu(a[i]);
+            else
+                want[i] = b[i] * (gelu(a[i] + 1e-5) - gelu(a[i] - 1e-5)) / 2e-5;
+        }
+        report("ewise", names[t], rel_err(got, want, n), ops[t] == 4 ? 1e-5 : 2e-6);
+        nb_kernel_destroy(k);
+        nb_buffer_destroy(ba);
+        nb_buffer_destroy(bo);
+        nb_buffer_destroy(bb);
+    }
+    free(a);
+    free(b);
+    free(o);
+    free(got);
+    free(want);
+}
+
+static void test_grid(void)
+{
+    enum { CI = 3, NN = 44 };
+    float x[2 * CI * NN], got[2 * (CI + 1) * NN];
+    fill(x, 2 * CI * NN, 41, 1.0);
+    const char *defs[2] = {"CIN=3", NULL};
+    nb_access acc[2] = {NB_READ, NB_WRITE};
+    nb_kernel *k = kern("grid", defs, 2, acc, 8);
+    nb_buffer *bx = up(x, 2 * CI * NN), *bo = up(NULL, 2 * (CI + 1) * NN);
+    nb_buffer *bufs[2] = {bx, bo};
+    uint32_t push[2] = {2, NN};
+    run(k, 1, 2, 1, bufs, push);
+    down(bo, got, 2 * (CI + 1) * NN);
+    double want[2 * (CI + 1) * NN];
+    for (int b = 0; b < 2; b++)
+        for (int c = 0; c <= CI; c++)
+            for (int n = 0; n < NN; n++)
+                want[(b * (CI + 1) + c) * NN + n] = c < CI ? x[(b * CI + c) * NN + n] : (double)n / NN;
+    report("grid", "data channels + linspace(0,1,N+1)[:-1]", rel_err(got, want, 2 * (CI + 1) * NN), 1e-7);
+    nb_kernel_destroy(k);
+    nb_buffer_destroy(bx);
+    nb_buffer_destroy(bo);
+}
+
+/* ------------------------------------------------------------- spectral */
+
+enum { SB = 2, SC = 3, SM = 5, SN = 32, SNC = SN / 2 + 1 };
+
+/* s[b][o][n] = irfft(mix(rfft(x)/N)) in double, as the reference does it */
+static void spec_ref(const double *W, const double *x, double *s)
+{
+    for (int b = 0; b < SB; b++)
+        for (int o = 0; o < SC; o++)
+            for (int n = 0; n < SN; n++) {
+                double v = 0;
+                for (int k = 0; k < SM; k++) {
+                    double yr = 0, yi = 0;
+                    for (int i = 0; i < SC; i++) {
+                        double xr = 0, xi = 0;
+                        for (int m = 0; m < SN; m++) {
+                            double ang = 2 * M_PI * k * m / SN;
+                            xr += x[(b * SC + i) * SN + m] * cos(ang) / SN;
+                            xi -= x[(b * SC + i) * SN + m] * sin(ang) / SN;
+                        }
+                        const double *w = W + ((i * SC + o) * SM + k) * 2;
+                        yr += xr * w[0] - xi * w[1];
+                        yi += xr * w[1] + xi * w[0];
+                    }
+                    if (k == 0)
+                        yi = 0;
+                    double ang = 2 * M_PI * k * n / SN;
+                    v += (k == 0 ? 1 : 2) * (yr * cos(ang) - yi * sin(ang));
+                }
+                s[(b * SC + o) * SN + n] = v;
+            }
+}
+
+static double spec_phi(const double *W, const double *x, const double *gs)
+{
+    double s[SB * SC * SN], phi = 0;
+    spec_ref(W, x, s);
+    for (int i = 0; i < SB * SC * SN; i++)
+        phi += gs[i] * s[i];
+    return phi;
+}
+
+static void test_spectral(void)
+{
+    const int nx = SB * SC * SN, nw = SC * SC * SM * 2;
+    float x[SB * SC * SN], gs[SB * SC * SN], W[SC * SC * SM * 2 + 7];
+    fill(x, nx, 51, 1.0);
+    fill(gs, nx, 52, 1.0);
+    fill(W, nw + 7, 53, 0.7);
+    const int woff = 7; /* the weights at an offset in the parameter buffer */
+    double xd[SB * SC * SN], gsd[SB * SC * SN], Wd[SC * SC * SM * 2], want[SB * SC * SN];
+    for (int i = 0; i < nx; i++) {
+        xd[i] = x[i];
+        gsd[i] = gs[i];
+    }
+    for (int i = 0; i < nw; i++)
+        Wd[i] = W[woff + i];
+    spec_ref(Wd, xd, want);
+
+    char d[3][32];
+    snprintf(d[0], 32, "C=%d", SC);
+    snprintf(d[1], 32, "M=%d", SM);
+    snprintf(d[2], 32, "BACKWARD=0");
+    const char *fdefs[4] = {d[0], d[1], d[2], NULL};
+    nb_access facc[4] = {NB_READ, NB_READ, NB_WRITE, NB_WRITE};
+    nb_kernel *kf = kern("spectral_mix", fdefs, 4, facc, 16);
+    char d3[32] = "BACKWARD=1";
+    const char *bdefs[4] = {d[0], d[1], d3, NULL};
+    nb_access bacc[3] = {NB_READ, NB_READ, NB_WRITE};
+    nb_kernel *kb = kern("spectral_mix", bdefs, 3, bacc, 16);
+    const char *wdefs[3] = {d[0], d[1], NULL};
+    nb_access wacc[3] = {NB_READ, NB_READ, NB_READ_WRITE};
+    nb_kernel *kw = kern("spectral_wgrad", wdefs, 3, wacc, 12);
+    nb_fft *r2c, *c2r;
+    REQUIRE_OK(nb_fft_plan(ctx, SN, SB * SC, NB_FFT_R2C, NB_FP32, &r2c));
+    REQUIRE_OK(nb_fft_plan(ctx, SN, SB * SC, NB_FFT_C2R, NB_FP32, &c2r));
+    nb_buffer *bp = up(W, nw + woff), *bx = up(x, nx), *bF = up(NULL, SB * SC * SNC * 2),
+              *bY = up(NULL, SB * SC * SNC * 2), *bS = up(NULL, SB * SC * SM * 2), *bs = up(NULL, nx),
+              *bgs = up(gs, nx), *bgrad = up(NULL, nw + woff);
+    float inv_n = 1.0f / SN;
+    uint32_t mp[4] = {SB, SNC, 0, woff};
+    memcpy(&mp[2], &inv_n, 4);
+    nb_cmd *c;
+    /* forward: R2C, zero-fill, mix, C2R */
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    REQUIRE_OK(nb_cmd_fft(c, r2c, bx, bF, NULL));
+    REQUIRE_OK(nb_cmd_fill(c, bY, 0, SB * SC * SNC * 8, 0));
+    nb_buffer *fb[4] = {bp, bF, bY, bS};
+    uint32_t g[3] = {1, SC, SB};
+    REQUIRE_OK(nb_cmd_dispatch(c, kf, g, fb, mp, NULL));
+    REQUIRE_OK(nb_cmd_fft(c, c2r, bY, bs, NULL));
+    REQUIRE_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    float got[SB * SC * SN];
+    down(bs, got, nx);
+    report("spectral conv", "forward: R2C, mix, C2R", rel_err(got, want, nx), 2e-6);
+
+    /* backward: R2C(gs), wgrad, mix BACKWARD, C2R -> dx */
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    REQUIRE_OK(nb_cmd_fft(c, r2c, bgs, bF, NULL));
+    REQUIRE_OK(nb_cmd_fill(c, bgrad, 0, (uint64_t)(nw + woff) * 4, 0));
+    nb_buffer *wb[3] = {bS, bF, bgrad};
+    uint32_t wp[3] = {SB, SNC, woff}, gw[3] = {1, SC, SC};
+    REQUIRE_OK(nb_cmd_dispatch(c, kw, gw, wb, wp, NULL));
+    REQUIRE_OK(nb_cmd_fill(c, bY, 0, SB * SC * SNC * 8, 0));
+    nb_buffer *bb[3] = {bp, bF, bY};
+    REQUIRE_OK(nb_cmd_dispatch(c, kb, g, bb, mp, NULL));
+    REQUIRE_OK(nb_cmd_fft(c, c2r, bY, bs, NULL));
+    REQUIRE_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    float dx[SB * SC * SN], dW[SC * SC * SM * 2 + 7];
+    down(bs, dx, nx);
+    down(bgrad, dW, nw + woff);
+    double fdx[SB * SC * SN], fdw[SC * SC * SM * 2];
+    const double h = 1e-5;
+    for (int i = 0; i < nx; i++) {
+        double keep = xd[i];
+        xd[i] = keep + h;
+        double p = spec_phi(Wd, xd, gsd);
+        xd[i] = keep - h;
+        double m = spec_phi(Wd, xd, gsd);
+        xd[i] = keep;
+        fdx[i] = (p - m) / (2 * h);
+    }
+    for (int i = 0; i < nw; i++) {
+        double keep = Wd[i];
+        Wd[i] = keep + h;
+        double p = spec_phi(Wd, xd, gsd);
+        Wd[i] = keep - h;
+        double m = spec_phi(Wd, xd, gsd);
+        Wd[i] = keep;
+        fdw[i] = (p - m) / (2 * h);
+    }
+    report("spectral conv", "input gradient vs finite differences", rel_err(dx, fdx, nx), 1e-5);
+    report("spectral_wgrad", "weight gradient vs finite differences", rel_err(dW + woff, fdw, nw), 1e-5);
+    nb_kernel_destroy(kf);
+    nb_kernel_destroy(kb);
+    nb_kernel_destroy(kw);
+    nb_buffer *all[] = {bp, bx, bF, bY, bS, bs, bgs, bgrad};
+    for (int i = 0; i < 8; i++)
+        nb_buffer_destroy(all[i]);
+}
+
+/* ----------------------------------------------------------------- loss */
+
+static void test_loss(int p)
+{
+    enum { LB = 3, PER = 5000 }; /* two chunks of 4096 per trace */
+    float yh[LB * PER], yt[LB * PER];
+    fill(yt, LB * PER, 61, 1.0);
+    for (int i = 0; i < LB * PER; i++)
+        yh[i] = yt[i] + (float)(0.2 * sin(0.01 * i)) - 0.05f;
+    double yhd[LB * PER], ytd[LB * PER], gref[LB * PER];
+    for (int i = 0; i < LB * PER; i++) {
+        yhd[i] = yh[i];
+        ytd[i] = yt[i];
+    }
+    double lref = nm_ref_lp_loss(yhd, ytd, LB, PER, p, gref);
+    const uint32_t chunks = (PER + 4095) / 4096;
+    nb_buffer *bh = up(yh, LB * PER), *bt = up(yt, LB * PER), *bpart = up(NULL, LB * chunks * 2),
+              *bst = up(NULL, LB * 2), *bg = up(NULL, LB * PER);
+    nb_kernel *k[3];
+    for (int pass = 1; pass <= 3; pass++) {
+        char d0[16], d1[16];
+        snprintf(d0, sizeof d0, "P=%d", p);
+        snprintf(d1, sizeof d1, "PASS=%d", pass);
+        const char *defs[3] = {d0, d1, NULL};
+        nb_access acc[5] = {NB_READ, NB_READ, pass == 1 ? NB_WRITE : NB_READ, pass == 2 ? NB_WRITE : NB_READ,
+                            NB_WRITE};
+        k[pass - 1] = kern("lp_loss", defs, pass == 3 ? 5 : 4, acc, 16);
+    }
+    nb_buffer *bufs[5] = {bh, bt, bpart, bst, bg};
+    uint32_t push[4] = {LB, PER, chunks, 4096};
+    nb_cmd *c;
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    uint32_t g1[3] = {chunks, LB, 1}, g2[3] = {1, 1, 1}, g3[3] = {(PER + 63) / 64, LB, 1};
+    REQUIRE_OK(nb_cmd_dispatch(c, k[0], g1, bufs, push, NULL));
+    REQUIRE_OK(nb_cmd_dispatch(c, k[1], g2, bufs, push, NULL));
+    REQUIRE_OK(nb_cmd_dispatch(c, k[2], g3, bufs, push, NULL));
+    REQUIRE_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    float st[LB * 2], gg[LB * PER];
+    down(bst, st, LB * 2);
+    down(bg, gg, LB * PER);
+    double l = 0;
+    for (int b = 0; b < LB; b++)
+        l += st[2 * b];
+    /* the gradient against finite differences of the double loss */
+    double fd[LB * PER];
+    for (int i = 0; i < LB * PER; i++) {
+        double keep = yhd[i];
+        yhd[i] = keep + 1e-6;
+        double lp = nm_ref_lp_loss(yhd, ytd, LB, PER, p, NULL);
+        yhd[i] = keep - 1e-6;
+        double lm = nm_ref_lp_loss(yhd, ytd, LB, PER, p, NULL);
+        yhd[i] = keep;
+        fd[i] = (lp - lm) / 2e-6;
+    }
+    char name[48];
+    snprintf(name, sizeof name, "relative L%d, value", p);
+    report("lp_loss", name, fabs(l - lref) / lref, 1e-5);
+    snprintf(name, sizeof name, "relative L%d, gradient vs finite differences", p);
+    report("lp_loss", name, rel_err(gg, fd, LB * PER), 1e-5);
+    for (int i = 0; i < 3; i++)
+        nb_kernel_destroy(k[i]);
+    nb_buffer *all[] = {bh, bt, bpart, bst, bg};
+    for (int i = 0; i < 5; i++)
+        nb_buffer_destroy(all[i]);
+}
+
+static void test_adamw(void)
+{
+    enum { P = 70001 };
+    float *p = malloc(P * 4), *g = malloc(P * 4), *m = malloc(P * 4), *v = malloc(P * 4), *got = malloc(P * 4);
+    fill(p, P, 71, 1.0);
+    fill(g, P, 72, 3.0);
+    fill(m, P, 73, 0.1);
+    for (int i = 0; i < P; i++)
+        v[i] = (float)fabs(nbt_rand(&(uint64_t){(uint64_t)i + 5})) * 0.01f;
+    double *pd = malloc(P * 8), *gd = malloc(P * 8), *md = malloc(P * 8), *vd = malloc(P * 8);
+    for (int i = 0; i < P; i++) {
+        pd[i] = p[i];
+        gd[i] = g[i];
+        md[i] = m[i];
+        vd[i] = v[i];
+    }
+    nm_adamw opt = {.lr = 4e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-6, .weight_decay = 0.05};
+    const uint64_t step = 7;
+    nm_ref_adamw(&opt, step, P, pd, gd, md, vd);
+    nb_access acc[4] = {NB_READ_WRITE, NB_READ, NB_READ_WRITE, NB_READ_WRITE};
+    nb_kernel *k = kern("adamw", NULL, 4, acc, 36);
+    nb_buffer *bp = up(p, P), *bg = up(g, P), *bm = up(m, P), *bv = up(v, P);
+    const double bc1 = 1 - pow(opt.beta1, step), bc2 = 1 - pow(opt.beta2, step);
+    float f[8] = {(float)opt.beta1, (float)opt.beta2, (float)(1 - opt.beta1), (float)(1 - opt.beta2), (float)opt.eps,
+                  (float)(1 - opt.lr * opt.weight_decay), (float)(opt.lr / bc1), (float)(1 / sqrt(bc2))};
+    uint32_t push[9] = {P};
+    memcpy(&push[1], f, sizeof f);
+    nb_buffer *bufs[4] = {bp, bg, bm, bv};
+    run(k, (P + 255) / 256, 1, 1, bufs, push);
+    down(bp, got, P);
+    double e = 0;
+    for (int i = 0; i < P; i++)
+        e = fmax(e, fabs(got[i] - pd[i]));
+    report("adamw", "step 7, weight decay 0.05, parameters", e, 1e-6);
+    nb_kernel_destroy(k);
+    nb_buffer_destroy(bp);
+    nb_buffer_destroy(bg);
+    nb_buffer_destroy(bm);
+    nb_buffer_destroy(bv);
+    free(p);
+    free(g);
+    free(m);
+    free(v);
+    free(got);
+    free(pd);
+    free(gd);
+    free(md);
+    free(vd);
+}
+
+int main(void)
+{
+    ctx = nbt_context();
+    printf("  kernel           case                                     error     bound\n");
+    static const lin_case lc[] = {
+        {1, 0, 0, 1, 1, 1}, {1, 1, 0, 1, 1, 1}, {1, 0, 1, 1, 0, 1}, {1, 0, 1, 0, 0, 1},
+        {0, 1, 0, 0, 0, 0}, {1, 1, 1, 1, 1, 0}, {0, 0, 0, 0, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof lc / sizeof *lc; i++)
+        test_linear_fwd(&lc[i]);
+    for (int ubo = 0; ubo < 2; ubo++)
+        for (int accum = 0; accum < 2; accum++)
+            for (int dg = 0; dg < 2; dg++)
+                test_linear_bwd_x(CIN, COUT, accum, dg, 0, ubo);
+    test_linear_bwd_x(4, 4, 0, 0, 1, 1); /* the skip's input gradient with the gate path */
+    test_linear_bwd_x(4, 4, 1, 1, 1, 0);
+    test_linear_bwd_w(1, 0);
+    test_linear_bwd_w(1, 1);
+    test_linear_bwd_w(0, 0);
+    test_ewise();
+    test_grid();
+    test_spectral();
+    test_loss(2);
+    test_loss(4);
+    test_adamw();
+    return nbt_finish(ctx);
+}
