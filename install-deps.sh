@@ -13,6 +13,7 @@ pkgs=(
   mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
   libfftw3-dev
   python3 python3-numpy python3-h5py python3-torch
+  neuron neuron-dev python3-neuron
 )
 
 missing=()

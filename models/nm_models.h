@@ -14,6 +14,7 @@
 #define NM_MODELS_H
 
 #include "nb_runtime.h"
+#include "nm_features.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -11,6 +11,8 @@ typedef struct nbc_command {
 } nbc_command;
 
 int nbc_model(int argc, char **argv); /* cmd_model.c */
+int nbc_datagen(int argc, char **argv); /* cmd_datagen.c */
+int nbc_run(int argc, char **argv);     /* lua_noble.c */
 
 /* NULL-terminated; defined in commands.c. */
 extern const nbc_command nbc_commands[];
