@@ -787,13 +787,25 @@ static void record_backward(rec *r)
 
 /* ------------------------------------------------------------------ API */
 
-static nb_status check_batch(const nm_model *m, uint32_t batch, const void *x)
+/* NaN or infinity in an input is named (trace, channel, sample), not run. */
+static nb_status check_finite(const float *v, uint32_t batch, uint32_t channels, uint32_t length, const char *what)
+{
+    const uint64_t n = (uint64_t)batch * channels * length;
+    for (uint64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return nb_error(NB_ERR_INVALID_ARGUMENT, "%s is not finite at trace %llu, channel %llu, sample %llu (%g)",
+                            what, (unsigned long long)(i / ((uint64_t)channels * length)),
+                            (unsigned long long)(i / length % channels), (unsigned long long)(i % length), v[i]);
+    return NB_OK;
+}
+
+static nb_status check_batch(const nm_model *m, uint32_t batch, const float *x)
 {
     if (!x)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "NULL input");
     if (batch == 0 || batch > m->max_batch)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "batch %u (1 to %u for this model)", batch, m->max_batch);
-    return NB_OK;
+    return check_finite(x, batch, m->c.in_channels, m->c.length, "the input");
 }
 
 nb_status nm_model_set_params(nm_model *m, const float *p)
@@ -861,6 +873,8 @@ nb_status nm_model_backward(nm_model *m, const float *x, const float *target, ui
         return nb_error(NB_ERR_INVALID_ARGUMENT, "the model was created for inference (training = 0)");
     if (!target)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "NULL target");
+    if ((s = check_finite(target, batch, m->c.out_channels, m->c.length, "the target")))
+        return s;
     if (p != 2 && p != 4)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "relative Lp loss: p = %d (2 or 4)", p);
     const uint64_t nin = (uint64_t)m->c.in_channels * m->c.length, nout = (uint64_t)m->c.out_channels * m->c.length;

@@ -202,6 +202,15 @@ static void adamw_and_microbatch(nb_context *ctx, const nm_config *c)
     /* Bad input is refused. */
     CHECK(nm_model_forward(m, r.xf, B + 1, r.yf) == NB_ERR_INVALID_ARGUMENT, "batch over the maximum");
     CHECK(nm_model_backward(m, r.xf, r.tf, B, 3, &l_mb) == NB_ERR_INVALID_ARGUMENT, "p = 3");
+    r.xf[5] = NAN;
+    CHECK(nm_model_forward(m, r.xf, B, r.yf) == NB_ERR_INVALID_ARGUMENT &&
+              strstr(nb_last_error(), "the input is not finite at trace 0, channel 0, sample 5"),
+          "NaN input: %s", nb_last_error());
+    r.xf[5] = 0;
+    r.tf[r.ny - 1] = INFINITY;
+    CHECK(nm_model_backward(m, r.xf, r.tf, B, 4, &l_mb) == NB_ERR_INVALID_ARGUMENT &&
+              strstr(nb_last_error(), "the target is not finite at trace 4"),
+          "infinite target: %s", nb_last_error());
     r.pf[7] = NAN;
     CHECK(nm_model_set_params(m, r.pf) == NB_ERR_INVALID_ARGUMENT && strstr(nb_last_error(), "not finite"),
           "NaN parameters: %s", nb_last_error());

@@ -1,0 +1,729 @@
+/* lua_noble.c - the `noble` Lua 5.4 module and `noble run script.lua`.
+ *
+ * Objects own device memory and free it deterministically: every object has
+ * close(), and __close so that `local m <close> = noble.model{...}` frees it
+ * at the end of the scope; __gc is only the fallback. A closed object raises
+ * a clear error when used. Library errors become Lua errors carrying the
+ * library's message; `noble run` prints them with a traceback. */
+#include "commands.h"
+#include "nb_lua.h"
+#include "nm_models.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T_TENSOR "noble.tensor"
+#define T_CONTEXT "noble.context"
+#define T_MODEL "noble.model"
+
+/* ---------------------------------------------------------------- tensors */
+
+typedef struct ltensor {
+    float *data;
+    uint64_t n;
+    uint32_t rank;
+    uint64_t dims[4];
+} ltensor;
+
+static ltensor *tensor_new(lua_State *L, uint32_t rank, const uint64_t *dims)
+{
+    uint64_t n = 1;
+    for (uint32_t i = 0; i < rank; i++) {
+        if (dims[i] == 0 || dims[i] > (1ull << 32))
+            luaL_error(L, "tensor: dimension %d is %d (1 to 2^32)", (int)i + 1, (int)dims[i]);
+        n *= dims[i];
+    }
+    if (n > (1ull << 34))
+        luaL_error(L, "tensor: %f elements is too many", (double)n);
+    ltensor *t = lua_newuserdatauv(L, sizeof *t, 0);
+    memset(t, 0, sizeof *t);
+    luaL_setmetatable(L, T_TENSOR);
+    t->data = calloc(n, sizeof *t->data);
+    if (!t->data)
+        luaL_error(L, "tensor: out of host memory for %f floats", (double)n);
+    t->n = n;
+    t->rank = rank;
+    memcpy(t->dims, dims, rank * sizeof *dims);
+    return t;
+}
+
+static ltensor *check_tensor(lua_State *L, int i)
+{
+    ltensor *t = luaL_checkudata(L, i, T_TENSOR);
+    if (!t->data)
+        luaL_error(L, "the tensor was closed");
+    return t;
+}
+
+/* noble.tensor(d1, d2, ...) or noble.tensor{values...} (rank 1) or
+ * noble.tensor({values...}, {d1, d2, ...}) */
+static int l_tensor(lua_State *L)
+{
+    uint64_t dims[4];
+    uint32_t rank = 0;
+    if (lua_istable(L, 1)) {
+        lua_Integer n = luaL_len(L, 1);
+        if (lua_istable(L, 2)) {
+            rank = (uint32_t)luaL_len(L, 2);
+            if (rank < 1 || rank > 4)
+                return luaL_error(L, "tensor: a shape has 1 to 4 dimensions, got %d", (int)rank);
+            for (uint32_t i = 0; i < rank; i++) {
+                lua_geti(L, 2, i + 1);
+                dims[i] = (uint64_t)luaL_checkinteger(L, -1);
+                lua_pop(L, 1);
+            }
+        } else {
+            rank = 1;
+            dims[0] = (uint64_t)n;
+        }
+        ltensor *t = tensor_new(L, rank, dims);
+        if ((lua_Integer)t->n != n)
+            return luaL_error(L, "tensor: %d values do not fill a shape of %d elements", (int)n, (int)t->n);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_geti(L, 1, i);
+            t->data[i - 1] = (float)luaL_checknumber(L, -1);
+            lua_pop(L, 1);
+        }
+        return 1;
+    }
+    int top = lua_gettop(L);
+    if (top < 1 || top > 4)
+        return luaL_error(L, "tensor: give 1 to 4 dimensions, or a table of values");
+    for (int i = 1; i <= top; i++)
+        dims[rank++] = (uint64_t)luaL_checkinteger(L, i);
+    tensor_new(L, rank, dims);
+    return 1;
+}
+
+/* Flat 1-based index from (i) or (i, j, ...). */
+static uint64_t tensor_index(lua_State *L, ltensor *t, int first, int count)
+{
+    if (count == 1) {
+        lua_Integer i = luaL_checkinteger(L, first);
+        if (i < 1 || (uint64_t)i > t->n)
+            luaL_error(L, "tensor index %d outside 1..%d", (int)i, (int)t->n);
+        return (uint64_t)i - 1;
+    }
+    if ((uint32_t)count != t->rank)
+        luaL_error(L, "tensor of rank %d indexed with %d indices", (int)t->rank, count);
+    uint64_t at = 0;
+    for (int k = 0; k < count; k++) {
+        lua_Integer i = luaL_checkinteger(L, first + k);
+        if (i < 1 || (uint64_t)i > t->dims[k])
+            luaL_error(L, "tensor index %d is %d, outside 1..%d", k + 1, (int)i, (int)t->dims[k]);
+        at = at * t->dims[k] + (uint64_t)(i - 1);
+    }
+    return at;
+}
+
+static int t_get(lua_State *L)
+{
+    ltensor *t = check_tensor(L, 1);
+    lua_pushnumber(L, t->data[tensor_index(L, t, 2, lua_gettop(L) - 1)]);
+    return 1;
+}
+
+static int t_set(lua_State *L)
+{
+    ltensor *t = check_tensor(L, 1);
+    int top = lua_gettop(L);
+    double v = luaL_checknumber(L, top);
+    t->data[tensor_index(L, t, 2, top - 2)] = (float)v;
+    return 0;
+}
+
+static int t_fill(lua_State *L)
+{
+    ltensor *t = check_tensor(L, 1);
+    float v = (float)luaL_checknumber(L, 2);
+    for (uint64_t i = 0; i < t->n; i++)
+        t->data[i] = v;
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int t_shape(lua_State *L)
+{
+    ltensor *t = check_tensor(L, 1);
+    lua_createtable(L, (int)t->rank, 0);
+    for (uint32_t i = 0; i < t->rank; i++) {
+        lua_pushinteger(L, (lua_Integer)t->dims[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int t_len(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)check_tensor(L, 1)->n);
+    return 1;
+}
+
+static int t_table(lua_State *L)
+{
+    ltensor *t = check_tensor(L, 1);
+    lua_createtable(L, (int)t->n, 0);
+    for (uint64_t i = 0; i < t->n; i++) {
+        lua_pushnumber(L, t->data[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+static int t_stats(lua_State *L) /* min, max, mean */
+{
+    ltensor *t = check_tensor(L, 1);
+    double lo = INFINITY, hi = -INFINITY, s = 0;
+    for (uint64_t i = 0; i < t->n; i++) {
+        lo = fmin(lo, t->data[i]);
+        hi = fmax(hi, t->data[i]);
+        s += t->data[i];
+    }
+    lua_pushnumber(L, lo);
+    lua_pushnumber(L, hi);
+    lua_pushnumber(L, s / (double)t->n);
+    return 3;
+}
+
+static int t_save(lua_State *L) /* t:save(path, name [, units]) */
+{
+    ltensor *t = check_tensor(L, 1);
+    const char *path = luaL_checkstring(L, 2), *name = luaL_checkstring(L, 3), *units = luaL_optstring(L, 4, NULL);
+    if (nm_array_save(path, name, t->data, t->rank, t->dims, units))
+        return luaL_error(L, "%s", nb_last_error());
+    return 0;
+}
+
+static int t_close(lua_State *L)
+{
+    ltensor *t = luaL_checkudata(L, 1, T_TENSOR);
+    free(t->data);
+    t->data = NULL;
+    return 0;
+}
+
+static int t_tostring(lua_State *L)
+{
+    ltensor *t = luaL_checkudata(L, 1, T_TENSOR);
+    if (!t->data) {
+        lua_pushstring(L, "noble.tensor (closed)");
+        return 1;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "noble.tensor(");
+    for (uint32_t i = 0; i < t->rank; i++) {
+        char d[32];
+        snprintf(d, sizeof d, "%s%llu", i ? ", " : "", (unsigned long long)t->dims[i]);
+        luaL_addstring(&b, d);
+    }
+    luaL_addstring(&b, ")");
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int l_load_array(lua_State *L) /* noble.load_array(path, name) */
+{
+    const char *path = luaL_checkstring(L, 1), *name = luaL_checkstring(L, 2);
+    float *data;
+    uint32_t rank;
+    uint64_t dims[4];
+    if (nm_array_load(path, name, &data, &rank, dims))
+        return luaL_error(L, "%s", nb_last_error());
+    ltensor *t = lua_newuserdatauv(L, sizeof *t, 0);
+    memset(t, 0, sizeof *t);
+    luaL_setmetatable(L, T_TENSOR);
+    t->data = data;
+    t->rank = rank;
+    t->n = 1;
+    for (uint32_t i = 0; i < rank; i++) {
+        t->dims[i] = dims[i];
+        t->n *= dims[i];
+    }
+    return 1;
+}
+
+/* --------------------------------------------------------------- contexts */
+
+typedef struct lcontext {
+    nb_context *ctx;
+    int models; /* open models made on it */
+} lcontext;
+
+static lcontext *check_context(lua_State *L, int i)
+{
+    lcontext *c = luaL_checkudata(L, i, T_CONTEXT);
+    if (!c->ctx)
+        luaL_error(L, "the device context was closed");
+    return c;
+}
+
+static int c_close(lua_State *L)
+{
+    lcontext *c = luaL_checkudata(L, 1, T_CONTEXT);
+    if (c->ctx && c->models > 0)
+        return luaL_error(L, "the device context still has %d open model(s): close them first", c->models);
+    nb_context_destroy(c->ctx);
+    c->ctx = NULL;
+    return 0;
+}
+
+static void push_device(lua_State *L, const nb_device_info *d)
+{
+    lua_createtable(L, 0, 12);
+    lua_pushinteger(L, d->index);
+    lua_setfield(L, -2, "index");
+    lua_pushstring(L, d->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, nb_device_type_name(d->type));
+    lua_setfield(L, -2, "type");
+    lua_pushstring(L, d->vendor);
+    lua_setfield(L, -2, "vendor");
+    lua_pushstring(L, d->driver_info[0] ? d->driver_info : d->driver_version_str);
+    lua_setfield(L, -2, "driver");
+    lua_pushstring(L, d->api_version_str);
+    lua_setfield(L, -2, "api_version");
+    lua_pushinteger(L, (lua_Integer)d->device_local_bytes);
+    lua_setfield(L, -2, "memory_bytes");
+    lua_pushboolean(L, d->unified_memory);
+    lua_setfield(L, -2, "unified_memory");
+}
+
+static int c_info(lua_State *L)
+{
+    push_device(L, nb_context_device(check_context(L, 1)->ctx));
+    return 1;
+}
+
+/* noble.device([{validation = bool}]): a device context (the default device,
+ * or NOBLE_DEVICE's). */
+static int l_device(lua_State *L)
+{
+    nb_context_options o;
+    nb_context_options_default(&o);
+    if (lua_istable(L, 1)) {
+        lua_getfield(L, 1, "validation");
+        if (!lua_isnil(L, -1))
+            o.validation = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    lcontext *c = lua_newuserdatauv(L, sizeof *c, 0);
+    c->ctx = NULL;
+    c->models = 0;
+    luaL_setmetatable(L, T_CONTEXT);
+    if (nb_context_create(&o, &c->ctx))
+        return luaL_error(L, "%s", nb_last_error());
+    return 1;
+}
+
+/* Pushes the context models use when none is given: made on first use (so
+ * before any model on it, which makes Lua finalise it after them), kept in
+ * the registry, closed with the state or by noble.close(). */
+static lcontext *push_default_context(lua_State *L)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "noble.default_context") == LUA_TUSERDATA) {
+        lcontext *c = lua_touserdata(L, -1);
+        if (c->ctx)
+            return c;
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_device);
+    lua_call(L, 0, 1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "noble.default_context");
+    return lua_touserdata(L, -1);
+}
+
+static int l_devices(lua_State *L)
+{
+    nb_device_info d[16];
+    uint32_t n = 0;
+    if (nb_devices_list(d, 16, &n, NULL))
+        return luaL_error(L, "%s", nb_last_error());
+    uint32_t chosen = 0;
+    int ok = nb_device_choose(&chosen) == NB_OK;
+    lua_createtable(L, (int)n, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        push_device(L, &d[i]);
+        lua_pushboolean(L, ok && i == chosen);
+        lua_setfield(L, -2, "chosen");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int l_close_all(lua_State *L)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "noble.default_context") == LUA_TUSERDATA) {
+        lua_pushcfunction(L, c_close);
+        lua_insert(L, -2);
+        lua_call(L, 1, 0);
+    }
+    return 0;
+}
+
+/* ----------------------------------------------------------------- models */
+
+typedef struct lmodel {
+    nm_model *m;
+    lcontext *ctx; /* kept alive through the model's user value */
+    nm_config c;
+    nm_adamw opt;
+    uint64_t step, epoch;
+    nm_rng rng;
+    int training;
+    uint32_t max_batch;
+} lmodel;
+
+static lmodel *check_model(lua_State *L, int i)
+{
+    lmodel *m = luaL_checkudata(L, i, T_MODEL);
+    if (!m->m)
+        luaL_error(L, "the model was closed");
+    return m;
+}
+
+static uint32_t opt_uint(lua_State *L, int t, const char *k, uint32_t def)
+{
+    lua_getfield(L, t, k);
+    uint32_t v = lua_isnil(L, -1) ? def : (uint32_t)luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static double opt_num(lua_State *L, int t, const char *k, double def)
+{
+    if (!lua_istable(L, t))
+        return def;
+    lua_getfield(L, t, k);
+    double v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* noble.model{preset = "noble", length = 8580, checkpoint = path, max_batch = 16,
+ *             training = true, seed = 0, context = ctx, <config fields>} */
+static int l_model(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_getfield(L, 1, "context"); /* index 2: the context, made first */
+    lcontext *ctx;
+    if (lua_isnil(L, 2)) {
+        lua_pop(L, 1);
+        ctx = push_default_context(L);
+    } else {
+        ctx = check_context(L, 2);
+    }
+    lmodel *m = lua_newuserdatauv(L, sizeof *m, 1); /* index 3 */
+    memset(m, 0, sizeof *m);
+    luaL_setmetatable(L, T_MODEL);
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, 3, 1);
+    m->ctx = ctx;
+    nm_checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    lua_getfield(L, 1, "checkpoint");
+    const char *path = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    if (path) {
+        if (nm_checkpoint_load(path, NULL, &ck))
+            return luaL_error(L, "%s", nb_last_error());
+        m->c = ck.config;
+    } else {
+        lua_getfield(L, 1, "preset");
+        const char *preset = luaL_optstring(L, -1, "noble");
+        lua_pop(L, 1);
+        if (nm_config_preset(preset, &m->c))
+            return luaL_error(L, "%s", nb_last_error());
+        m->c.in_channels = opt_uint(L, 1, "in_channels", m->c.in_channels);
+        m->c.out_channels = opt_uint(L, 1, "out_channels", m->c.out_channels);
+        m->c.width = opt_uint(L, 1, "width", m->c.width);
+        m->c.blocks = opt_uint(L, 1, "blocks", m->c.blocks);
+        m->c.modes = opt_uint(L, 1, "modes", m->c.modes);
+        m->c.lifting_channels = opt_uint(L, 1, "lifting_channels", m->c.lifting_channels);
+        m->c.projection_channels = opt_uint(L, 1, "projection_channels", m->c.projection_channels);
+        m->c.mlp_channels = opt_uint(L, 1, "mlp_channels", m->c.mlp_channels);
+    }
+    m->c.length = opt_uint(L, 1, "length", m->c.length);
+    m->max_batch = opt_uint(L, 1, "max_batch", 16);
+    lua_getfield(L, 1, "training");
+    m->training = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    nm_adamw_default(&m->opt);
+    uint64_t seed = opt_uint(L, 1, "seed", 0);
+    nm_rng_seed(&m->rng, seed);
+    nb_status s = nm_model_create(ctx->ctx, &m->c, m->max_batch, m->training, &m->m);
+    if (!s)
+        ctx->models++;
+    if (!s) {
+        if (path) {
+            s = nm_model_set_params(m->m, ck.params);
+            if (!s && m->training && ck.exp_avg)
+                s = nm_model_set_moments(m->m, ck.exp_avg, ck.exp_avg_sq);
+            m->opt = ck.opt;
+            m->step = ck.step;
+            m->epoch = ck.epoch;
+            m->rng = ck.rng;
+        } else {
+            float *p = malloc(nm_param_count(&m->c) * sizeof *p);
+            if (!p) {
+                s = nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+            } else {
+                nm_params_init(&m->c, seed, p);
+                s = nm_model_set_params(m->m, p);
+                free(p);
+            }
+        }
+    }
+    nm_checkpoint_free(&ck);
+    if (s)
+        return luaL_error(L, "%s", nb_last_error());
+    lua_settop(L, 3);
+    return 1;
+}
+
+static int m_close(lua_State *L)
+{
+    lmodel *m = luaL_checkudata(L, 1, T_MODEL);
+    if (m->m) {
+        nm_model_destroy(m->m);
+        m->m = NULL;
+        m->ctx->models--;
+    }
+    return 0;
+}
+
+/* The (batch, channels, length) of a tensor for this model. */
+static uint32_t batch_of(lua_State *L, const lmodel *m, const ltensor *t, uint32_t channels, const char *what)
+{
+    if (t->rank != 3 || t->dims[1] != channels || t->dims[2] != m->c.length)
+        luaL_error(L, "%s must have shape (batch, %d, %d), got rank %d (%d, %d, %d)", what, (int)channels,
+                   (int)m->c.length, (int)t->rank, (int)t->dims[0], t->rank > 1 ? (int)t->dims[1] : 0,
+                   t->rank > 2 ? (int)t->dims[2] : 0);
+    if (t->dims[0] > m->max_batch)
+        luaL_error(L, "%s has a batch of %d, the model was made for at most %d (max_batch)", what, (int)t->dims[0],
+                   (int)m->max_batch);
+    return (uint32_t)t->dims[0];
+}
+
+static int m_forward(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    ltensor *x = check_tensor(L, 2);
+    uint32_t b = batch_of(L, m, x, m->c.in_channels, "the input");
+    uint64_t dims[3] = {b, m->c.out_channels, m->c.length};
+    ltensor *y = tensor_new(L, 3, dims);
+    if (nm_model_forward(m->m, x->data, b, y->data))
+        return luaL_error(L, "%s", nb_last_error());
+    return 1;
+}
+
+/* m:train_step(x, y [, {p = 4, lr = ...}]) -> loss (summed over the batch) */
+static int m_train_step(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    ltensor *x = check_tensor(L, 2), *y = check_tensor(L, 3);
+    uint32_t b = batch_of(L, m, x, m->c.in_channels, "the input");
+    if (batch_of(L, m, y, m->c.out_channels, "the target") != b)
+        return luaL_error(L, "input and target batches differ");
+    int p = (int)opt_num(L, 4, "p", 4);
+    m->opt.lr = opt_num(L, 4, "lr", m->opt.lr);
+    m->opt.weight_decay = opt_num(L, 4, "weight_decay", m->opt.weight_decay);
+    double loss;
+    if (nm_model_train_step(m->m, x->data, y->data, b, p, &m->opt, m->step + 1, &loss))
+        return luaL_error(L, "%s", nb_last_error());
+    m->step++;
+    lua_pushnumber(L, loss);
+    return 1;
+}
+
+static int m_loss(lua_State *L) /* m:loss(x, y [, {p = 4}]) -> loss, without a step */
+{
+    lmodel *m = check_model(L, 1);
+    ltensor *x = check_tensor(L, 2), *y = check_tensor(L, 3);
+    uint32_t b = batch_of(L, m, x, m->c.in_channels, "the input");
+    if (batch_of(L, m, y, m->c.out_channels, "the target") != b)
+        return luaL_error(L, "input and target batches differ");
+    double loss;
+    if (nm_model_backward(m->m, x->data, y->data, b, (int)opt_num(L, 4, "p", 4), &loss))
+        return luaL_error(L, "%s", nb_last_error());
+    lua_pushnumber(L, loss);
+    return 1;
+}
+
+static int m_params(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    uint64_t d[1] = {nm_param_count(&m->c)};
+    ltensor *t = tensor_new(L, 1, d);
+    if (nm_model_get_params(m->m, t->data))
+        return luaL_error(L, "%s", nb_last_error());
+    return 1;
+}
+
+static int m_set_params(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    ltensor *t = check_tensor(L, 2);
+    if (t->n != nm_param_count(&m->c))
+        return luaL_error(L, "the model has %d parameters, the tensor %d", (int)nm_param_count(&m->c), (int)t->n);
+    if (nm_model_set_params(m->m, t->data))
+        return luaL_error(L, "%s", nb_last_error());
+    return 0;
+}
+
+static int m_save(lua_State *L) /* m:save(path): parameters, moments, step */
+{
+    lmodel *m = check_model(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    nm_checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    ck.config = m->c;
+    uint64_t P = nm_param_count(&m->c);
+    ck.params = malloc(P * 4);
+    if (m->training) {
+        ck.exp_avg = malloc(P * 4);
+        ck.exp_avg_sq = malloc(P * 4);
+    }
+    nb_status s = !ck.params || (m->training && (!ck.exp_avg || !ck.exp_avg_sq))
+                      ? nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory")
+                      : nm_model_get_params(m->m, ck.params);
+    if (!s && m->training)
+        s = nm_model_get_moments(m->m, ck.exp_avg, ck.exp_avg_sq);
+    ck.opt = m->opt;
+    ck.step = m->step;
+    ck.epoch = m->epoch;
+    ck.rng = m->rng;
+    if (!s)
+        s = nm_checkpoint_save(path, &ck);
+    nm_checkpoint_free(&ck);
+    if (s)
+        return luaL_error(L, "%s", nb_last_error());
+    return 0;
+}
+
+static int m_info(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    lua_createtable(L, 0, 16);
+#define SET(k, v)                                                                                  \
+    lua_pushinteger(L, (lua_Integer)(v));                                                          \
+    lua_setfield(L, -2, k)
+    SET("parameters", nm_param_count(&m->c));
+    SET("in_channels", m->c.in_channels);
+    SET("out_channels", m->c.out_channels);
+    SET("width", m->c.width);
+    SET("blocks", m->c.blocks);
+    SET("modes", m->c.modes);
+    SET("length", m->c.length);
+    SET("max_batch", m->max_batch);
+    SET("step", m->step);
+#undef SET
+    lua_pushstring(L, m->c.preset);
+    lua_setfield(L, -2, "preset");
+    lua_pushnumber(L, m->opt.lr);
+    lua_setfield(L, -2, "lr");
+    return 1;
+}
+
+/* ----------------------------------------------------------------- module */
+
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close,
+                      lua_CFunction tostring)
+{
+    luaL_newmetatable(L, name);
+    lua_newtable(L); /* __index */
+    luaL_setfuncs(L, methods, 0);
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "close");
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__gc");
+    if (tostring) {
+        lua_pushcfunction(L, tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+}
+
+int nbl_open(lua_State *L)
+{
+    static const luaL_Reg tensor_m[] = {{"get", t_get},     {"set", t_set},     {"fill", t_fill}, {"shape", t_shape},
+                                        {"table", t_table}, {"stats", t_stats}, {"save", t_save}, {NULL, NULL}};
+    static const luaL_Reg context_m[] = {{"info", c_info}, {NULL, NULL}};
+    static const luaL_Reg model_m[] = {{"forward", m_forward},       {"train_step", m_train_step},
+                                       {"loss", m_loss},             {"params", m_params},
+                                       {"set_params", m_set_params}, {"save", m_save},
+                                       {"info", m_info},             {NULL, NULL}};
+    new_class(L, T_TENSOR, tensor_m, t_close, t_tostring);
+    luaL_getmetatable(L, T_TENSOR);
+    lua_pushcfunction(L, t_len);
+    lua_setfield(L, -2, "__len");
+    lua_pop(L, 1);
+    new_class(L, T_CONTEXT, context_m, c_close, NULL);
+    new_class(L, T_MODEL, model_m, m_close, NULL);
+    static const luaL_Reg fns[] = {{"tensor", l_tensor}, {"load_array", l_load_array}, {"device", l_device},
+                                   {"devices", l_devices}, {"model", l_model},         {"close", l_close_all},
+                                   {NULL, NULL}};
+    luaL_newlib(L, fns);
+    char v[32];
+    snprintf(v, sizeof v, "%d.%d.%d", NB_VERSION_MAJOR, NB_VERSION_MINOR, NB_VERSION_PATCH);
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, "version");
+    return 1;
+}
+
+/* --------------------------------------------------------------- noble run */
+
+static int traceback(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (!msg)
+        msg = luaL_tolstring(L, 1, NULL);
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+int nbc_run(int argc, char **argv)
+{
+    if (argc < 1) {
+        fprintf(stderr, "noble run: which script? (noble run script.lua [args])\n");
+        return 2;
+    }
+    lua_State *L = luaL_newstate();
+    if (!L) {
+        fprintf(stderr, "noble run: cannot create a Lua state\n");
+        return 1;
+    }
+    luaL_openlibs(L);
+    luaL_requiref(L, "noble", nbl_open, 0);
+    lua_pop(L, 1);
+    lua_createtable(L, argc, 1); /* arg, as the lua interpreter sets it */
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i);
+    }
+    lua_setglobal(L, "arg");
+    int rc = 0;
+    lua_pushcfunction(L, traceback);
+    if (luaL_loadfile(L, argv[0]) != LUA_OK) {
+        fprintf(stderr, "noble run: %s\n", lua_tostring(L, -1));
+        rc = 1;
+    } else {
+        for (int i = 1; i < argc; i++)
+            lua_pushstring(L, argv[i]);
+        if (lua_pcall(L, argc - 1, 0, 1) != LUA_OK) {
+            fprintf(stderr, "noble run: %s\n", lua_tostring(L, -1));
+            rc = 1;
+        }
+    }
+    lua_close(L); /* closes every object still open, the default context last */
+    return rc;
+}
