@@ -16,24 +16,6 @@
 #define NOBLE_SOURCE_DIR "."
 #endif
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* "spectral r2c" -> "spectral_r2c" */
 static void key_of(const char *label, char *out, size_t cap)
@@ -86,10 +68,10 @@ static nb_status measure(const nm_config *c, uint32_t batch, int rounds, const f
     if ((s = nm_model_forward(m, x, batch, y))) /* warm-up: plans, first touch */
         goto done;
     for (int i = 0; i < rounds; i++) {
-        double a = now_ms();
+        double a = nbb_now_ms();
         if ((s = nm_model_forward(m, x, batch, y)))
             goto done;
-        tf[i] = now_ms() - a;
+        tf[i] = nbb_now_ms() - a;
     }
     nm_adamw opt;
     nm_adamw_default(&opt);
@@ -98,14 +80,14 @@ static nb_status measure(const nm_config *c, uint32_t batch, int rounds, const f
     if ((s = nm_model_train_step(m, x, t, batch, 4, &opt, 1, &loss)))
         goto done;
     for (int i = 0; i < rounds; i++) {
-        double a = now_ms();
+        double a = nbb_now_ms();
         if ((s = nm_model_train_step(m, x, t, batch, 4, &opt, (uint64_t)i + 2, &loss)))
             goto done;
-        tt[i] = now_ms() - a;
+        tt[i] = nbb_now_ms() - a;
     }
     pt->batch = batch;
-    pt->fwd_ms = median(tf, rounds);
-    pt->train_ms = median(tt, rounds);
+    pt->fwd_ms = nbb_median(tf, rounds);
+    pt->train_ms = nbb_median(tt, rounds);
     nb_memory_stats ms;
     nb_memory_stats_get(ctx, &ms);
     pt->peak_mib = (double)ms.peak_used_bytes / 1048576.0;

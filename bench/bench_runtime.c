@@ -10,24 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 #define MAX_ROUNDS 64
 #define TRY(expr)                                                                                  \
@@ -48,13 +30,13 @@ static nb_status time_cmd(nb_cmd *c, int rounds, double *ms, int use_gpu)
     if (s)
         return s;
     for (int i = 0; i < rounds; i++) {
-        double t0 = now_ms();
+        double t0 = nbb_now_ms();
         if ((s = nb_cmd_resubmit(c)))
             return s;
-        double wall = now_ms() - t0, gpu = nb_cmd_gpu_ms(c);
+        double wall = nbb_now_ms() - t0, gpu = nb_cmd_gpu_ms(c);
         t[i] = use_gpu && gpu > 0 ? gpu : wall;
     }
-    *ms = median(t, rounds);
+    *ms = nbb_median(t, rounds);
     return NB_OK;
 }
 
@@ -87,7 +69,7 @@ static nb_status make_kernel(nb_context *ctx, const startup_kernel *sk, uint32_t
 /* Context creation plus every runtime kernel, from a given cache directory. */
 static nb_status startup(const char *dir, double *ms, nb_kernel_stats *ks)
 {
-    double t0 = now_ms();
+    double t0 = nbb_now_ms();
     nb_context_options o;
     nb_context_options_default(&o);
     o.cache_dir = dir;
@@ -98,7 +80,7 @@ static nb_status startup(const char *dir, double *ms, nb_kernel_stats *ks)
     nb_kernel *k[NSTARTUP] = {0};
     for (size_t i = 0; i < NSTARTUP && !s; i++)
         s = make_kernel(ctx, &STARTUP[i], 256, &k[i]);
-    *ms = now_ms() - t0;
+    *ms = nbb_now_ms() - t0;
     nb_kernel_stats_get(ctx, ks);
     for (size_t i = 0; i < NSTARTUP; i++)
         nb_kernel_destroy(k[i]);
@@ -158,12 +140,12 @@ static double host_memcpy_gbps(uint64_t bytes, int rounds)
     memset(b, 2, bytes);
     double t[MAX_ROUNDS];
     for (int i = 0; i < rounds; i++) {
-        double t0 = now_ms();
+        double t0 = nbb_now_ms();
         memcpy(b, a, bytes);
-        t[i] = now_ms() - t0;
+        t[i] = nbb_now_ms() - t0;
         a[i] = b[bytes - 1 - (uint64_t)i]; /* keep the copies observable */
     }
-    double ms = median(t, rounds);
+    double ms = nbb_median(t, rounds);
     free(a);
     free(b);
     return 2.0 * (double)bytes / (ms * 1e6);
@@ -179,10 +161,10 @@ static nb_status bench_fft(nb_context *ctx, const nbb_options *o, int rounds, nb
     fftwf_complex *hX = NULL;
     fftwf_plan pf = NULL, pi = NULL;
     nb_fft *fwd, *inv;
-    double t0 = now_ms();
+    double t0 = nbb_now_ms();
     TRY(nb_fft_plan(ctx, n, batch, NB_FFT_R2C, NB_FP32, &fwd));
     TRY(nb_fft_plan(ctx, n, batch, NB_FFT_C2R, NB_FP32, &inv));
-    double plan_ms = now_ms() - t0;
+    double plan_ms = nbb_now_ms() - t0;
     TRY(nb_buffer_create(ctx, n * batch * 4, NB_MEM_DEVICE, &x));
     TRY(nb_buffer_create(ctx, nc * batch * 8, NB_MEM_DEVICE, &X));
     TRY(nb_buffer_create(ctx, n * batch * 4, NB_MEM_DEVICE, &y));
@@ -228,10 +210,10 @@ static nb_status bench_fft(nb_context *ctx, const nbb_options *o, int rounds, nb
         fftwf_import_wisdom_from_filename(wisdom);
     }
     int len = (int)n;
-    double tp = now_ms();
+    double tp = nbb_now_ms();
     pf = fftwf_plan_many_dft_r2c(1, &len, (int)batch, hx, NULL, 1, (int)n, hX, NULL, 1, (int)nc, flags);
     pi = fftwf_plan_many_dft_c2r(1, &len, (int)batch, hX, NULL, 1, (int)nc, hy, NULL, 1, (int)n, flags);
-    double fftw_plan_ms = now_ms() - tp;
+    double fftw_plan_ms = nbb_now_ms() - tp;
     if (wisdom[0])
         fftwf_export_wisdom_to_filename(wisdom);
     for (uint64_t i = 0; i < n * batch; i++) /* FFTW_MEASURE overwrites the arrays */
@@ -240,12 +222,12 @@ static nb_status bench_fft(nb_context *ctx, const nbb_options *o, int rounds, nb
     fftwf_execute(pf);
     fftwf_execute(pi);
     for (int i = 0; i < rounds; i++) {
-        double a = now_ms();
+        double a = nbb_now_ms();
         fftwf_execute(pf);
         fftwf_execute(pi);
-        t[i] = now_ms() - a;
+        t[i] = nbb_now_ms() - a;
     }
-    double fftw_ms = median(t, rounds);
+    double fftw_ms = nbb_median(t, rounds);
     double flops = 2.0 * 2.5 * (double)n * log2((double)n) * (double)batch; /* R2C + C2R */
 
     char note[160];
@@ -414,10 +396,10 @@ nb_status nbb_runtime(const nbb_options *o, nbb_report *r)
         TRY(nb_cmd_reset(c));
         TRY(nb_cmd_submit(c)); /* nothing recorded */
         const int reps = o->quick ? 50 : 500;
-        double t0 = now_ms();
+        double t0 = nbb_now_ms();
         for (int i = 0; i < reps; i++)
             TRY(nb_cmd_resubmit(c));
-        nbb_report_num(r, "empty_submit_us", (now_ms() - t0) * 1e3 / reps, "us", "submit + fence wait, mean");
+        nbb_report_num(r, "empty_submit_us", (nbb_now_ms() - t0) * 1e3 / reps, "us", "submit + fence wait, mean");
         nb_cmd_destroy(c);
         c = NULL;
     }

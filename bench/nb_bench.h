@@ -7,6 +7,11 @@
 
 #include <stdio.h>
 
+/* ---------------------------------------------------------------- timing */
+
+double nbb_now_ms(void);             /* monotonic clock, ms */
+double nbb_median(double *v, int n); /* sorts v */
+
 /* ------------------------------------------------------------ JSON writer */
 
 typedef struct nbb_json {

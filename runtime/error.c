@@ -10,15 +10,6 @@ const char *nb_last_error(void) { return g_msg; }
 
 void nb__clear_error(void) { g_msg[0] = 0; }
 
-nb_status nb__fail(nb_status s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(g_msg, sizeof g_msg, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 nb_status nb_error(nb_status s, const char *fmt, ...)
 {
     va_list ap;

@@ -15,11 +15,8 @@
 #include <stdio.h>
 
 /* error.c */
-nb_status nb__fail(nb_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+/* Sets the thread's error message and returns s (nb_error, for the runtime's own files). */
+#define nb__fail nb_error
 nb_status nb__vkfail(VkResult r, const char *what);
 const char *nb__vk_result_name(VkResult r);
 void nb__clear_error(void);
