@@ -87,7 +87,7 @@ uint32_t nm_param_table(const nm_config *c, nm_param *out, uint32_t cap)
     put(out, cap, &n, &off, "lifting.fcs.1.weight", 0, 3, C, L, 1);
     put(out, cap, &n, &off, "lifting.fcs.1.bias", 0, 1, C, 0, 0);
     for (uint32_t j = 0; j < c->blocks; j++) {
-        snprintf(name, sizeof name, "fno_blocks.convs.%u.weight", j);
+        snprintf(name, sizeof name, "fno_blocks.convs.%u.weight.tensor", j); /* tltorch's DenseTensor */
         put(out, cap, &n, &off, name, 1, 3, C, C, M);
         snprintf(name, sizeof name, "fno_blocks.convs.%u.bias", j);
         put(out, cap, &n, &off, name, 0, 2, C, 1, 0);

@@ -425,7 +425,7 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
     }
     for (uint32_t j = 0; j < c->blocks; j++) {
         uint64_t gate = off_of(t, nt, "fno_blocks.channel_mlp_skips.%u.weight", j);
-        m->bo[j].spec_w = off_of(t, nt, "fno_blocks.convs.%u.weight", j);
+        m->bo[j].spec_w = off_of(t, nt, "fno_blocks.convs.%u.weight.tensor", j);
         m->bo[j].skip = (layer){off_of(t, nt, "fno_blocks.fno_skips.%u.conv.weight", j),
                                 off_of(t, nt, "fno_blocks.convs.%u.bias", j), gate, C, C, NULL};
         m->bo[j].fc0 = (layer){off_of(t, nt, "fno_blocks.channel_mlp.%u.fcs.0.weight", j),

@@ -331,7 +331,7 @@ void nm_ref_forward(nm_ref *r, const double *x, uint32_t B, double *y)
         int act = block_act_on(c, j);
         double *out = j + 1 < c->blocks ? r->blk[j + 1].x : r->out_last;
         double *skip = zalloc(BCN);
-        spectral(r, param(r, "fno_blocks.convs.%u.weight", j), param(r, "fno_blocks.convs.%u.bias", j), a->x, B,
+        spectral(r, param(r, "fno_blocks.convs.%u.weight.tensor", j), param(r, "fno_blocks.convs.%u.bias", j), a->x, B,
                  a->X, a->z);
         linear(param(r, "fno_blocks.fno_skips.%u.conv.weight", j), NULL, a->x, C, C, B, N, skip);
         for (uint64_t t = 0; t < BCN; t++) {
@@ -404,8 +404,8 @@ void nm_ref_backward(nm_ref *r, const double *gy, double *grad, double *gx)
             gyb[t] = act ? gyb[t] * dgelu(a->z[t]) : gyb[t];
         linear_back(param(r, "fno_blocks.fno_skips.%u.conv.weight", jj), a->x, gyb, C, C, B, N,
                     grad + poff(r, "fno_blocks.fno_skips.%u.conv.weight", jj), NULL, gxj, 1);
-        spectral_back(r, param(r, "fno_blocks.convs.%u.weight", jj), a->X, gyb, B,
-                      grad + poff(r, "fno_blocks.convs.%u.weight", jj), grad + poff(r, "fno_blocks.convs.%u.bias", jj),
+        spectral_back(r, param(r, "fno_blocks.convs.%u.weight.tensor", jj), a->X, gyb, B,
+                      grad + poff(r, "fno_blocks.convs.%u.weight.tensor", jj), grad + poff(r, "fno_blocks.convs.%u.bias", jj),
                       gxj);
         memcpy(gv, gxj, BCN * sizeof *gv);
     }

@@ -21,7 +21,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["parameters"] == 1803001 and len(d["tensors"]) == 104
 assert sum(t["count"] for t in d["tensors"]) == 1803001
-assert d["tensors"][4]["name"] == "fno_blocks.convs.0.weight" and d["tensors"][4]["complex"]
+assert d["tensors"][4]["name"] == "fno_blocks.convs.0.weight.tensor" and d["tensors"][4]["complex"]
 ' "$tmp/info.json"
 
 "$noble" model init --preset small --seed 4 --out "$tmp/small.h5" > /dev/null

@@ -14,11 +14,10 @@ neuraloperator 1.0.x's ``FNO`` built with
 (``neuralop_kwargs(config)`` gives these arguments). neuraloperator keeps
 ``n_modes // 2 + 1`` rFFT bins, so the published ``n_modes=256`` keeps 129.
 
-One naming difference between noble's checkpoint and neuraloperator 1.0.x: the
-spectral weight of block j is the dataset ``/params/fno_blocks.convs.j.weight`` in the
-checkpoint, but neuraloperator 1.0.x holds it in a tltorch ``DenseTensor`` module, so its
-state_dict key is ``fno_blocks.convs.j.weight.tensor`` (complex64, (C, C, M)). This
-module follows neuraloperator (``state_dict_key`` maps checkpoint names to keys).
+The checkpoint's parameter names are neuraloperator 1.0.x's state_dict keys; the
+spectral weight of block j is ``fno_blocks.convs.j.weight.tensor`` (neuraloperator
+holds it in a tltorch ``DenseTensor``), complex64 (C, C, M), stored in the file as
+float32 (C, C, M, 2).
 
 Nothing here imports neuraloperator (it is not installed); the code is our own.
 
@@ -146,8 +145,8 @@ def param_table(c: FNOConfig) -> List[ParamInfo]:
     rows = [("lifting.fcs.0.weight", (L, I, 1), False), ("lifting.fcs.0.bias", (L,), False),
             ("lifting.fcs.1.weight", (C, L, 1), False), ("lifting.fcs.1.bias", (C,), False)]
     for j in range(c.blocks):
-        b = f"fno_blocks"
-        rows += [(f"{b}.convs.{j}.weight", (C, C, M), True),
+        b = "fno_blocks"
+        rows += [(f"{b}.convs.{j}.weight.tensor", (C, C, M), True),
                  (f"{b}.convs.{j}.bias", (C, 1), False),
                  (f"{b}.fno_skips.{j}.conv.weight", (C, C, 1), False),
                  (f"{b}.channel_mlp.{j}.fcs.0.weight", (E, C, 1), False),
@@ -166,10 +165,9 @@ def param_table(c: FNOConfig) -> List[ParamInfo]:
 
 
 def state_dict_key(checkpoint_name: str) -> str:
-    """The state_dict key (neuraloperator 1.0.x) of a checkpoint parameter name."""
-    parts = checkpoint_name.split(".")
-    if len(parts) == 4 and parts[0] == "fno_blocks" and parts[1] == "convs" and parts[3] == "weight":
-        return checkpoint_name + ".tensor"   # tltorch DenseTensor holds it as 'tensor'
+    """The state_dict key of a checkpoint parameter: noble's checkpoints use
+    neuraloperator 1.0.x's keys as they are (fno_blocks.convs.j.weight.tensor
+    included), so this is the name itself."""
     return checkpoint_name
 
 
@@ -351,7 +349,8 @@ def to_dtype(model: NobleFNO, dtype: torch.dtype) -> NobleFNO:
                 if p is not None:
                     mod._parameters[k] = nn.Parameter(p.to(cdt if p.is_complex() else dtype),
                                                       requires_grad=p.requires_grad)
-    m._grid_cache = {}
+    if hasattr(m, "_grid_cache"):
+        m._grid_cache = {}
     return m
 
 

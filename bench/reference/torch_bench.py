@@ -127,6 +127,7 @@ def main(argv=None) -> int:
               f"{cfg.modes} modes of the model", file=sys.stderr)
         return 2
 
+    load_start = os.getloadavg()
     gen = torch.Generator().manual_seed(1)
     rows = []
     for b in batches:
@@ -137,7 +138,7 @@ def main(argv=None) -> int:
             ts = timed(lambda: model(x), a.warmup, a.rounds)
         fwd = statistics.median(ts)
         row.update(forward_ms=fwd * 1e3, forward_ms_per_trace=fwd * 1e3 / b,
-                   forward_traces_per_s=b / fwd, forward_rounds_ms=[t * 1e3 for t in ts])
+                   forward_traces_per_s=b / fwd, forward_ms_min=min(ts) * 1e3, forward_rounds_ms=[t * 1e3 for t in ts])
         if a.train:
             tm = nf.to_dtype(model, torch.float32)  # a copy, so steps do not change the forward model
             tm.train()
@@ -147,6 +148,7 @@ def main(argv=None) -> int:
             ts = timed(lambda: nf.train_step(tm, opt, x, y), a.warmup, a.rounds)
             st = statistics.median(ts)
             row.update(train_ms=st * 1e3, train_ms_per_trace=st * 1e3 / b, train_traces_per_s=b / st,
+                       train_ms_min=min(ts) * 1e3,
                        train_rounds_ms=[t * 1e3 for t in ts])
             del tm, opt, y
         rows.append(row)
@@ -177,6 +179,9 @@ def main(argv=None) -> int:
         "malloc": {k: os.environ.get(k) for k in BEST_MALLOC},
         "malloc_best_configuration": all(os.environ.get(k) == v for k, v in BEST_MALLOC.items()),
         "machine": {"cpu": cpu_name(), "logical_cpus": os.cpu_count(), "python": platform.python_version()},
+        # other processes on the machine make timings noisy: the 1/5/15-minute load averages
+        "loadavg_start": list(load_start),
+        "loadavg_end": list(os.getloadavg()),
         "batches": rows,
         "best_forward": best("forward_traces_per_s"),
     }
@@ -194,7 +199,8 @@ def main(argv=None) -> int:
             bt = out["best_train"]
             print(f"best train:   batch {bt['batch']}, {bt['traces_per_s']:.2f} traces/s ({bt['ms_per_trace']:.2f} ms/trace)")
         print(f"torch {out['torch_version']}, {out['threads']} threads, length {a.length}, "
-              f"malloc best configuration: {out['malloc_best_configuration']}")
+              f"malloc best configuration: {out['malloc_best_configuration']}, load average "
+              f"{out['loadavg_start'][0]:.2f} -> {out['loadavg_end'][0]:.2f}")
     return 0
 
 
