@@ -132,10 +132,17 @@ done:
     return s;
 }
 
-/* Reads "key": number from a flat JSON text; NAN when absent. */
-static double json_number(const char *json, const char *key)
+/* Reads "key": number from a JSON text, inside the object "within" when it
+ * is not NULL (the first such key after it); NAN when absent. */
+static double json_number(const char *json, const char *within, const char *key)
 {
     char pat[96];
+    if (within) {
+        snprintf(pat, sizeof pat, "\"%s\"", within);
+        json = strstr(json, pat);
+        if (!json)
+            return NAN;
+    }
     snprintf(pat, sizeof pat, "\"%s\"", key);
     const char *p = strstr(json, pat);
     if (!p)
@@ -268,16 +275,19 @@ nb_status nbb_operator(const nbb_operator_options *o, nbb_report *r)
     if (!o->no_torch) {
         char *json = NULL;
         int rc = run_torch(&c, list, rounds, threads, &json);
-        double tf = json ? json_number(json, "best_forward_traces_per_s") : NAN;
-        double tt = json ? json_number(json, "best_train_traces_per_s") : NAN;
+        double tf = json ? json_number(json, "best_forward", "traces_per_s") : NAN;
+        double tt = json ? json_number(json, "best_train", "traces_per_s") : NAN;
         if (rc != 0 || !isfinite(tf) || !isfinite(tt)) {
             nbb_report_str(r, "torch", "failed: run bench/reference/torch_bench.py by hand to see why");
         } else {
             nbb_report_num(r, "torch_threads", threads, "", "the same as noble's machine has");
+            nbb_report_num(r, "torch_malloc_best_configuration",
+                           strstr(json, "\"malloc_best_configuration\": true") ? 1 : 0, "",
+                           "1: glibc malloc thresholds set as PLATFORM.md says");
             nbb_report_num(r, "torch_best_forward_traces_per_s", tf, "traces/s", "at PyTorch's best batch");
-            nbb_report_num(r, "torch_best_forward_batch", json_number(json, "best_forward_batch"), "", NULL);
+            nbb_report_num(r, "torch_best_forward_batch", json_number(json, "best_forward", "batch"), "", NULL);
             nbb_report_num(r, "torch_best_train_traces_per_s", tt, "traces/s", "at PyTorch's best batch");
-            nbb_report_num(r, "torch_best_train_batch", json_number(json, "best_train_batch"), "", NULL);
+            nbb_report_num(r, "torch_best_train_batch", json_number(json, "best_train", "batch"), "", NULL);
             nbb_report_num(r, "forward_vs_torch_ratio", (best_f.batch / (best_f.fwd_ms * 1e-3)) / tf, "x",
                            "noble's best / PyTorch's best; > 1: noble faster");
             nbb_report_num(r, "train_vs_torch_ratio", (best_t.batch / (best_t.train_ms * 1e-3)) / tt, "x",

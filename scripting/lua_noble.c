@@ -631,6 +631,37 @@ static int m_info(lua_State *L)
     return 1;
 }
 
+/* --------------------------------------------------------------- features */
+
+/* noble.features(trace, dt_ms, stim_start_ms, stim_end_ms [, trace_index]):
+ * a table of the eFEL-named features of one voltage trace (mV): trace is a
+ * tensor; with a rank > 1 tensor, trace_index (1-based, default 1) picks the
+ * row of the last dimension. Undefined features are NaN. */
+static int l_features(lua_State *L)
+{
+    ltensor *t = check_tensor(L, 1);
+    double dt = luaL_checknumber(L, 2), t0 = luaL_checknumber(L, 3), t1 = luaL_checknumber(L, 4);
+    uint64_t len = t->dims[t->rank - 1], rows = t->n / len;
+    lua_Integer row = luaL_optinteger(L, 5, 1);
+    if (row < 1 || (uint64_t)row > rows)
+        return luaL_error(L, "features: trace %d outside 1..%d", (int)row, (int)rows);
+    double *v = malloc(len * sizeof *v), out[NM_FEAT_COUNT];
+    if (!v)
+        return luaL_error(L, "out of host memory");
+    for (uint64_t i = 0; i < len; i++)
+        v[i] = t->data[(uint64_t)(row - 1) * len + i];
+    nb_status s = nm_features(v, len, dt, t0, t1, NULL, out);
+    free(v);
+    if (s)
+        return luaL_error(L, "%s", nb_last_error());
+    lua_createtable(L, 0, NM_FEAT_COUNT);
+    for (int i = 0; i < NM_FEAT_COUNT; i++) {
+        lua_pushnumber(L, out[i]);
+        lua_setfield(L, -2, nm_feature_name(i));
+    }
+    return 1;
+}
+
 /* ----------------------------------------------------------------- module */
 
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close,
@@ -671,6 +702,7 @@ int nbl_open(lua_State *L)
     new_class(L, T_MODEL, model_m, m_close, NULL);
     static const luaL_Reg fns[] = {{"tensor", l_tensor}, {"load_array", l_load_array}, {"device", l_device},
                                    {"devices", l_devices}, {"model", l_model},         {"close", l_close_all},
+                                   {"features", l_features},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
     char v[32];

@@ -29,6 +29,21 @@ fails(function() return noble.tensor({1, 2, 3}, {2, 2}) end, "do not fill", "val
 t:close()
 fails(function() return t:get(1) end, "closed", "a closed tensor")
 
+-- features (the C implementation): a hand-made trace with two spikes
+do
+  local dt, n = 0.1, 3000 -- 300 ms
+  local v = noble.tensor(n)
+  for i = 1, n do v:set(i, -70) end
+  for _, at in ipairs({1200, 1700}) do -- spikes peaking at 120 and 170 ms
+    for k = -5, 5 do v:set(at + k, 30 - 18 * math.abs(k)) end
+  end
+  local f = noble.features(v, dt, 100, 250)
+  check(f.Spikecount == 2, "two spikes counted, got " .. tostring(f.Spikecount))
+  check(math.abs(f.time_to_first_spike - 19.9) < 0.3, "first spike 20 ms after the step, got " .. f.time_to_first_spike)
+  check(math.abs(f.voltage_base + 70) < 1e-9, "voltage_base")
+  fails(function() return noble.features(v, -1, 100, 250) end, "dt", "a negative dt")
+end
+
 -- a model: training lowers the loss; save and load give the same output
 local N, B = 256, 4
 local x, y = noble.tensor(B, 1, N), noble.tensor(B, 1, N)
