@@ -430,20 +430,30 @@ static nb_status load_from(hid_t f, const char *path, const nm_config *expect, n
     return s;
 }
 
+/* Opens an HDF5 file for reading, naming what is wrong when it cannot. */
+static nb_status open_readonly(const char *path, const char *what, hid_t *f)
+{
+    quiet();
+    if (access(path, R_OK) != 0)
+        return nb_error(NB_ERR_IO, "cannot read %s%s", what, path);
+    if (H5Fis_hdf5(path) <= 0)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "%s is not an HDF5 file", path);
+    *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (*f < 0)
+        return nb_error(NB_ERR_IO, "cannot open %s", path);
+    return NB_OK;
+}
+
 nb_status nm_checkpoint_load(const char *path, const nm_config *expect, nm_checkpoint *ck)
 {
     if (!path || !ck)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "nm_checkpoint_load: NULL argument");
     memset(ck, 0, sizeof *ck);
-    quiet();
-    if (access(path, R_OK) != 0)
-        return nb_error(NB_ERR_IO, "cannot read checkpoint %s", path);
-    if (H5Fis_hdf5(path) <= 0)
-        return nb_error(NB_ERR_INVALID_ARGUMENT, "%s is not an HDF5 file", path);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0)
-        return nb_error(NB_ERR_IO, "cannot open %s", path);
-    nb_status s = load_from(f, path, expect, ck);
+    hid_t f;
+    nb_status s = open_readonly(path, "checkpoint ", &f);
+    if (s)
+        return s;
+    s = load_from(f, path, expect, ck);
     H5Fclose(f);
     if (s)
         nm_checkpoint_free(ck);
@@ -455,15 +465,10 @@ nb_status nm_checkpoint_load(const char *path, const nm_config *expect, nm_check
 nb_status nm_array_load(const char *path, const char *name, float **data, uint32_t *rank, uint64_t dims[4])
 {
     *data = NULL;
-    quiet();
-    if (access(path, R_OK) != 0)
-        return nb_error(NB_ERR_IO, "cannot read %s", path);
-    if (H5Fis_hdf5(path) <= 0)
-        return nb_error(NB_ERR_INVALID_ARGUMENT, "%s is not an HDF5 file", path);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0)
-        return nb_error(NB_ERR_IO, "cannot open %s", path);
-    nb_status s = NB_OK;
+    hid_t f;
+    nb_status s = open_readonly(path, "", &f);
+    if (s)
+        return s;
     if (H5Lexists(f, name, H5P_DEFAULT) <= 0) {
         s = nb_error(NB_ERR_INVALID_ARGUMENT, "%s: no dataset '%s'", path, name);
     } else {

@@ -3,11 +3,7 @@
 # there, the self-check, the runtime bench's JSON, and usage errors.
 set -u
 noble=$1
-fails=0
-check() { # description, command...
-  local what=$1; shift
-  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
-}
+. "$(dirname "$0")/check.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -56,5 +52,4 @@ check "an unknown bench exits 2" test $? -eq 2
 "$noble" devices --bogus > /dev/null 2>&1
 check "an unknown flag exits 2" test $? -eq 2
 
-echo "$fails failure(s)"
-exit $((fails > 0))
+finish

@@ -4,11 +4,7 @@
 # missing file, a wrong input shape, NaN input and a bad preset.
 set -u
 noble=$1
-fails=0
-check() { # description, command...
-  local what=$1; shift
-  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
-}
+. "$(dirname "$0")/check.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 py=/usr/bin/python3
@@ -69,5 +65,4 @@ assert b["parameters"] == 1803001 and b["length"] == 520
 assert sum(1 for k in b if k.endswith("_efficiency")) >= 20
 ' "$tmp/bench.json"
 
-echo "$fails failure(s)"
-exit $((fails > 0))
+finish

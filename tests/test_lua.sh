@@ -4,8 +4,7 @@
 set -u
 noble=$1
 dir=$2
-fails=0
-check() { local what=$1; shift; if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi; }
+. "$(dirname "$0")/check.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -29,5 +28,4 @@ printf 'this is not lua(\n' > "$tmp/syntax.lua"
 check "a syntax error names file and line" grep -q "syntax.lua:1:" "$tmp/syn.err"
 "$noble" run "$tmp/missing.lua" 2> "$tmp/miss.err"
 check "a missing script is named" grep -q "cannot open $tmp/missing.lua" "$tmp/miss.err"
-echo "$fails failure(s)"
-exit $((fails > 0))
+finish
