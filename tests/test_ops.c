@@ -685,6 +685,20 @@ static void test_adamw(void)
     for (int i = 0; i < P; i++)
         e = fmax(e, fabs(got[i] - pd[i]));
     report("adamw", "step 7, weight decay 0.05, parameters", e, 1e-6);
+    float *gm = malloc(P * 4), *gv = malloc(P * 4);
+    down(bm, gm, P);
+    down(bv, gv, P);
+    double em = 0, ev = 0, sm = 0, sv = 0;
+    for (int i = 0; i < P; i++) {
+        em = fmax(em, fabs(gm[i] - md[i]));
+        ev = fmax(ev, fabs(gv[i] - vd[i]));
+        sm = fmax(sm, fabs(md[i]));
+        sv = fmax(sv, fabs(vd[i]));
+    }
+    report("adamw", "first moment, of its largest entry", em / sm, 1e-6);
+    report("adamw", "second moment, of its largest entry", ev / sv, 1e-6);
+    free(gm);
+    free(gv);
     nb_kernel_destroy(k);
     nb_buffer_destroy(bp);
     nb_buffer_destroy(bg);
