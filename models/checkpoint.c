@@ -126,21 +126,37 @@ static nb_status save_into(hid_t f, const nm_checkpoint *ck)
     if (g >= 0)
         H5Gclose(g);
 
-    g = H5Gcreate2(f, "embedding", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    ok &= g >= 0 && attr_str(g, "current_units", ck->current_units[0] ? ck->current_units : "pA") &&
-          attr_str(g, "voltage_units", ck->voltage_units[0] ? ck->voltage_units : "mV") &&
-          attr_u32(g, "n_scaler", ck->n_scaler);
-    if (ok && ck->n_scaler > 0 && ck->n_scaler <= NM_MAX_SCALER) {
-        hsize_t dims[1] = {ck->n_scaler};
-        ok &= write_ds(g, "scaler_min", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, ck->scaler_min) &&
-              write_ds(g, "scaler_max", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, ck->scaler_max);
-        hid_t st = H5Tcopy(H5T_C_S1);
-        H5Tset_size(st, 32);
-        ok &= write_ds(g, "names", st, st, 1, dims, ck->scaler_names);
-        H5Tclose(st);
+    if (ok && ck->state) {
+        /* The training script's state: a byte dataset (no attribute size limit). */
+        hid_t tg = H5Gopen2(f, "train", H5P_DEFAULT);
+        hsize_t n[1] = {strlen(ck->state) + 1};
+        ok &= tg >= 0 && write_ds(tg, "script_state", H5T_NATIVE_CHAR, H5T_STD_I8LE, 1, n, ck->state);
+        if (tg >= 0)
+            H5Gclose(tg);
     }
-    if (g >= 0)
-        H5Gclose(g);
+
+    if (ok && ck->has_embedding) {
+        const nm_embedding *e = &ck->embedding;
+        g = H5Gcreate2(f, "embedding", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        ok &= g >= 0 && attr_str(g, "kind", "nerf") && attr_u32(g, "amp_freqs", e->amp_freqs) &&
+              attr_u32(g, "feat_freqs", e->feat_freqs) && attr_u32(g, "n_codes", e->n_codes) &&
+              attr_f64(g, "lo", e->lo) && attr_f64(g, "hi", e->hi) &&
+              attr_f64(g, "current_scale", e->current_scale) && attr_str(g, "current_units", "pA") &&
+              attr_f64(g, "voltage_scale", e->voltage_scale) && attr_str(g, "voltage_units", "mV");
+        if (ok && e->n_codes > 0 && e->n_codes <= NM_MAX_CODES) {
+            hsize_t dims[1] = {e->n_codes};
+            ok &= write_ds(g, "scaler_min", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, e->min) &&
+                  write_ds(g, "scaler_max", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, dims, e->max);
+            hid_t st = H5Tcopy(H5T_C_S1);
+            H5Tset_size(st, 32);
+            ok &= write_ds(g, "names", st, st, 1, dims, e->names);
+            H5Tset_size(st, 16);
+            ok &= write_ds(g, "units", st, st, 1, dims, e->units);
+            H5Tclose(st);
+        }
+        if (g >= 0)
+            H5Gclose(g);
+    }
     return ok ? NB_OK : nb_error(NB_ERR_IO, "an HDF5 write failed");
 }
 
@@ -287,7 +303,9 @@ void nm_checkpoint_free(nm_checkpoint *ck)
     free(ck->params);
     free(ck->exp_avg);
     free(ck->exp_avg_sq);
+    free(ck->state);
     ck->params = ck->exp_avg = ck->exp_avg_sq = NULL;
+    ck->state = NULL;
 }
 
 static nb_status load_from(hid_t f, const char *path, const nm_config *expect, nm_checkpoint *ck)
@@ -405,27 +423,64 @@ static nb_status load_from(hid_t f, const char *path, const nm_config *expect, n
         if (s)
             return s;
     }
-    if (H5Lexists(f, "embedding", H5P_DEFAULT) > 0) {
-        g = H5Gopen2(f, "embedding", H5P_DEFAULT);
-        read_attr_str(g, "current_units", ck->current_units, sizeof ck->current_units);
-        read_attr_str(g, "voltage_units", ck->voltage_units, sizeof ck->voltage_units);
-        read_attr(g, "n_scaler", H5T_NATIVE_UINT32, &ck->n_scaler);
-        if (ck->n_scaler > NM_MAX_SCALER)
-            s = nb_error(NB_ERR_INVALID_ARGUMENT, "%s: %u scaler features, at most %d", path, ck->n_scaler,
-                         NM_MAX_SCALER);
-        else if (ck->n_scaler > 0) {
-            hsize_t dims[1] = {ck->n_scaler};
-            s = read_ds(g, path, "scaler_min", 1, dims, H5T_NATIVE_DOUBLE, ck->scaler_min);
-            if (!s)
-                s = read_ds(g, path, "scaler_max", 1, dims, H5T_NATIVE_DOUBLE, ck->scaler_max);
-            if (!s) {
-                hid_t st = H5Tcopy(H5T_C_S1);
-                H5Tset_size(st, 32);
-                s = read_ds(g, path, "names", 1, dims, st, ck->scaler_names);
-                H5Tclose(st);
-            }
+    if (H5Lexists(f, "train", H5P_DEFAULT) > 0) {
+        g = H5Gopen2(f, "train", H5P_DEFAULT);
+        if (H5Lexists(g, "script_state", H5P_DEFAULT) > 0) {
+            hid_t d = H5Dopen2(g, "script_state", H5P_DEFAULT);
+            hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+            hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+            if (sp >= 0)
+                H5Sclose(sp);
+            ck->state = n > 0 ? calloc((size_t)n + 1, 1) : NULL;
+            if (!ck->state || H5Dread(d, H5T_NATIVE_CHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, ck->state) < 0)
+                s = nb_error(NB_ERR_INVALID_ARGUMENT, "%s: cannot read /train/script_state", path);
+            if (d >= 0)
+                H5Dclose(d);
         }
         H5Gclose(g);
+        if (s)
+            return s;
+    }
+    if (H5Lexists(f, "embedding", H5P_DEFAULT) > 0) {
+        nm_embedding *e = &ck->embedding;
+        g = H5Gopen2(f, "embedding", H5P_DEFAULT);
+        int ok = read_attr(g, "amp_freqs", H5T_NATIVE_UINT32, &e->amp_freqs) &&
+                 read_attr(g, "feat_freqs", H5T_NATIVE_UINT32, &e->feat_freqs) &&
+                 read_attr(g, "n_codes", H5T_NATIVE_UINT32, &e->n_codes) &&
+                 read_attr(g, "lo", H5T_NATIVE_DOUBLE, &e->lo) && read_attr(g, "hi", H5T_NATIVE_DOUBLE, &e->hi) &&
+                 read_attr(g, "current_scale", H5T_NATIVE_DOUBLE, &e->current_scale) &&
+                 read_attr(g, "voltage_scale", H5T_NATIVE_DOUBLE, &e->voltage_scale);
+        if (!ok)
+            s = nb_error(NB_ERR_INVALID_ARGUMENT, "%s: /embedding lacks one of its attributes (amp_freqs, feat_freqs, "
+                                                  "n_codes, lo, hi, current_scale, voltage_scale)", path);
+        else if (e->n_codes == 0 || e->n_codes > NM_MAX_CODES)
+            s = nb_error(NB_ERR_INVALID_ARGUMENT, "%s: %u embedding codes, 1 to %d", path, e->n_codes, NM_MAX_CODES);
+        else {
+            hsize_t dims[1] = {e->n_codes};
+            char where[600];
+            snprintf(where, sizeof where, "%s /embedding", path);
+            s = read_ds(g, where, "scaler_min", 1, dims, H5T_NATIVE_DOUBLE, e->min);
+            if (!s)
+                s = read_ds(g, where, "scaler_max", 1, dims, H5T_NATIVE_DOUBLE, e->max);
+            hid_t st = H5Tcopy(H5T_C_S1);
+            H5Tset_size(st, 32);
+            if (!s)
+                s = read_ds(g, where, "names", 1, dims, st, e->names);
+            H5Tset_size(st, 16);
+            if (!s)
+                s = read_ds(g, where, "units", 1, dims, st, e->units);
+            H5Tclose(st);
+            if (!s && (s = nm_embedding_check(e))) {
+                char why[512];
+                snprintf(why, sizeof why, "%s", nb_last_error());
+                s = nb_error(s, "%s: %s", path, why);
+            }
+            if (!s && nm_embedding_channels(e) != ck->config.in_channels)
+                s = nb_error(NB_ERR_INVALID_ARGUMENT, "%s: the embedding makes %u channels, the model takes %u", path,
+                             nm_embedding_channels(e), ck->config.in_channels);
+        }
+        H5Gclose(g);
+        ck->has_embedding = !s;
     }
     return s;
 }

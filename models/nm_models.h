@@ -114,7 +114,51 @@ void nm_ref_adamw(const nm_adamw *a, uint64_t step, uint64_t n, double *params, 
 
 /* ----------------------------------------------------------- checkpoints */
 
-#define NM_MAX_SCALER 8
+/* ------------------------------------------------------------- embedding */
+
+/* NOBLE's input (docs/operator.md, "Embedding"), in one canonical order:
+ *   channel 0                      the injected current / current_scale
+ *   1 .. 2*amp_freqs               the amplitude code: sin, cos of 2^k pi v t, k = 0..amp_freqs-1
+ *   then for each further code     (I_thr, s_thr) the same with feat_freqs pairs
+ * where t = linspace(0, 2 pi, N) over the window and v is the code min-max
+ * scaled to [lo, hi] by a scaler fitted on training models only. The
+ * network predicts the voltage divided by voltage_scale. */
+#define NM_MAX_CODES 4
+typedef struct nm_embedding {
+    uint32_t amp_freqs;                  /* K of the amplitude (9) */
+    uint32_t feat_freqs;                 /* K of each neuron feature (1) */
+    uint32_t n_codes;                    /* amplitude + features (3) */
+    char names[NM_MAX_CODES][32];        /* "amplitude", "I_thr", "s_thr" */
+    char units[NM_MAX_CODES][16];        /* "pA", "pA", "Hz/pA" */
+    double min[NM_MAX_CODES], max[NM_MAX_CODES]; /* the fitted scaler */
+    double lo, hi;                       /* the scaled range (0.5, 3.5) */
+    double current_scale;                /* pA */
+    double voltage_scale;                /* mV */
+} nm_embedding;
+
+/* NOBLE's embedding (K = 9, 1, 1; codes amplitude, I_thr, s_thr; [0.5,
+ * 3.5]), its scaler not yet fitted (min = max = 0), scales 100 pA, 100 mV. */
+void nm_embedding_default(nm_embedding *e);
+/* Input channels it makes: 1 + 2 amp_freqs + 2 (n_codes - 1) feat_freqs. */
+uint32_t nm_embedding_channels(const nm_embedding *e);
+/* Checks counts, a fitted scaler (max > min, finite) and positive scales. */
+nb_status nm_embedding_check(const nm_embedding *e);
+/* A code's value scaled to [lo, hi] (outside it for values outside the
+ * fitted range: extrapolation is the caller's choice). */
+double nm_embedding_scale(const nm_embedding *e, uint32_t code, double value);
+/* Frequencies in all: amp_freqs + (n_codes - 1) feat_freqs. */
+uint32_t nm_embed_frequencies(const nm_embedding *e);
+/* What the device kernel (shaders/nerf_input.comp) takes per trace and
+ * frequency: the cycles per sample, computed in double from the scaled
+ * code and split into 4 floats (three parts and a zero) so that the device
+ * reduces the phase exactly at any sample below n. w: [B][frequencies][4]. */
+void nm_embed_cycles(const nm_embedding *e, const float *codes, uint32_t batch, uint32_t n, float *w);
+/* Double-precision reference: x[B][channels][n] from current[B][n] (pA)
+ * and codes[B][n_codes] (in their units). */
+void nm_embed_ref(const nm_embedding *e, const double *current, const double *codes, uint32_t batch, uint32_t n,
+                  double *x);
+
+/* ----------------------------------------------------------- checkpoints */
 
 /* Everything a checkpoint holds (docs/checkpoint.md). Arrays are owned by
  * the struct after nm_checkpoint_load; free them with nm_checkpoint_free. */
@@ -126,11 +170,9 @@ typedef struct nm_checkpoint {
     uint64_t step, epoch;
     double best_metric;
     nm_rng rng;
-    /* embedding scaler: min-max per feature, fitted on training models */
-    uint32_t n_scaler;
-    char scaler_names[NM_MAX_SCALER][32];
-    double scaler_min[NM_MAX_SCALER], scaler_max[NM_MAX_SCALER];
-    char current_units[16], voltage_units[16]; /* "pA", "mV" */
+    int has_embedding;           /* the embedding and its fitted scaler */
+    nm_embedding embedding;
+    char *state;                 /* the training script's own state (text); NULL when absent */
 } nm_checkpoint;
 
 /* Writes path through a temporary file and a rename: no reader ever sees
@@ -149,6 +191,51 @@ void nm_checkpoint_free(nm_checkpoint *ck);
 nb_status nm_array_load(const char *path, const char *name, float **data, uint32_t *rank, uint64_t dims[4]);
 nb_status nm_array_save(const char *path, const char *name, const float *data, uint32_t rank, const uint64_t *dims,
                         const char *units);
+
+/* -------------------------------------------------------------- datasets */
+
+/* A ground-truth dataset written by `noble datagen` (docs/dataset.md, format
+ * "noble-dataset", format_version 1), read whole into host memory. The
+ * struct is read-only for callers; indices are 0-based rows of the file. */
+typedef struct nm_dataset {
+    char path[512];
+    char cell[64];
+    uint32_t n_models, n_traces, n_samples, n_features;
+    double dt_ms, stim_start_ms, stim_end_ms;    /* sample spacing, the step */
+    double window_ms, window_step_start_ms;      /* NOBLE's window: 515 ms from 15 ms before the step */
+    double jitter_ms[2];                         /* its start moves back by U[jitter] (0, 30) ms */
+    float *voltage, *current;                    /* [n_traces][n_samples]: mV, pA */
+    double *amplitude;                           /* [n_traces] pA */
+    int32_t *model;                              /* [n_traces] row of the models */
+    uint8_t *near_threshold;                     /* [n_traces] 1: an I_thr + offset step */
+    double *neuron_wall_s;                       /* [n_traces] NEURON's wall time, s */
+    double *features;                            /* [n_traces][n_features], NaN = undefined */
+    char (*feature_names)[32];                   /* [n_features] */
+    double *I_thr, *s_thr;                       /* [n_models] pA, Hz/pA */
+    int8_t *split;                               /* [n_models] 0 train, 1 validation, 2 test */
+    int32_t *family;                             /* [n_models] */
+} nm_dataset;
+
+enum { NM_SPLIT_TRAIN = 0, NM_SPLIT_VALIDATION = 1, NM_SPLIT_TEST = 2 };
+
+/* Opens and reads a dataset; checks the format, `complete`, and every field
+ * it uses (presence, rank, shape, finiteness of traces); the message names
+ * the file and the field that is missing or wrong. */
+nb_status nm_dataset_open(const char *path, nm_dataset **out);
+void nm_dataset_close(nm_dataset *d);
+/* The traces (or models, when models != 0) whose model is in split; writes
+ * up to cap indices in increasing order, returns how many there are. */
+uint32_t nm_dataset_select(const nm_dataset *d, int split, int models, uint32_t *out, uint32_t cap);
+/* First sample of the window whose start lies jitter_ms before the
+ * unjittered one: round((stim_start - window_step_start - jitter) / dt). */
+int64_t nm_dataset_window_start(const nm_dataset *d, double jitter_ms);
+/* Cuts windows: for each i < n, samples start[i] + k * stride (k < length)
+ * of trace ids[i] into current[i][k] (pA) and voltage[i][k] (mV) (either
+ * may be NULL), and codes[i] = {amplitude (pA), I_thr (pA), s_thr (Hz/pA)}
+ * of its trace and model (may be NULL). A window that leaves the trace or
+ * an id out of range is refused, naming it. */
+nb_status nm_dataset_window(const nm_dataset *d, const uint32_t *ids, const int64_t *start, uint32_t n,
+                            uint32_t length, uint32_t stride, float *current, float *voltage, float *codes);
 
 /* ------------------------------------------------------------ GPU model */
 
@@ -179,6 +266,19 @@ nb_status nm_model_backward(nm_model *m, const float *x, const float *target, ui
 /* nm_model_backward, then one AdamW step (step counts from 1). */
 nb_status nm_model_train_step(nm_model *m, const float *x, const float *target, uint32_t batch, int p,
                               const nm_adamw *opt, uint64_t step, double *loss);
+
+/* The embedded input path: the model computes its input channels on the
+ * device from the current and the codes (nm_embedding), and works in mV.
+ * The embedding's channels must equal the configuration's in_channels. */
+nb_status nm_model_set_embedding(nm_model *m, const nm_embedding *e);
+/* 1 and *e (may be NULL) filled when the model has an embedding. */
+int nm_model_embedding(const nm_model *m, nm_embedding *e);
+/* voltage[B][N] (mV) from current[B][N] (pA) and codes[B][n_codes]. */
+nb_status nm_model_predict(nm_model *m, const float *current, const float *codes, uint32_t batch, float *voltage);
+/* A training step on the embedded path; target voltage in mV. Same loss as
+ * nm_model_train_step (relative Lp does not depend on voltage_scale). */
+nb_status nm_model_train_step_embedded(nm_model *m, const float *current, const float *codes, const float *voltage,
+                                       uint32_t batch, int p, const nm_adamw *opt, uint64_t step, double *loss);
 
 /* What each op of the last forward, backward or training step did: GPU time
  * (where the device has timestamps; 0 otherwise) and the bytes it moved and

@@ -66,6 +66,14 @@ struct nm_model {
     uint32_t rows_max, row_max, loss_chunks;
     int ubo; /* weights through uniform buffers (every layer fits one) */
 
+    /* the embedded input path (nm_model_set_embedding) */
+    int has_emb;
+    nm_embedding emb;
+    uint32_t nw;            /* frequencies in all */
+    nb_kernel *k_embed;
+    nb_buffer *cur, *wbuf;  /* [mb][N] current, [mb][nw] vec4 cycles per sample */
+    float *hw, *ht;         /* host scratch: [mb][nw][4], [mb][N] */
+
     nb_cmd *cmd;
     nm_op_stat *st; /* per label: time and work of the current call */
     uint32_t nst, capst;
@@ -452,6 +460,11 @@ void nm_model_destroy(nm_model *m)
         for (uint32_t i = 0; i < nl; i++)
             nb_buffer_destroy(ls[i]->ubo);
     }
+    nb_kernel_destroy(m->k_embed);
+    nb_buffer_destroy(m->cur);
+    nb_buffer_destroy(m->wbuf);
+    free(m->hw);
+    free(m->ht);
     nb_kernel *ks[] = {m->k_grid,   m->f_lift0,   m->f_lift1,   m->f_skip_act, m->f_skip_lin, m->f_fc0,
                        m->f_fc1_act, m->f_fc1_lin, m->f_fc1_q,  m->f_proj0,   m->f_proj1,   m->k_mix,
                        m->k_mix_bwd, m->k_wgrad,   m->k_reduce, m->k_gelu,    m->k_gelu_bwd, m->k_acc,
@@ -495,6 +508,7 @@ typedef struct rec {
     nb_cmd *c;
     uint32_t b; /* traces in this micro-batch */
     nb_status s;
+    int embedded; /* the input comes from m->cur and m->wbuf */
 } rec;
 
 static nm_op_stat *stat_of(nm_model *m, const char *label)
@@ -662,7 +676,16 @@ static void record_forward(rec *r)
     const uint32_t N = c->length;
     record_weight_copies(r);
     nb_buffer *a0 = m->xin;
-    if (c->grid) {
+    if (r->embedded) {
+        nb_buffer *b[3] = {m->cur, m->wbuf, c->grid ? m->a0 : m->xin};
+        uint32_t push[3] = {r->b, N, 0};
+        float inv = (float)(1.0 / m->emb.current_scale);
+        memcpy(&push[2], &inv, 4);
+        run(r, m->k_embed, cdiv(N, 64), r->b, 1, b, push, "embedding");
+        work(r, "embedding", 4.0 * r->b * N * (2.0 + 2.0 * m->nw + c->grid) + 16.0 * r->b * m->nw,
+             25.0 * r->b * N * m->nw);
+        a0 = c->grid ? m->a0 : m->xin;
+    } else if (c->grid) {
         nb_buffer *b[2] = {m->xin, m->a0};
         uint32_t push[2] = {r->b, N};
         run(r, m->k_grid, cdiv(N, 64), r->b, 1, b, push, "grid");
@@ -843,18 +866,51 @@ nb_status nm_model_set_moments(nm_model *m, const float *a, const float *b)
     return s ? s : nb_buffer_upload(m->m2, 0, b, m->P * 4);
 }
 
-nb_status nm_model_forward(nm_model *m, const float *x, uint32_t batch, float *y)
+/* Where a call's input comes from: full input channels x, or (embedded)
+ * the current and the codes, with the target in mV. */
+typedef struct input {
+    const float *x;
+    const float *current, *codes;
+} input;
+
+/* Puts traces [at, at + b) of the input on the device. */
+static nb_status upload_input(nm_model *m, const input *in, uint32_t at, uint32_t b)
 {
-    nb_status s = check_batch(m, batch, x);
+    const uint64_t N = m->c.length;
+    if (!in->current)
+        return nb_buffer_upload(m->xin, 0, in->x + at * (uint64_t)m->c.in_channels * N,
+                                b * (uint64_t)m->c.in_channels * N * 4);
+    nm_embed_cycles(&m->emb, in->codes + (uint64_t)at * m->emb.n_codes, b, (uint32_t)N, m->hw);
+    nb_status s = nb_buffer_upload(m->cur, 0, in->current + at * N, b * N * 4);
+    return s ? s : nb_buffer_upload(m->wbuf, 0, m->hw, (uint64_t)b * m->nw * 16);
+}
+
+static nb_status check_input(const nm_model *m, const input *in, uint32_t batch)
+{
+    if (!in->current)
+        return check_batch(m, batch, in->x);
+    if (!m->has_emb)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "the model has no embedding (nm_model_set_embedding)");
+    if (batch == 0 || batch > m->max_batch)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "batch %u (1 to %u for this model)", batch, m->max_batch);
+    if (!in->codes)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "NULL codes");
+    nb_status s = check_finite(in->current, batch, 1, m->c.length, "the current");
+    return s ? s : check_finite(in->codes, batch, 1, m->emb.n_codes, "the codes");
+}
+
+static nb_status forward_in(nm_model *m, const input *in, uint32_t batch, float *y)
+{
+    nb_status s = check_input(m, in, batch);
     if (s || !y)
         return s ? s : nb_error(NB_ERR_INVALID_ARGUMENT, "NULL output");
-    const uint64_t nin = (uint64_t)m->c.in_channels * m->c.length, nout = (uint64_t)m->c.out_channels * m->c.length;
+    const uint64_t nout = (uint64_t)m->c.out_channels * m->c.length;
     m->nst = 0;
     for (uint32_t at = 0; at < batch; at += m->mb) {
         uint32_t b = batch - at < m->mb ? batch - at : m->mb;
-        if ((s = nb_buffer_upload(m->xin, 0, x + at * nin, b * nin * 4)) || (s = nb_cmd_reset(m->cmd)))
+        if ((s = upload_input(m, in, at, b)) || (s = nb_cmd_reset(m->cmd)))
             return s;
-        rec r = {m, m->cmd, b, NB_OK};
+        rec r = {m, m->cmd, b, NB_OK, in->current != NULL};
         record_forward(&r);
         if (r.s)
             return r.s;
@@ -864,9 +920,15 @@ nb_status nm_model_forward(nm_model *m, const float *x, uint32_t batch, float *y
     return NB_OK;
 }
 
-nb_status nm_model_backward(nm_model *m, const float *x, const float *target, uint32_t batch, int p, double *loss)
+nb_status nm_model_forward(nm_model *m, const float *x, uint32_t batch, float *y)
 {
-    nb_status s = check_batch(m, batch, x);
+    input in = {x, NULL, NULL};
+    return forward_in(m, &in, batch, y);
+}
+
+static nb_status backward_in(nm_model *m, const input *in, const float *target, uint32_t batch, int p, double *loss)
+{
+    nb_status s = check_input(m, in, batch);
     if (s)
         return s;
     if (!m->training)
@@ -877,17 +939,24 @@ nb_status nm_model_backward(nm_model *m, const float *x, const float *target, ui
         return s;
     if (p != 2 && p != 4)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "relative Lp loss: p = %d (2 or 4)", p);
-    const uint64_t nin = (uint64_t)m->c.in_channels * m->c.length, nout = (uint64_t)m->c.out_channels * m->c.length;
+    const uint64_t nout = (uint64_t)m->c.out_channels * m->c.length;
     double total = 0;
     m->nst = 0;
     for (uint32_t at = 0; at < batch; at += m->mb) {
         uint32_t b = batch - at < m->mb ? batch - at : m->mb;
-        if ((s = nb_buffer_upload(m->xin, 0, x + at * nin, b * nin * 4)) ||
-            (s = nb_buffer_upload(m->tgt, 0, target + at * nout, b * nout * 4)) || (s = nb_cmd_reset(m->cmd)))
+        const float *tg = target + at * nout;
+        if (in->current) { /* the network predicts V / voltage_scale */
+            const float inv = (float)(1.0 / m->emb.voltage_scale);
+            for (uint64_t i = 0; i < b * nout; i++)
+                m->ht[i] = tg[i] * inv;
+            tg = m->ht;
+        }
+        if ((s = upload_input(m, in, at, b)) || (s = nb_buffer_upload(m->tgt, 0, tg, b * nout * 4)) ||
+            (s = nb_cmd_reset(m->cmd)))
             return s;
         if (at == 0 && (s = nb_cmd_fill(m->cmd, m->grad, 0, m->P * 4, 0)))
             return s;
-        rec r = {m, m->cmd, b, NB_OK};
+        rec r = {m, m->cmd, b, NB_OK, in->current != NULL};
         record_forward(&r);
         record_loss(&r, p);
         record_backward(&r);
@@ -912,12 +981,18 @@ nb_status nm_model_backward(nm_model *m, const float *x, const float *target, ui
     return NB_OK;
 }
 
-nb_status nm_model_train_step(nm_model *m, const float *x, const float *target, uint32_t batch, int p,
-                              const nm_adamw *opt, uint64_t step, double *loss)
+nb_status nm_model_backward(nm_model *m, const float *x, const float *target, uint32_t batch, int p, double *loss)
+{
+    input in = {x, NULL, NULL};
+    return backward_in(m, &in, target, batch, p, loss);
+}
+
+static nb_status train_step_in(nm_model *m, const input *in, const float *target, uint32_t batch, int p,
+                               const nm_adamw *opt, uint64_t step, double *loss)
 {
     if (!opt || step == 0)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "AdamW needs options and a step counted from 1");
-    nb_status s = nm_model_backward(m, x, target, batch, p, loss);
+    nb_status s = backward_in(m, in, target, batch, p, loss);
     if (s)
         return s;
     if ((s = nb_cmd_reset(m->cmd)))
@@ -946,6 +1021,83 @@ nb_status nm_model_train_step(nm_model *m, const float *x, const float *target, 
     if (r.s)
         return r.s;
     return submit(m);
+}
+
+nb_status nm_model_train_step(nm_model *m, const float *x, const float *target, uint32_t batch, int p,
+                              const nm_adamw *opt, uint64_t step, double *loss)
+{
+    input in = {x, NULL, NULL};
+    return train_step_in(m, &in, target, batch, p, opt, step, loss);
+}
+
+nb_status nm_model_set_embedding(nm_model *m, const nm_embedding *e)
+{
+    nb_status s = nm_embedding_check(e);
+    if (s)
+        return s;
+    if (nm_embedding_channels(e) != m->c.in_channels)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "the embedding makes %u input channels, the model takes %u",
+                        nm_embedding_channels(e), m->c.in_channels);
+    if (m->c.out_channels != 1)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "the embedded path predicts one voltage (out_channels %u)",
+                        m->c.out_channels);
+    const uint32_t nw = nm_embed_frequencies(e);
+    if (!m->has_emb || nw != m->nw) {
+        nb_kernel_destroy(m->k_embed);
+        nb_buffer_destroy(m->cur);
+        nb_buffer_destroy(m->wbuf);
+        free(m->hw);
+        free(m->ht);
+        m->k_embed = NULL;
+        m->cur = m->wbuf = NULL;
+        m->hw = m->ht = NULL;
+        m->has_emb = 0;
+        defs d = {.n = 0};
+        def(&d, "NW", nw);
+        def(&d, "GRID", m->c.grid ? 1 : 0);
+        nb_access acc[3] = {NB_READ, NB_READ, NB_WRITE};
+        if ((s = kernel(m, &m->k_embed, "nerf_input", d.p, 3, acc, 12)) ||
+            (s = buf(m, &m->cur, (uint64_t)m->mb * m->c.length)) || (s = buf(m, &m->wbuf, (uint64_t)m->mb * nw * 4)))
+            return s;
+        m->hw = malloc(((uint64_t)m->mb * nw * 4 + 1) * sizeof *m->hw);
+        m->ht = malloc(((uint64_t)m->mb * m->c.length + 1) * sizeof *m->ht);
+        if (!m->hw || !m->ht)
+            return nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    m->emb = *e;
+    m->nw = nw;
+    m->has_emb = 1;
+    return NB_OK;
+}
+
+int nm_model_embedding(const nm_model *m, nm_embedding *e)
+{
+    if (m->has_emb && e)
+        *e = m->emb;
+    return m->has_emb;
+}
+
+nb_status nm_model_predict(nm_model *m, const float *current, const float *codes, uint32_t batch, float *voltage)
+{
+    if (!current)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "NULL current");
+    input in = {NULL, current, codes};
+    nb_status s = forward_in(m, &in, batch, voltage);
+    if (s)
+        return s;
+    const float sc = (float)m->emb.voltage_scale;
+    for (uint64_t i = 0; i < (uint64_t)batch * m->c.length; i++)
+        voltage[i] *= sc;
+    return NB_OK;
+}
+
+nb_status nm_model_train_step_embedded(nm_model *m, const float *current, const float *codes, const float *voltage,
+                                       uint32_t batch, int p, const nm_adamw *opt, uint64_t step, double *loss)
+{
+    if (!current)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "NULL current");
+    input in = {NULL, current, codes};
+    return train_step_in(m, &in, voltage, batch, p, opt, step, loss);
 }
 
 nb_status nm_model_op_stats(const nm_model *m, const nm_op_stat **stats, uint32_t *n)

@@ -70,15 +70,15 @@ int main(void)
     ck.best_metric = 0.0625;
     nm_rng_seed(&ck.rng, 99);
     nm_rng_next(&ck.rng);
-    ck.n_scaler = 2;
-    snprintf(ck.scaler_names[0], 32, "I_thr");
-    snprintf(ck.scaler_names[1], 32, "s_thr");
-    ck.scaler_min[0] = 40.0;
-    ck.scaler_max[0] = 180.0;
-    ck.scaler_min[1] = 0.1;
-    ck.scaler_max[1] = 0.9;
-    snprintf(ck.current_units, sizeof ck.current_units, "pA");
-    snprintf(ck.voltage_units, sizeof ck.voltage_units, "mV");
+    ck.has_embedding = 1;
+    nm_embedding_default(&ck.embedding);
+    ck.embedding.amp_freqs = ck.embedding.feat_freqs = 0; /* the small preset takes 1 channel: the current */
+    const double lo[3] = {-110, 22, 0.7}, hi[3] = {270, 96, 1.0};
+    for (int i = 0; i < 3; i++) {
+        ck.embedding.min[i] = lo[i];
+        ck.embedding.max[i] = hi[i];
+    }
+    ck.state = strdup("epoch = 17, lr = 0.0016");
     CHECK_OK(nm_checkpoint_save(path, &ck));
     CHECK(count_files(dir) == 1, "one file, no temporary left: %d", count_files(dir));
 
@@ -89,9 +89,9 @@ int main(void)
     CHECK(back.exp_avg_sq && memcmp(back.exp_avg_sq, ck.exp_avg_sq, P * 4) == 0, "second moments");
     CHECK(back.step == 1234 && back.epoch == 17 && back.best_metric == 0.0625, "progress");
     CHECK(memcmp(back.rng.s, ck.rng.s, sizeof ck.rng.s) == 0, "RNG state");
-    CHECK(back.n_scaler == 2 && strcmp(back.scaler_names[1], "s_thr") == 0 && back.scaler_max[0] == 180.0,
-          "embedding scaler");
-    CHECK(strcmp(back.current_units, "pA") == 0 && strcmp(back.voltage_units, "mV") == 0, "units");
+    CHECK(back.has_embedding && memcmp(&back.embedding, &ck.embedding, sizeof ck.embedding) == 0,
+          "embedding and its scaler");
+    CHECK(back.state && strcmp(back.state, ck.state) == 0, "the script's state");
     CHECK(memcmp(&back.config, &c, sizeof c) == 0, "configuration");
     CHECK(back.opt.lr == 4e-3 && back.opt.eps == 1e-6, "optimiser settings");
 

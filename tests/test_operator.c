@@ -225,6 +225,90 @@ static void adamw_and_microbatch(nb_context *ctx, const nm_config *c)
     teardown(&r);
 }
 
+/* The embedded path: a model that makes its input channels on the device
+ * from the current and the codes (amplitude, I_thr, s_thr) gives what the
+ * reference gives on nm_embed_ref's channels, in mV; and a training step
+ * on it gives the same loss as on those channels given whole. */
+static void embedded(nb_context *ctx)
+{
+    nm_embedding e;
+    nm_embedding_default(&e);
+    e.amp_freqs = 3; /* 1 + 6 + 4 = 11 channels */
+    const double mn[3] = {-110, 22, 0.7}, mx[3] = {270, 96, 1.0};
+    for (int i = 0; i < 3; i++) {
+        e.min[i] = mn[i];
+        e.max[i] = mx[i];
+    }
+    nm_config c = {.in_channels = nm_embedding_channels(&e), .out_channels = 1, .width = 4, .blocks = 2,
+                   .modes = 5, .length = 64, .lifting_channels = 6, .projection_channels = 8, .mlp_channels = 3,
+                   .grid = 1};
+    enum { B = 3, N = 64 };
+    const uint64_t P = nm_param_count(&c);
+    float *pf = malloc(P * 4);
+    double *pd = malloc(P * 8);
+    nm_params_init(&c, 9, pf);
+    for (uint64_t i = 0; i < P; i++)
+        pd[i] = pf[i];
+    const float codes[B * 3] = {150, 40, 0.8f, 0, 96, 1.0f, -110, 22, 0.7f};
+    double codesd[B * 3];
+    float cur[B * N], yv[B * N], tv[B * N];
+    double curd[B * N], x[B * 11 * N], y[B * N];
+    for (int i = 0; i < B * 3; i++)
+        codesd[i] = codes[i];
+    for (int b = 0; b < B; b++)
+        for (int n = 0; n < N; n++) {
+            cur[b * N + n] = n >= 8 && n < 48 ? codes[b * 3] : 0.0f;
+            curd[b * N + n] = cur[b * N + n];
+            tv[b * N + n] = (float)(-70.0 + 10.0 * sin(0.3 * n + b));
+        }
+    nm_embed_ref(&e, curd, codesd, B, N, x);
+    nm_ref *ref;
+    REQUIRE_OK(nm_ref_create(&c, B, &ref));
+    nm_ref_set_params(ref, pd);
+    nm_ref_forward(ref, x, B, y);
+    nm_model *m;
+    REQUIRE_OK(nm_model_create(ctx, &c, B, 1, &m));
+    REQUIRE_OK(nm_model_set_params(m, pf));
+    CHECK(nm_model_predict(m, cur, codes, B, yv) == NB_ERR_INVALID_ARGUMENT &&
+              strstr(nb_last_error(), "no embedding"),
+          "predict without an embedding: %s", nb_last_error());
+    nm_embedding bad = e;
+    bad.amp_freqs = 9;
+    CHECK(nm_model_set_embedding(m, &bad) == NB_ERR_INVALID_ARGUMENT && strstr(nb_last_error(), "takes 11"),
+          "an embedding of the wrong width: %s", nb_last_error());
+    REQUIRE_OK(nm_model_set_embedding(m, &e));
+    REQUIRE_OK(nm_model_predict(m, cur, codes, B, yv));
+    double err = 0, mx_y = 0;
+    for (int i = 0; i < B * N; i++) {
+        err = fmax(err, fabs(yv[i] - e.voltage_scale * y[i]));
+        mx_y = fmax(mx_y, fabs(e.voltage_scale * y[i]));
+    }
+    printf("embedded path: output error %.2e of max %.3g mV\n", err / mx_y, mx_y);
+    CHECK(err <= 1e-4 * mx_y, "embedded predict: error %.3g of %.3g", err, mx_y);
+
+    /* the loss: relative L4 of the prediction in mV */
+    double yd[B * N], td[B * N];
+    for (int i = 0; i < B * N; i++) {
+        yd[i] = e.voltage_scale * y[i];
+        td[i] = tv[i];
+    }
+    double want = nm_ref_lp_loss(yd, td, B, N, 4, NULL), loss = 0;
+    nm_adamw o;
+    nm_adamw_default(&o);
+    REQUIRE_OK(nm_model_train_step_embedded(m, cur, codes, tv, B, 4, &o, 1, &loss));
+    printf("embedded path: training loss %.8f vs reference %.8f\n", loss, want);
+    CHECK(fabs(loss - want) <= 1e-5 * want, "embedded loss %.9g vs %.9g", loss, want);
+    float nan_codes[B * 3];
+    memcpy(nan_codes, codes, sizeof codes);
+    nan_codes[4] = NAN;
+    CHECK(nm_model_predict(m, cur, nan_codes, B, yv) == NB_ERR_INVALID_ARGUMENT && strstr(nb_last_error(), "codes"),
+          "a NaN code is named: %s", nb_last_error());
+    nm_model_destroy(m);
+    nm_ref_destroy(ref);
+    free(pf);
+    free(pd);
+}
+
 int main(void)
 {
     nb_context *ctx = nbt_context();
@@ -244,5 +328,6 @@ int main(void)
     small.grid = 1;
     small.out_channels = 1;
     adamw_and_microbatch(ctx, &small);
+    embedded(ctx);
     return nbt_finish(ctx);
 }

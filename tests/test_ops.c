@@ -441,6 +441,66 @@ static void test_grid(void)
     nb_buffer_destroy(bo);
 }
 
+/* NOBLE's input channels at the published length, against nm_embed_ref.
+ * The phase is reduced exactly (shaders/nerf_input.comp), so what is left
+ * is the device's sin and cos: lavapipe's are good to ~1e-5 (measured
+ * 9.6e-6; an fp32 phase without the exact reduction was off by 7.6e-4 at
+ * the highest frequency). Vulkan allows 2^-11 on [-pi, pi], so a device at
+ * that limit would fail this bound. */
+static void test_nerf_input(void)
+{
+    enum { NB = 4, NN = 8580 };
+    nm_embedding e;
+    nm_embedding_default(&e);
+    const double mn[3] = {-110, 22, 0.7}, mx[3] = {270, 96, 1.0};
+    for (int i = 0; i < 3; i++) {
+        e.min[i] = mn[i];
+        e.max[i] = mx[i];
+    }
+    enum { NW = 11 };
+    const uint32_t C = nm_embedding_channels(&e);
+    /* the extremes of the scaler, a zero step, and values outside the fitted range */
+    const double codes[NB * 3] = {270, 96, 1.0, -110, 22, 0.7, 0, 50, 0.85, 300, 10, 1.2};
+    static float cur[NB * NN], w[NB * NW * 4], got[NB * (23 + 1) * NN];
+    static double curd[NB * NN], want[NB * 23 * NN];
+    for (int b = 0; b < NB; b++)
+        for (int n = 0; n < NN; n++) {
+            cur[b * NN + n] = (n >= 750 && n < 7417) ? (float)codes[b * 3] : 0.0f;
+            curd[b * NN + n] = cur[b * NN + n];
+        }
+    float codesf[NB * 3];
+    for (int i = 0; i < NB * 3; i++)
+        codesf[i] = (float)codes[i];
+    nm_embed_cycles(&e, codesf, NB, NN, w);
+    nm_embed_ref(&e, curd, codes, NB, NN, want);
+    const char *defs[3] = {"NW=11", "GRID=1", NULL};
+    nb_access acc[3] = {NB_READ, NB_READ, NB_WRITE};
+    nb_kernel *k = kern("nerf_input", defs, 3, acc, 12);
+    nb_buffer *bc = up(cur, NB * NN), *bw = up(w, NB * NW * 4), *bo = up(NULL, NB * (C + 1) * NN);
+    nb_buffer *bufs[3] = {bc, bw, bo};
+    uint32_t push[3] = {NB, NN, 0};
+    float inv = (float)(1.0 / e.current_scale);
+    memcpy(&push[2], &inv, 4);
+    run(k, (NN + 63) / 64, NB, 1, bufs, push);
+    down(bo, got, NB * (C + 1) * NN);
+    double worst = 0, worst_grid = 0;
+    for (int b = 0; b < NB; b++)
+        for (uint32_t c = 0; c <= C; c++)
+            for (int n = 0; n < NN; n++) {
+                double g = got[(b * (C + 1) + c) * NN + n];
+                if (c == C)
+                    worst_grid = fmax(worst_grid, fabs(g - (double)n / NN));
+                else
+                    worst = fmax(worst, fabs(g - want[(b * C + c) * NN + n]));
+            }
+    report("nerf_input", "23 channels, N 8580, absolute", worst, 5e-5);
+    report("nerf_input", "grid channel", worst_grid, 1e-7);
+    nb_kernel_destroy(k);
+    nb_buffer_destroy(bc);
+    nb_buffer_destroy(bw);
+    nb_buffer_destroy(bo);
+}
+
 /* ------------------------------------------------------------- spectral */
 
 enum { SB = 2, SC = 3, SM = 5, SN = 32, SNC = SN / 2 + 1 };
@@ -736,6 +796,7 @@ int main(void)
     test_linear_bwd_w(0, 0);
     test_ewise();
     test_grid();
+    test_nerf_input();
     test_spectral();
     test_loss(2);
     test_loss(4);

@@ -1,0 +1,130 @@
+/* embedding.c - NOBLE's input channels (docs/operator.md, "Embedding"): the
+ * scaled injected current and the frequency-scaled NeRF channels of the
+ * amplitude and the neuron features. The GPU computes them in the model
+ * (shaders/embed.comp); this file holds the description, the scaler and the
+ * double-precision reference the kernel is checked against. */
+#include "nm_models.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+void nm_embedding_default(nm_embedding *e)
+{
+    memset(e, 0, sizeof *e);
+    e->amp_freqs = 9;
+    e->feat_freqs = 1;
+    e->n_codes = 3;
+    snprintf(e->names[0], sizeof e->names[0], "amplitude");
+    snprintf(e->names[1], sizeof e->names[1], "I_thr");
+    snprintf(e->names[2], sizeof e->names[2], "s_thr");
+    snprintf(e->units[0], sizeof e->units[0], "pA");
+    snprintf(e->units[1], sizeof e->units[1], "pA");
+    snprintf(e->units[2], sizeof e->units[2], "Hz/pA");
+    e->lo = 0.5;
+    e->hi = 3.5;
+    e->current_scale = 100.0;
+    e->voltage_scale = 100.0;
+}
+
+uint32_t nm_embedding_channels(const nm_embedding *e)
+{
+    if (!e->n_codes)
+        return 1;
+    return 1 + 2 * e->amp_freqs + 2 * (e->n_codes - 1) * e->feat_freqs;
+}
+
+nb_status nm_embedding_check(const nm_embedding *e)
+{
+    if (!e)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "embedding: NULL");
+    if (e->n_codes < 1 || e->n_codes > NM_MAX_CODES)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "embedding: %u codes (1 to %d: the amplitude, then features)",
+                        e->n_codes, NM_MAX_CODES);
+    if (e->amp_freqs > 16 || e->feat_freqs > 16)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "embedding: %u and %u frequencies (at most 16 each)", e->amp_freqs,
+                        e->feat_freqs);
+    if (!(isfinite(e->lo) && isfinite(e->hi) && e->hi > e->lo))
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "embedding: scaled range [%g, %g] is empty", e->lo, e->hi);
+    for (uint32_t i = 0; i < e->n_codes; i++)
+        if (!(isfinite(e->min[i]) && isfinite(e->max[i]) && e->max[i] >= e->min[i]))
+            return nb_error(NB_ERR_INVALID_ARGUMENT, "embedding: the scaler of '%s' is not fitted (min %g, max %g)",
+                            e->names[i], e->min[i], e->max[i]);
+    if (!(e->current_scale > 0 && isfinite(e->current_scale) && e->voltage_scale > 0 && isfinite(e->voltage_scale)))
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "embedding: current_scale %g pA and voltage_scale %g mV must be > 0",
+                        e->current_scale, e->voltage_scale);
+    return NB_OK;
+}
+
+double nm_embedding_scale(const nm_embedding *e, uint32_t code, double v)
+{
+    const double span = e->max[code] - e->min[code];
+    if (span <= 0) /* every training model had the same value: the middle */
+        return 0.5 * (e->lo + e->hi);
+    return e->lo + (e->hi - e->lo) * (v - e->min[code]) / span;
+}
+
+void nm_embed_ref(const nm_embedding *e, const double *current, const double *codes, uint32_t batch, uint32_t n,
+                  double *x)
+{
+    const uint32_t C = nm_embedding_channels(e);
+    const double pi = 3.14159265358979323846;
+    for (uint32_t b = 0; b < batch; b++) {
+        double *xb = x + (uint64_t)b * C * n;
+        for (uint32_t i = 0; i < n; i++)
+            xb[i] = current[(uint64_t)b * n + i] / e->current_scale;
+        uint32_t ch = 1;
+        for (uint32_t c = 0; c < e->n_codes; c++) {
+            const double v = nm_embedding_scale(e, c, codes[(uint64_t)b * e->n_codes + c]);
+            const uint32_t K = c == 0 ? e->amp_freqs : e->feat_freqs;
+            for (uint32_t k = 0; k < K; k++, ch += 2)
+                for (uint32_t i = 0; i < n; i++) {
+                    const double t = n > 1 ? 2.0 * pi * i / (n - 1) : 0.0; /* linspace(0, 2 pi, n) */
+                    const double a = ldexp(1.0, (int)k) * pi * v * t;
+                    xb[(uint64_t)ch * n + i] = sin(a);
+                    xb[(uint64_t)(ch + 1) * n + i] = cos(a);
+                }
+        }
+    }
+}
+
+/* w split so that each of the first two parts times any sample index below
+ * n is exact in fp32 (24 bits): parts of 24 - bits(n) significant bits. */
+static void split3(double w, uint32_t n, float out[4])
+{
+    int nbits = 1;
+    while (nbits < 24 && (1u << nbits) < n)
+        nbits++;
+    const int keep = 24 - nbits > 1 ? 24 - nbits : 1;
+    double r = w;
+    for (int i = 0; i < 2; i++) {
+        int ex;
+        double m = frexp(r, &ex);
+        double q = ldexp(trunc(ldexp(m, keep)), ex - keep);
+        out[i] = (float)q;
+        r -= q;
+    }
+    out[2] = (float)r;
+    out[3] = 0.0f;
+}
+
+uint32_t nm_embed_frequencies(const nm_embedding *e)
+{
+    return e->n_codes ? e->amp_freqs + (e->n_codes - 1) * e->feat_freqs : 0;
+}
+
+void nm_embed_cycles(const nm_embedding *e, const float *codes, uint32_t batch, uint32_t n, float *w)
+{
+    const double pi = 3.14159265358979323846;
+    const uint32_t nw = nm_embed_frequencies(e);
+    for (uint32_t b = 0; b < batch; b++) {
+        uint32_t f = 0;
+        for (uint32_t c = 0; c < e->n_codes; c++) {
+            const double v = nm_embedding_scale(e, c, codes[(uint64_t)b * e->n_codes + c]);
+            const uint32_t K = c == 0 ? e->amp_freqs : e->feat_freqs;
+            for (uint32_t k = 0; k < K; k++, f++) /* 2^k pi v t, t = 2 pi i / (n - 1): cycles per sample */
+                split3(n > 1 ? ldexp(1.0, (int)k) * pi * v / (double)(n - 1) : 0.0, n,
+                       w + ((uint64_t)b * nw + f) * 4);
+        }
+    }
+}
