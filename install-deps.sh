@@ -12,6 +12,7 @@ pkgs=(
   libhdf5-dev hdf5-tools
   mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
   libfftw3-dev
+  libplplot-dev plplot-driver-cairo
   python3 python3-numpy python3-h5py python3-torch
   neuron neuron-dev python3-neuron
 )

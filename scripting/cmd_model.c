@@ -238,7 +238,7 @@ static int run_model(const opts *o)
         }
     }
     uint64_t yd[3] = {B, c->out_channels, c->length};
-    if (nm_array_save(o->output, "y", y, 3, yd, ck.voltage_units[0] ? ck.voltage_units : "mV")) {
+    if (nm_array_save(o->output, "y", y, 3, yd, "mV")) {
         fail("output");
         goto done;
     }

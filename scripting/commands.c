@@ -18,6 +18,12 @@ const nbc_command nbc_commands[] = {
      "                                  NEURON ground truth: a hall of fame of models, Long Square steps, HDF5\n"},
     {"run", nbc_run,
      "  noble run SCRIPT.lua [ARGS]     run a Lua 5.4 script with the noble module (docs/lua-api.md)\n"},
+    {"train", nbc_train,
+     "  noble train [--dataset FILE] [--out DIR] [--epochs N] [--width N] ... (noble train --help)\n"
+     "                                  train NOBLE (the published recipe by default; resumes a run in DIR)\n"},
+    {"eval", nbc_eval,
+     "  noble eval --checkpoint FILE [--dataset FILE] [--out DIR] (noble eval --help)\n"
+     "                                  errors, features, f-I curves: report.json and PNG plots\n"},
     {NULL, NULL, NULL},
 };
 

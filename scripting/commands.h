@@ -13,6 +13,8 @@ typedef struct nbc_command {
 int nbc_model(int argc, char **argv); /* cmd_model.c */
 int nbc_datagen(int argc, char **argv); /* cmd_datagen.c */
 int nbc_run(int argc, char **argv);     /* lua_noble.c */
+int nbc_train(int argc, char **argv);   /* lua_noble.c: scripting/examples/train.lua */
+int nbc_eval(int argc, char **argv);    /* lua_noble.c: scripting/examples/eval.lua */
 
 /* NULL-terminated; defined in commands.c. */
 extern const nbc_command nbc_commands[];

@@ -7,6 +7,7 @@
  * library's message; `noble run` prints them with a traceback. */
 #include "commands.h"
 #include "nb_lua.h"
+#include "nbl_internal.h"
 #include "nm_models.h"
 
 #include <lauxlib.h>
@@ -22,14 +23,9 @@
 
 /* ---------------------------------------------------------------- tensors */
 
-typedef struct ltensor {
-    float *data;
-    uint64_t n;
-    uint32_t rank;
-    uint64_t dims[4];
-} ltensor;
+typedef nbl_tensor ltensor;
 
-static ltensor *tensor_new(lua_State *L, uint32_t rank, const uint64_t *dims)
+ltensor *nbl_tensor_new(lua_State *L, uint32_t rank, const uint64_t *dims)
 {
     uint64_t n = 1;
     for (uint32_t i = 0; i < rank; i++) {
@@ -51,7 +47,7 @@ static ltensor *tensor_new(lua_State *L, uint32_t rank, const uint64_t *dims)
     return t;
 }
 
-static ltensor *check_tensor(lua_State *L, int i)
+ltensor *nbl_check_tensor(lua_State *L, int i)
 {
     ltensor *t = luaL_checkudata(L, i, T_TENSOR);
     if (!t->data)
@@ -80,7 +76,7 @@ static int l_tensor(lua_State *L)
             rank = 1;
             dims[0] = (uint64_t)n;
         }
-        ltensor *t = tensor_new(L, rank, dims);
+        ltensor *t = nbl_tensor_new(L, rank, dims);
         if ((lua_Integer)t->n != n)
             return luaL_error(L, "tensor: %d values do not fill a shape of %d elements", (int)n, (int)t->n);
         for (lua_Integer i = 1; i <= n; i++) {
@@ -95,7 +91,7 @@ static int l_tensor(lua_State *L)
         return luaL_error(L, "tensor: give 1 to 4 dimensions, or a table of values");
     for (int i = 1; i <= top; i++)
         dims[rank++] = (uint64_t)luaL_checkinteger(L, i);
-    tensor_new(L, rank, dims);
+    nbl_tensor_new(L, rank, dims);
     return 1;
 }
 
@@ -122,14 +118,14 @@ static uint64_t tensor_index(lua_State *L, ltensor *t, int first, int count)
 
 static int t_get(lua_State *L)
 {
-    ltensor *t = check_tensor(L, 1);
+    ltensor *t = nbl_check_tensor(L, 1);
     lua_pushnumber(L, t->data[tensor_index(L, t, 2, lua_gettop(L) - 1)]);
     return 1;
 }
 
 static int t_set(lua_State *L)
 {
-    ltensor *t = check_tensor(L, 1);
+    ltensor *t = nbl_check_tensor(L, 1);
     int top = lua_gettop(L);
     double v = luaL_checknumber(L, top);
     t->data[tensor_index(L, t, 2, top - 2)] = (float)v;
@@ -138,7 +134,7 @@ static int t_set(lua_State *L)
 
 static int t_fill(lua_State *L)
 {
-    ltensor *t = check_tensor(L, 1);
+    ltensor *t = nbl_check_tensor(L, 1);
     float v = (float)luaL_checknumber(L, 2);
     for (uint64_t i = 0; i < t->n; i++)
         t->data[i] = v;
@@ -148,7 +144,7 @@ static int t_fill(lua_State *L)
 
 static int t_shape(lua_State *L)
 {
-    ltensor *t = check_tensor(L, 1);
+    ltensor *t = nbl_check_tensor(L, 1);
     lua_createtable(L, (int)t->rank, 0);
     for (uint32_t i = 0; i < t->rank; i++) {
         lua_pushinteger(L, (lua_Integer)t->dims[i]);
@@ -159,13 +155,13 @@ static int t_shape(lua_State *L)
 
 static int t_len(lua_State *L)
 {
-    lua_pushinteger(L, (lua_Integer)check_tensor(L, 1)->n);
+    lua_pushinteger(L, (lua_Integer)nbl_check_tensor(L, 1)->n);
     return 1;
 }
 
 static int t_table(lua_State *L)
 {
-    ltensor *t = check_tensor(L, 1);
+    ltensor *t = nbl_check_tensor(L, 1);
     lua_createtable(L, (int)t->n, 0);
     for (uint64_t i = 0; i < t->n; i++) {
         lua_pushnumber(L, t->data[i]);
@@ -176,7 +172,7 @@ static int t_table(lua_State *L)
 
 static int t_stats(lua_State *L) /* min, max, mean */
 {
-    ltensor *t = check_tensor(L, 1);
+    ltensor *t = nbl_check_tensor(L, 1);
     double lo = INFINITY, hi = -INFINITY, s = 0;
     for (uint64_t i = 0; i < t->n; i++) {
         lo = fmin(lo, t->data[i]);
@@ -191,7 +187,7 @@ static int t_stats(lua_State *L) /* min, max, mean */
 
 static int t_save(lua_State *L) /* t:save(path, name [, units]) */
 {
-    ltensor *t = check_tensor(L, 1);
+    ltensor *t = nbl_check_tensor(L, 1);
     const char *path = luaL_checkstring(L, 2), *name = luaL_checkstring(L, 3), *units = luaL_optstring(L, 4, NULL);
     if (nm_array_save(path, name, t->data, t->rank, t->dims, units))
         return luaL_error(L, "%s", nb_last_error());
@@ -377,6 +373,8 @@ typedef struct lmodel {
     nm_rng rng;
     int training;
     uint32_t max_batch;
+    double best_metric;
+    char *state; /* the training script's state from the checkpoint, or NULL */
 } lmodel;
 
 static lmodel *check_model(lua_State *L, int i)
@@ -403,6 +401,86 @@ static double opt_num(lua_State *L, int t, const char *k, double def)
     double v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
     lua_pop(L, 1);
     return v;
+}
+
+/* An embedding table: {amp_freqs, feat_freqs, names = {..}, units = {..},
+ * min = {..}, max = {..}, lo, hi, current_scale, voltage_scale}; missing
+ * fields take NOBLE's defaults (nm_embedding_default). */
+static void parse_embedding(lua_State *L, int t, nm_embedding *e)
+{
+    t = lua_absindex(L, t);
+    luaL_checktype(L, t, LUA_TTABLE);
+    nm_embedding_default(e);
+    e->amp_freqs = opt_uint(L, t, "amp_freqs", e->amp_freqs);
+    e->feat_freqs = opt_uint(L, t, "feat_freqs", e->feat_freqs);
+    e->lo = opt_num(L, t, "lo", e->lo);
+    e->hi = opt_num(L, t, "hi", e->hi);
+    e->current_scale = opt_num(L, t, "current_scale", e->current_scale);
+    e->voltage_scale = opt_num(L, t, "voltage_scale", e->voltage_scale);
+    lua_getfield(L, t, "names");
+    if (lua_istable(L, -1)) {
+        lua_Integer n = luaL_len(L, -1);
+        if (n < 1 || n > NM_MAX_CODES)
+            luaL_error(L, "embedding: %d codes (1 to %d)", (int)n, NM_MAX_CODES);
+        e->n_codes = (uint32_t)n;
+        for (lua_Integer i = 0; i < n; i++) {
+            lua_geti(L, -1, i + 1);
+            snprintf(e->names[i], sizeof e->names[i], "%s", luaL_checkstring(L, -1));
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    const char *arrays[3] = {"min", "max", "units"};
+    for (int a = 0; a < 3; a++) {
+        lua_getfield(L, t, arrays[a]);
+        if (lua_istable(L, -1)) {
+            if (luaL_len(L, -1) != (lua_Integer)e->n_codes)
+                luaL_error(L, "embedding: %s has %d entries, one per code (%d) expected", arrays[a],
+                           (int)luaL_len(L, -1), (int)e->n_codes);
+            for (uint32_t i = 0; i < e->n_codes; i++) {
+                lua_geti(L, -1, i + 1);
+                if (a == 2)
+                    snprintf(e->units[i], sizeof e->units[i], "%s", luaL_checkstring(L, -1));
+                else
+                    (a ? e->max : e->min)[i] = luaL_checknumber(L, -1);
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
+    }
+    if (nm_embedding_check(e))
+        luaL_error(L, "%s", nb_last_error());
+}
+
+static void push_embedding(lua_State *L, const nm_embedding *e)
+{
+    lua_createtable(L, 0, 10);
+    lua_pushinteger(L, e->amp_freqs);
+    lua_setfield(L, -2, "amp_freqs");
+    lua_pushinteger(L, e->feat_freqs);
+    lua_setfield(L, -2, "feat_freqs");
+    lua_pushnumber(L, e->lo);
+    lua_setfield(L, -2, "lo");
+    lua_pushnumber(L, e->hi);
+    lua_setfield(L, -2, "hi");
+    lua_pushnumber(L, e->current_scale);
+    lua_setfield(L, -2, "current_scale");
+    lua_pushnumber(L, e->voltage_scale);
+    lua_setfield(L, -2, "voltage_scale");
+    const char *keys[4] = {"names", "units", "min", "max"};
+    for (int a = 0; a < 4; a++) {
+        lua_createtable(L, (int)e->n_codes, 0);
+        for (uint32_t i = 0; i < e->n_codes; i++) {
+            if (a == 0)
+                lua_pushstring(L, e->names[i]);
+            else if (a == 1)
+                lua_pushstring(L, e->units[i]);
+            else
+                lua_pushnumber(L, (a == 2 ? e->min : e->max)[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_setfield(L, -2, keys[a]);
+    }
 }
 
 /* noble.model{preset = "noble", length = 8580, checkpoint = path, max_batch = 16,
@@ -469,6 +547,13 @@ static int l_model(lua_State *L)
             m->step = ck.step;
             m->epoch = ck.epoch;
             m->rng = ck.rng;
+            m->best_metric = ck.best_metric;
+            if (!s && ck.has_embedding)
+                s = nm_model_set_embedding(m->m, &ck.embedding);
+            if (!s && ck.state) {
+                m->state = ck.state; /* taken over */
+                ck.state = NULL;
+            }
         } else {
             float *p = malloc(nm_param_count(&m->c) * sizeof *p);
             if (!p) {
@@ -483,6 +568,13 @@ static int l_model(lua_State *L)
     nm_checkpoint_free(&ck);
     if (s)
         return luaL_error(L, "%s", nb_last_error());
+    lua_getfield(L, 1, "embedding");
+    if (!lua_isnil(L, -1)) {
+        nm_embedding e;
+        parse_embedding(L, -1, &e);
+        if (nm_model_set_embedding(m->m, &e))
+            return luaL_error(L, "%s", nb_last_error());
+    }
     lua_settop(L, 3);
     return 1;
 }
@@ -495,6 +587,8 @@ static int m_close(lua_State *L)
         m->m = NULL;
         m->ctx->models--;
     }
+    free(m->state);
+    m->state = NULL;
     return 0;
 }
 
@@ -514,20 +608,108 @@ static uint32_t batch_of(lua_State *L, const lmodel *m, const ltensor *t, uint32
 static int m_forward(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
-    ltensor *x = check_tensor(L, 2);
+    ltensor *x = nbl_check_tensor(L, 2);
     uint32_t b = batch_of(L, m, x, m->c.in_channels, "the input");
     uint64_t dims[3] = {b, m->c.out_channels, m->c.length};
-    ltensor *y = tensor_new(L, 3, dims);
+    ltensor *y = nbl_tensor_new(L, 3, dims);
     if (nm_model_forward(m->m, x->data, b, y->data))
         return luaL_error(L, "%s", nb_last_error());
     return 1;
 }
 
 /* m:train_step(x, y [, {p = 4, lr = ...}]) -> loss (summed over the batch) */
+/* The (batch, length) tensors of the embedded path: {current, codes [, voltage]}. */
+static uint32_t embedded_batch(lua_State *L, lmodel *m, int t, ltensor **cur, ltensor **codes, ltensor **volt)
+{
+    nm_embedding e;
+    if (!nm_model_embedding(m->m, &e))
+        luaL_error(L, "the model has no embedding (give embedding = {...} or load a checkpoint that has one)");
+    lua_getfield(L, t, "current");
+    *cur = nbl_check_tensor(L, -1);
+    lua_getfield(L, t, "codes");
+    *codes = nbl_check_tensor(L, -1);
+    if (volt) {
+        lua_getfield(L, t, "voltage");
+        *volt = nbl_check_tensor(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+    ltensor *c = *cur;
+    if (c->rank != 2 || c->dims[1] != m->c.length)
+        luaL_error(L, "the current must have shape (batch, %d), got rank %d (%d, %d)", (int)m->c.length, (int)c->rank,
+                   (int)c->dims[0], c->rank > 1 ? (int)c->dims[1] : 0);
+    if ((*codes)->rank != 2 || (*codes)->dims[0] != c->dims[0] || (*codes)->dims[1] != e.n_codes)
+        luaL_error(L, "the codes must have shape (%d, %d)", (int)c->dims[0], (int)e.n_codes);
+    if (volt && ((*volt)->rank != 2 || (*volt)->dims[0] != c->dims[0] || (*volt)->dims[1] != m->c.length))
+        luaL_error(L, "the voltage must have shape (%d, %d)", (int)c->dims[0], (int)m->c.length);
+    if (c->dims[0] > m->max_batch)
+        luaL_error(L, "a batch of %d, the model was made for at most %d (max_batch)", (int)c->dims[0],
+                   (int)m->max_batch);
+    return (uint32_t)c->dims[0];
+}
+
+/* m:predict(batch) or m:predict(current, codes) -> voltage (batch, length), mV */
+static int m_predict(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    ltensor *cur, *codes;
+    uint32_t b;
+    if (lua_istable(L, 2) && !lua_getmetatable(L, 2)) {
+        b = embedded_batch(L, m, 2, &cur, &codes, NULL);
+    } else {
+        lua_settop(L, 3);
+        lua_createtable(L, 0, 2);
+        lua_pushvalue(L, 2);
+        lua_setfield(L, -2, "current");
+        lua_pushvalue(L, 3);
+        lua_setfield(L, -2, "codes");
+        b = embedded_batch(L, m, 4, &cur, &codes, NULL);
+    }
+    uint64_t dims[2] = {b, m->c.length};
+    ltensor *y = nbl_tensor_new(L, 2, dims);
+    if (nm_model_predict(m->m, cur->data, codes->data, b, y->data))
+        return luaL_error(L, "%s", nb_last_error());
+    return 1;
+}
+
+static int m_set_embedding(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    nm_embedding e;
+    parse_embedding(L, 2, &e);
+    if (nm_model_set_embedding(m->m, &e))
+        return luaL_error(L, "%s", nb_last_error());
+    return 0;
+}
+
+static int m_embedding(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    nm_embedding e;
+    if (!nm_model_embedding(m->m, &e))
+        return 0;
+    push_embedding(L, &e);
+    return 1;
+}
+
 static int m_train_step(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
-    ltensor *x = check_tensor(L, 2), *y = check_tensor(L, 3);
+    if (lua_istable(L, 2) && !lua_getmetatable(L, 2)) { /* m:train_step(batch [, opts]) */
+        ltensor *cur, *codes, *volt;
+        uint32_t b = embedded_batch(L, m, 2, &cur, &codes, &volt);
+        int p = (int)opt_num(L, 3, "p", 4);
+        m->opt.lr = opt_num(L, 3, "lr", m->opt.lr);
+        m->opt.weight_decay = opt_num(L, 3, "weight_decay", m->opt.weight_decay);
+        double loss;
+        if (nm_model_train_step_embedded(m->m, cur->data, codes->data, volt->data, b, p, &m->opt, m->step + 1,
+                                         &loss))
+            return luaL_error(L, "%s", nb_last_error());
+        m->step++;
+        lua_pushnumber(L, loss);
+        return 1;
+    }
+    ltensor *x = nbl_check_tensor(L, 2), *y = nbl_check_tensor(L, 3);
     uint32_t b = batch_of(L, m, x, m->c.in_channels, "the input");
     if (batch_of(L, m, y, m->c.out_channels, "the target") != b)
         return luaL_error(L, "input and target batches differ");
@@ -545,7 +727,7 @@ static int m_train_step(lua_State *L)
 static int m_loss(lua_State *L) /* m:loss(x, y [, {p = 4}]) -> loss, without a step */
 {
     lmodel *m = check_model(L, 1);
-    ltensor *x = check_tensor(L, 2), *y = check_tensor(L, 3);
+    ltensor *x = nbl_check_tensor(L, 2), *y = nbl_check_tensor(L, 3);
     uint32_t b = batch_of(L, m, x, m->c.in_channels, "the input");
     if (batch_of(L, m, y, m->c.out_channels, "the target") != b)
         return luaL_error(L, "input and target batches differ");
@@ -560,7 +742,7 @@ static int m_params(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
     uint64_t d[1] = {nm_param_count(&m->c)};
-    ltensor *t = tensor_new(L, 1, d);
+    ltensor *t = nbl_tensor_new(L, 1, d);
     if (nm_model_get_params(m->m, t->data))
         return luaL_error(L, "%s", nb_last_error());
     return 1;
@@ -569,7 +751,7 @@ static int m_params(lua_State *L)
 static int m_set_params(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
-    ltensor *t = check_tensor(L, 2);
+    ltensor *t = nbl_check_tensor(L, 2);
     if (t->n != nm_param_count(&m->c))
         return luaL_error(L, "the model has %d parameters, the tensor %d", (int)nm_param_count(&m->c), (int)t->n);
     if (nm_model_set_params(m->m, t->data))
@@ -595,12 +777,27 @@ static int m_save(lua_State *L) /* m:save(path): parameters, moments, step */
                       : nm_model_get_params(m->m, ck.params);
     if (!s && m->training)
         s = nm_model_get_moments(m->m, ck.exp_avg, ck.exp_avg_sq);
+    if (lua_istable(L, 3)) { /* {epoch =, best_metric =, state = "..."} */
+        m->epoch = (uint64_t)opt_num(L, 3, "epoch", (double)m->epoch);
+        m->best_metric = opt_num(L, 3, "best_metric", m->best_metric);
+        lua_getfield(L, 3, "state");
+        if (!lua_isnil(L, -1)) {
+            const char *st = luaL_checkstring(L, -1);
+            free(m->state);
+            m->state = strdup(st);
+        }
+        lua_pop(L, 1);
+    }
     ck.opt = m->opt;
     ck.step = m->step;
     ck.epoch = m->epoch;
     ck.rng = m->rng;
+    ck.best_metric = m->best_metric;
+    ck.has_embedding = nm_model_embedding(m->m, &ck.embedding);
+    ck.state = m->state;
     if (!s)
         s = nm_checkpoint_save(path, &ck);
+    ck.state = NULL; /* not ours to free */
     nm_checkpoint_free(&ck);
     if (s)
         return luaL_error(L, "%s", nb_last_error());
@@ -611,6 +808,9 @@ static int m_info(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
     lua_createtable(L, 0, 16);
+#define SETI(k, v)                                                                                 \
+    lua_pushinteger(L, (lua_Integer)(v));                                                          \
+    lua_setfield(L, -2, k)
 #define SET(k, v)                                                                                  \
     lua_pushinteger(L, (lua_Integer)(v));                                                          \
     lua_setfield(L, -2, k)
@@ -628,6 +828,23 @@ static int m_info(lua_State *L)
     lua_setfield(L, -2, "preset");
     lua_pushnumber(L, m->opt.lr);
     lua_setfield(L, -2, "lr");
+    lua_pushinteger(L, (lua_Integer)m->epoch);
+    lua_setfield(L, -2, "epoch");
+    lua_pushnumber(L, m->best_metric);
+    lua_setfield(L, -2, "best_metric");
+    SETI("lifting_channels", m->c.lifting_channels);
+    SETI("projection_channels", m->c.projection_channels);
+    SETI("mlp_channels", m->c.mlp_channels);
+    if (m->state) {
+        lua_pushstring(L, m->state);
+        lua_setfield(L, -2, "state");
+    }
+    nm_embedding e;
+    if (nm_model_embedding(m->m, &e)) {
+        push_embedding(L, &e);
+        lua_setfield(L, -2, "embedding");
+    }
+#undef SETI
     return 1;
 }
 
@@ -639,7 +856,7 @@ static int m_info(lua_State *L)
  * row of the last dimension. Undefined features are NaN. */
 static int l_features(lua_State *L)
 {
-    ltensor *t = check_tensor(L, 1);
+    ltensor *t = nbl_check_tensor(L, 1);
     double dt = luaL_checknumber(L, 2), t0 = luaL_checknumber(L, 3), t1 = luaL_checknumber(L, 4);
     uint64_t len = t->dims[t->rank - 1], rows = t->n / len;
     lua_Integer row = luaL_optinteger(L, 5, 1);
@@ -692,7 +909,9 @@ int nbl_open(lua_State *L)
     static const luaL_Reg model_m[] = {{"forward", m_forward},       {"train_step", m_train_step},
                                        {"loss", m_loss},             {"params", m_params},
                                        {"set_params", m_set_params}, {"save", m_save},
-                                       {"info", m_info},             {NULL, NULL}};
+                                       {"info", m_info},             {"predict", m_predict},
+                                       {"set_embedding", m_set_embedding}, {"embedding", m_embedding},
+                                       {NULL, NULL}};
     new_class(L, T_TENSOR, tensor_m, t_close, t_tostring);
     luaL_getmetatable(L, T_TENSOR);
     lua_pushcfunction(L, t_len);
@@ -702,9 +921,10 @@ int nbl_open(lua_State *L)
     new_class(L, T_MODEL, model_m, m_close, NULL);
     static const luaL_Reg fns[] = {{"tensor", l_tensor}, {"load_array", l_load_array}, {"device", l_device},
                                    {"devices", l_devices}, {"model", l_model},         {"close", l_close_all},
-                                   {"features", l_features},
+                                   {"features", l_features}, {"plot", nbl_plot},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
+    nbl_open_data(L);
     char v[32];
     snprintf(v, sizeof v, "%d.%d.%d", NB_VERSION_MAJOR, NB_VERSION_MINOR, NB_VERSION_PATCH);
     lua_pushstring(L, v);
@@ -723,19 +943,26 @@ static int traceback(lua_State *L)
     return 1;
 }
 
-int nbc_run(int argc, char **argv)
+/* Runs script argv[0] with arguments argv[1..]; who prefixes messages. */
+static int run_script(const char *who, int argc, char **argv)
 {
-    if (argc < 1) {
-        fprintf(stderr, "noble run: which script? (noble run script.lua [args])\n");
-        return 2;
-    }
     lua_State *L = luaL_newstate();
     if (!L) {
-        fprintf(stderr, "noble run: cannot create a Lua state\n");
+        fprintf(stderr, "%s: cannot create a Lua state\n", who);
         return 1;
     }
     luaL_openlibs(L);
     luaL_requiref(L, "noble", nbl_open, 0);
+    lua_pop(L, 1);
+    /* require("noble.train") etc.: NOBLE_LUA_PATH, then the library next to
+     * the program's sources (scripting/lib), before Lua's own path. */
+    lua_getglobal(L, "package");
+    const char *extra = getenv("NOBLE_LUA_PATH");
+    lua_pushfstring(L, "%s%s" NOBLE_LUA_LIB "/?.lua;" NOBLE_LUA_LIB "/?/init.lua;", extra ? extra : "",
+                    extra ? ";" : "");
+    lua_getfield(L, -2, "path");
+    lua_concat(L, 2);
+    lua_setfield(L, -2, "path");
     lua_pop(L, 1);
     lua_createtable(L, argc, 1); /* arg, as the lua interpreter sets it */
     for (int i = 0; i < argc; i++) {
@@ -746,16 +973,52 @@ int nbc_run(int argc, char **argv)
     int rc = 0;
     lua_pushcfunction(L, traceback);
     if (luaL_loadfile(L, argv[0]) != LUA_OK) {
-        fprintf(stderr, "noble run: %s\n", lua_tostring(L, -1));
+        fprintf(stderr, "%s: %s\n", who, lua_tostring(L, -1));
         rc = 1;
     } else {
         for (int i = 1; i < argc; i++)
             lua_pushstring(L, argv[i]);
         if (lua_pcall(L, argc - 1, 0, 1) != LUA_OK) {
-            fprintf(stderr, "noble run: %s\n", lua_tostring(L, -1));
+            fprintf(stderr, "%s: %s\n", who, lua_tostring(L, -1));
             rc = 1;
         }
     }
     lua_close(L); /* closes every object still open, the default context last */
     return rc;
+}
+
+int nbc_run(int argc, char **argv)
+{
+    if (argc < 1) {
+        fprintf(stderr, "noble run: which script? (noble run script.lua [args])\n");
+        return 2;
+    }
+    return run_script("noble run", argc, argv);
+}
+
+/* noble train / noble eval: the standard scripts of scripting/examples. */
+static int run_example(const char *who, const char *script, int argc, char **argv)
+{
+    char **v = malloc(((size_t)argc + 2) * sizeof *v);
+    if (!v) {
+        fprintf(stderr, "%s: out of memory\n", who);
+        return 1;
+    }
+    v[0] = (char *)script;
+    for (int i = 0; i < argc; i++)
+        v[i + 1] = argv[i];
+    v[argc + 1] = NULL;
+    int rc = run_script(who, argc + 1, v);
+    free(v);
+    return rc;
+}
+
+int nbc_train(int argc, char **argv)
+{
+    return run_example("noble train", NOBLE_LUA_EXAMPLES "/train.lua", argc, argv);
+}
+
+int nbc_eval(int argc, char **argv)
+{
+    return run_example("noble eval", NOBLE_LUA_EXAMPLES "/eval.lua", argc, argv);
 }

@@ -539,10 +539,7 @@ def save_checkpoint(model: NobleFNO, config: FNOConfig, path: str,
             g.attrs["step"] = np.uint64(step)
             g.attrs["best_metric"] = np.float64(best_metric)
             g.create_dataset("rng_state", data=_splitmix_state(seed), dtype="<u8")
-            g = f.create_group("embedding")
-            g.attrs["current_units"] = s("pA")
-            g.attrs["voltage_units"] = s("mV")
-            g.attrs["n_scaler"] = np.uint32(0)
+            # no /embedding group: the operator alone (docs/checkpoint.md)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

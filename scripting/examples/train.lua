@@ -1,0 +1,28 @@
+-- noble train [--option value ...]: the standard training script (docs/training.md).
+-- Each option of noble.train (scripting/lib/noble/train.lua) is --name value.
+--
+--   noble train --dataset data/pvalb60.h5 --out runs/pvalb
+--   noble train --out runs/small --width 16 --blocks 4 --modes 64 --stride 2 --time-limit-s 3600
+local train = require("noble.train")
+local cli = require("noble.cli")
+
+local usage = [[
+usage: noble train [--dataset FILE] [--out DIR] [--preset noble|small] [--width N] [--blocks N]
+                   [--modes N] [--lifting-channels N] [--projection-channels N] [--mlp-channels N]
+                   [--stride N] [--length N] [--epochs N] [--batch N] [--max-batch N] [--lr X]
+                   [--weight-decay X] [--p 2|4] [--factor X] [--patience N] [--threshold X]
+                   [--min-lr X] [--jitter true|false] [--seed N] [--resume true|false]
+                   [--time-limit-s S] [--amp-freqs K] [--feat-freqs K] [--voltage-scale MV]
+                   [--progress true|false] [--quiet true|false]
+Defaults: the published recipe on data/pvalb60.h5 into runs/noble (docs/training.md).
+A run whose --out holds last.h5 resumes from it (--resume false starts over).]]
+
+local known = { dataset = "string", out = "string", preset = "string" }
+for k, v in pairs(train.defaults) do
+  if not known[k] then known[k] = type(v) == "boolean" and "boolean" or "number" end
+end
+for _, k in ipairs({ "width", "blocks", "modes", "lifting_channels", "projection_channels",
+                     "mlp_channels", "length", "max_batch", "time_limit_s" }) do
+  known[k] = "number"
+end
+train.run(cli.parse("noble train", { ... }, known, usage))

@@ -1,0 +1,315 @@
+-- noble.eval: how well a trained operator reproduces its ground truth
+-- (docs/training.md, "Evaluation").
+--
+--   local eval = require("noble.eval")
+--   local report = eval.run{checkpoint = "runs/pvalb/best.h5", out = "runs/pvalb/eval"}
+--
+-- For each split (train, validation, test): relative L1, L2 and L4 errors
+-- per trace, per model and per amplitude; the eFEL-named features of
+-- prediction and NEURON on the same window, their relative errors (spiking
+-- traces: the spiking features; others: the subthreshold ones), and the
+-- traces where the two disagree on firing ("missed firing": NEURON fires,
+-- the prediction does not; "missed non-firing": the reverse), left out of
+-- the feature errors; f-I curves (spikes in the step / step duration
+-- against amplitude) of every model, predicted and NEURON's. Writes
+-- report.json and traces.png, fi.png, errors.png.
+local noble = require("noble")
+local json = require("noble.json")
+
+local M = {}
+
+M.spiking_features = { "Spikecount", "time_to_first_spike", "AP1_peak", "AP1_width", "mean_AP_amplitude",
+  "AHP_depth", "AHP1_depth_from_peak", "AHP_time_from_peak", "inv_first_ISI", "mean_frequency",
+  "voltage_base", "steady_state_voltage", "steady_state_voltage_stimend",
+  "decay_time_constant_after_stim", "depol_block" }
+M.subthreshold_features = { "sag_amplitude", "voltage_base", "steady_state_voltage",
+  "steady_state_voltage_stimend", "decay_time_constant_after_stim" }
+
+local function mean(t)
+  local s, n = 0, 0
+  for _, v in ipairs(t) do if v == v then s, n = s + v, n + 1 end end
+  return n > 0 and s / n or nil
+end
+
+local function quantile(t, q)
+  local v = {}
+  for _, x in ipairs(t) do if x == x then v[#v + 1] = x end end
+  if #v == 0 then return nil end
+  table.sort(v)
+  local pos = 1 + (#v - 1) * q
+  local lo = math.floor(pos)
+  local hi = math.min(lo + 1, #v)
+  return v[lo] + (v[hi] - v[lo]) * (pos - lo)
+end
+
+local function summary(t)
+  return { mean = mean(t), median = quantile(t, 0.5), q25 = quantile(t, 0.25), q75 = quantile(t, 0.75), n = #t }
+end
+
+local function rel_err(p, t)
+  if p ~= p or t ~= t or t == 0 then return nil end
+  return math.abs(p - t) / math.abs(t)
+end
+
+-- Evaluates every trace of one split. Returns the split's report and the
+-- per-trace records (for plots).
+local function eval_split(m, ds, split, o, show)
+  local info = ds:info()
+  local ids = ds:traces(split)
+  local recs = {}
+  local dt = info.dt_ms * o.stride
+  local dur_s = (info.stim_end_ms - info.stim_start_ms) / 1000
+  for i = 1, #ids, o.batch do
+    local part = table.move(ids, i, math.min(i + o.batch - 1, #ids), 1, {})
+    local b = ds:batch(part, { length = o.length, stride = o.stride })
+    local y = m:predict(b)
+    local met = noble.metrics(y, b.voltage)
+    for j, id in ipairs(part) do
+      local t0 = b.starts[j] * info.dt_ms -- the window's first sample, ms into the trace
+      local s0, s1 = info.stim_start_ms - t0, info.stim_end_ms - t0
+      local fp = noble.features(y, dt, s0, s1, j)
+      local ft = noble.features(b.voltage, dt, s0, s1, j)
+      local tr = ds:trace(id)
+      recs[#recs + 1] = { id = id, model = tr.model, amplitude = tr.amplitude,
+        l1 = met.l1[j], l2 = met.l2[j], l4 = met.l4[j], pred = fp, truth = ft,
+        rate_pred = fp.Spikecount / dur_s, rate_true = ft.Spikecount / dur_s }
+    end
+    y:close(); b.current:close(); b.voltage:close(); b.codes:close()
+    show(split, #recs, #ids)
+  end
+  -- errors per trace, model, amplitude
+  local l = { l1 = {}, l2 = {}, l4 = {} }
+  local by_model, by_amp = {}, {}
+  local feat_err = {}
+  local missed_firing, missed_nonfiring, spiking, nonspiking = 0, 0, 0, 0
+  for _, r in ipairs(recs) do
+    for _, k in ipairs({ "l1", "l2", "l4" }) do l[k][#l[k] + 1] = r[k] end
+    by_model[r.model] = by_model[r.model] or { l4 = {}, l2 = {}, l1 = {} }
+    local amp = string.format("%g", r.amplitude)
+    by_amp[amp] = by_amp[amp] or { l4 = {}, l2 = {}, l1 = {} }
+    for _, k in ipairs({ "l1", "l2", "l4" }) do
+      table.insert(by_model[r.model][k], r[k]); table.insert(by_amp[amp][k], r[k])
+    end
+    local tf, pf = r.truth.Spikecount > 0, r.pred.Spikecount > 0
+    if tf and not pf then missed_firing = missed_firing + 1
+    elseif pf and not tf then missed_nonfiring = missed_nonfiring + 1
+    else
+      if tf then spiking = spiking + 1 else nonspiking = nonspiking + 1 end
+      for _, name in ipairs(tf and M.spiking_features or M.subthreshold_features) do
+        local e = rel_err(r.pred[name], r.truth[name])
+        local key = name .. (tf and "" or "")
+        feat_err[key] = feat_err[key] or { spiking = {}, subthreshold = {}, undefined = 0 }
+        if e then table.insert(feat_err[key][tf and "spiking" or "subthreshold"], e)
+        else feat_err[key].undefined = feat_err[key].undefined + 1 end
+      end
+    end
+  end
+  local models, amps, feats = {}, {}, {}
+  for mid, v in pairs(by_model) do
+    models[#models + 1] = { model = mid, l1 = mean(v.l1), l2 = mean(v.l2), l4 = mean(v.l4), traces = #v.l4 }
+  end
+  table.sort(models, function(a, b) return a.model < b.model end)
+  for a, v in pairs(by_amp) do
+    amps[#amps + 1] = { amplitude_pA = tonumber(a), l1 = mean(v.l1), l2 = mean(v.l2), l4 = mean(v.l4), traces = #v.l4 }
+  end
+  table.sort(amps, function(a, b) return a.amplitude_pA < b.amplitude_pA end)
+  for name, v in pairs(feat_err) do
+    feats[name] = { spiking = #v.spiking > 0 and summary(v.spiking) or nil,
+                    subthreshold = #v.subthreshold > 0 and summary(v.subthreshold) or nil,
+                    undefined = v.undefined }
+  end
+  -- f-I curves: rate against amplitude per model
+  local fi = {}
+  for _, r in ipairs(recs) do
+    fi[r.model] = fi[r.model] or {}
+    table.insert(fi[r.model], { r.amplitude, r.rate_true, r.rate_pred })
+  end
+  local fi_out, fi_diff = {}, {}
+  for mid, pts in pairs(fi) do
+    table.sort(pts, function(a, b) return a[1] < b[1] end)
+    local amp, rt, rp, d = {}, {}, {}, {}
+    for k, p in ipairs(pts) do
+      amp[k], rt[k], rp[k] = p[1], p[2], p[3]
+      d[#d + 1] = math.abs(p[3] - p[2])
+    end
+    fi_out[#fi_out + 1] = { model = mid, amplitude_pA = amp, rate_neuron_Hz = rt, rate_noble_Hz = rp,
+                            mean_abs_rate_error_Hz = mean(d) }
+    fi_diff[#fi_diff + 1] = mean(d)
+  end
+  table.sort(fi_out, function(a, b) return a.model < b.model end)
+  return {
+    traces = #recs, models = #models,
+    relative_error = { l1 = summary(l.l1), l2 = summary(l.l2), l4 = summary(l.l4) },
+    per_model = models, per_amplitude = amps, features = feats,
+    spiking_traces = spiking, nonspiking_traces = nonspiking,
+    missed_firing = missed_firing, missed_nonfiring = missed_nonfiring,
+    fi = fi_out, fi_mean_abs_rate_error_Hz = mean(fi_diff),
+  }, recs
+end
+
+M.defaults = { checkpoint = nil, dataset = nil, out = nil, splits = { "train", "validation", "test" },
+               batch = 16, stride = nil, length = nil, plots = true, progress = true, quiet = false }
+
+-- Runs the evaluation; returns the report (also written to out/report.json).
+function M.run(opts)
+  local o = {}
+  for k, v in pairs(M.defaults) do o[k] = v end
+  for k, v in pairs(opts or {}) do
+    if M.defaults[k] == nil and k ~= "checkpoint" and k ~= "dataset" and k ~= "out" and k ~= "stride"
+       and k ~= "length" and k ~= "context" then
+      error("eval: unknown option '" .. tostring(k) .. "'", 2)
+    end
+    o[k] = v
+  end
+  if not o.checkpoint then error("eval: which checkpoint? (checkpoint = FILE)", 2) end
+  local t_start = noble.now()
+  local m <close> = noble.model{ checkpoint = o.checkpoint, training = false, max_batch = o.batch,
+                                 context = o.context }
+  local mi = m:info()
+  if not mi.embedding then
+    error("eval: " .. o.checkpoint .. " has no embedding: it was not trained on a dataset by noble train", 2)
+  end
+  local state = mi.state and json.decode(mi.state) or {}
+  local trained = state.options or {}
+  o.dataset = o.dataset or trained.dataset or error("eval: which dataset? (dataset = FILE)", 2)
+  o.stride = o.stride or trained.stride or 1
+  o.length = o.length or mi.length
+  if o.length ~= mi.length then
+    error(string.format("eval: the model takes windows of %d samples, not %d", mi.length, o.length), 2)
+  end
+  o.out = o.out or (o.checkpoint:gsub("%.h5$", "") .. "-eval")
+  os.execute("mkdir -p '" .. o.out:gsub("'", "'\\''") .. "'")
+  local ds <close> = noble.dataset(o.dataset)
+  local info = ds:info()
+  local tty = noble.isatty(2)
+  local function show(split, k, n)
+    if o.progress and tty then
+      io.stderr:write(string.format("\r\27[Keval %s: %d/%d traces", split, k, n))
+      if k == n then io.stderr:write("\n") end
+    end
+  end
+  local report = {
+    checkpoint = o.checkpoint, dataset = o.dataset, cell = info.cell,
+    model = { parameters = mi.parameters, width = mi.width, blocks = mi.blocks, modes = mi.modes,
+              length = mi.length, epoch = mi.epoch, best_validation_l4 = mi.best_metric },
+    window = { samples = o.length, dt_ms = info.dt_ms * o.stride, stride = o.stride,
+               start = "15 ms before the step, no jitter" },
+    device = noble.devices and (function()
+      for _, d in ipairs(noble.devices()) do if d.chosen then return d.name .. " (" .. d.driver .. ")" end end
+    end)() or nil,
+    units = { current = "pA", voltage = "mV", rate = "Hz", time = "ms", errors = "relative (1 = 100%)" },
+    splits = {},
+  }
+  local recs = {}
+  for _, split in ipairs(o.splits) do
+    if #ds:traces(split) > 0 then
+      report.splits[split], recs[split] = eval_split(m, ds, split, o, show)
+    end
+  end
+  report.wall_s = (noble.now() - t_start) / 1000
+  if o.plots then report.plots = M.plot(m, ds, o, report, recs) end
+  json.write(o.out .. "/report.json", report)
+  report.path = o.out .. "/report.json"
+  if not o.quiet then
+    for _, split in ipairs(o.splits) do
+      local r = report.splits[split]
+      if r then
+        print(string.format("eval %-10s %4d traces %2d models: relative L4 %.4f (median %.4f), L2 %.4f, L1 %.4f; "
+          .. "missed firing %d, missed non-firing %d; f-I error %.1f Hz",
+          split, r.traces, r.models, r.relative_error.l4.mean, r.relative_error.l4.median,
+          r.relative_error.l2.mean, r.relative_error.l1.mean, r.missed_firing, r.missed_nonfiring,
+          r.fi_mean_abs_rate_error_Hz or 0 / 0))
+      end
+    end
+    print("eval: report " .. report.path .. (report.plots and ("; plots " .. table.concat(report.plots, ", ")) or ""))
+  end
+  return report
+end
+
+local palette = { "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b" }
+
+-- The plots: traces overlaid, f-I curves, error distributions.
+function M.plot(m, ds, o, report, recs)
+  local info = ds:info()
+  local split = recs.test and "test" or recs.validation and "validation" or "train"
+  local files = {}
+  -- traces: up to 3 models of the held-out split, 3 amplitudes each
+  local models, of = {}, {}
+  for _, r in ipairs(recs[split]) do
+    if not of[r.model] then of[r.model] = {}; models[#models + 1] = r.model end
+    table.insert(of[r.model], r)
+  end
+  local panels = {}
+  local dt = info.dt_ms * o.stride
+  for k = 1, math.min(3, #models) do
+    local list = of[models[k]]
+    table.sort(list, function(a, b) return a.amplitude < b.amplitude end)
+    local pick = { list[1], list[(#list + 1) // 2 + 1] or list[#list], list[#list] }
+    for _, r in ipairs(pick) do
+      local b = ds:batch({ r.id }, { length = o.length, stride = o.stride })
+      local y = m:predict(b)
+      local t = {}
+      for i = 1, o.length do t[i] = (b.starts[1] + (i - 1) * o.stride) * info.dt_ms end
+      panels[#panels + 1] = {
+        title = string.format("%s model %d, %g pA (L4 %.3f)", split, r.model, r.amplitude, r.l4),
+        xlabel = "t (ms)", ylabel = "V (mV)",
+        series = { { x = t, y = b.voltage:table(), label = "NEURON", color = palette[1] },
+                   { x = t, y = y:table(), label = "noble", color = palette[2] } },
+      }
+      y:close(); b.current:close(); b.voltage:close(); b.codes:close()
+    end
+  end
+  local cols = 3
+  noble.plot{ path = o.out .. "/traces.png", width = 1500, height = 330 * math.ceil(#panels / cols),
+              title = "NEURON and noble, " .. split .. " models", rows = math.ceil(#panels / cols),
+              cols = cols, panels = panels }
+  files[#files + 1] = o.out .. "/traces.png"
+  -- f-I curves of the held-out models
+  panels = {}
+  for _, c in ipairs(report.splits[split].fi) do
+    if #panels >= 12 then break end
+    local top = 10
+    for k = 1, #c.amplitude_pA do top = math.max(top, c.rate_neuron_Hz[k], c.rate_noble_Hz[k]) end
+    panels[#panels + 1] = {
+      ylim = { -0.03 * top, 1.08 * top },
+      title = string.format("%s model %d (mean |error| %.1f Hz)", split, c.model, c.mean_abs_rate_error_Hz or 0),
+      xlabel = "I (pA)", ylabel = "rate (Hz)",
+      series = { { x = c.amplitude_pA, y = c.rate_neuron_Hz, label = "NEURON", color = palette[1], style = "linepoints" },
+                 { x = c.amplitude_pA, y = c.rate_noble_Hz, label = "noble", color = palette[2], style = "linepoints" } },
+    }
+  end
+  cols = math.min(4, #panels)
+  noble.plot{ path = o.out .. "/fi.png", width = 350 * cols + 100, height = 300 * math.ceil(#panels / cols),
+              title = "f-I curves, " .. split .. " models", rows = math.ceil(#panels / cols), cols = cols,
+              panels = panels }
+  files[#files + 1] = o.out .. "/fi.png"
+  -- error distributions: relative L4 per split, feature errors
+  panels = {}
+  for i, s in ipairs({ "train", "validation", "test" }) do
+    if recs[s] then
+      local v = {}
+      for _, r in ipairs(recs[s]) do v[#v + 1] = r.l4 end
+      panels[#panels + 1] = { title = "relative L4, " .. s, xlabel = "relative L4 error", ylabel = "traces",
+                              hist = { values = v, bins = 30, label = s, color = palette[i] } }
+    end
+  end
+  local fx, fy, names = {}, {}, {}
+  for _, name in ipairs(M.spiking_features) do
+    local f = report.splits[split].features[name]
+    if f and f.spiking and f.spiking.median then
+      fx[#fx + 1] = #fx + 1; fy[#fy + 1] = f.spiking.median; names[#names + 1] = #fx .. " " .. name
+    end
+  end
+  if #fx > 0 then
+    panels[#panels + 1] = { title = "median feature error (" .. split .. ", spiking traces)",
+                            xlabel = "feature (see report.json)", ylabel = "relative error", logy = true,
+                            series = { { x = fx, y = fy, label = "median", color = palette[2], style = "points" } } }
+  end
+  noble.plot{ path = o.out .. "/errors.png", width = 1400, height = 400, title = "error distributions",
+              rows = 1, cols = #panels, panels = panels }
+  files[#files + 1] = o.out .. "/errors.png"
+  report.feature_index = names
+  return files
+end
+
+return M

@@ -1,0 +1,312 @@
+-- noble.train: NOBLE's training recipe on a ground-truth dataset (docs/training.md).
+--
+--   local train = require("noble.train")
+--   local result = train.run{dataset = "data/pvalb60.h5", out = "runs/pvalb"}
+--
+-- The published recipe is the default: relative L4 loss, AdamW (lr 4e-3,
+-- betas 0.9/0.999, eps 1e-6, no weight decay), batches of 64 traces,
+-- ReduceLROnPlateau on the training loss (factor 0.4, patience 4), windows
+-- whose start is jittered by 0-30 ms, 300 epochs. The embedding's scaler is
+-- fitted on the training models only; the best epoch is chosen on the
+-- validation models only (never the test models).
+--
+-- The run directory holds last.h5 (every epoch: resume from it), best.h5
+-- (the best validation epoch) and log.jsonl (one line per epoch). A run
+-- started again with the same options resumes where last.h5 ends and ends
+-- where an uninterrupted run would (same seed, same device).
+local noble = require("noble")
+local json = require("noble.json")
+
+local M = {}
+
+M.defaults = {
+  dataset = "data/pvalb60.h5",
+  out = "runs/noble",
+  preset = "noble",      -- the network; these fields override it:
+  width = nil, blocks = nil, modes = nil, lifting_channels = nil,
+  projection_channels = nil, mlp_channels = nil,
+  stride = 1,            -- keep every stride-th sample (a coarser time step)
+  length = nil,          -- samples per window; default: the largest the FFT
+                         -- takes exactly within the dataset's window
+  epochs = 300,
+  batch = 64,
+  max_batch = nil,       -- traces per device call; default: batch
+  lr = 4e-3,
+  weight_decay = 0,
+  p = 4,                 -- relative Lp loss
+  factor = 0.4, patience = 4, threshold = 1e-4, min_lr = 0,
+  jitter = true,         -- random window starts (the dataset's jitter range)
+  seed = 0,
+  resume = true,         -- continue from OUT/last.h5 when there is one
+  time_limit_s = nil,    -- stop after the epoch that would pass this
+  amp_freqs = 9, feat_freqs = 1,
+  voltage_scale = 100,   -- mV: the network predicts V / voltage_scale
+  progress = true,       -- a progress bar on stderr
+  quiet = false,         -- no summary lines on stdout
+}
+
+-- Settings that must agree between a run and its resumption.
+local fixed = { "dataset", "preset", "width", "blocks", "modes", "lifting_channels",
+                "projection_channels", "mlp_channels", "stride", "length", "batch", "p",
+                "factor", "patience", "threshold", "min_lr", "jitter", "seed",
+                "amp_freqs", "feat_freqs", "voltage_scale", "weight_decay" }
+
+local function with_defaults(opts)
+  local o = {}
+  for k, v in pairs(M.defaults) do o[k] = v end
+  for k, v in pairs(opts or {}) do
+    if M.defaults[k] == nil and not (k == "width" or k == "blocks" or k == "modes" or
+        k == "lifting_channels" or k == "projection_channels" or k == "mlp_channels" or
+        k == "length" or k == "max_batch" or k == "time_limit_s" or k == "context") then
+      error("train: unknown option '" .. tostring(k) .. "'", 3)
+    end
+    o[k] = v
+  end
+  return o
+end
+
+-- The embedding with its scaler fitted on the training models only:
+-- amplitude over their traces, I_thr and s_thr over the models.
+function M.fit_embedding(ds, o)
+  o = o or M.defaults
+  local lo = { math.huge, math.huge, math.huge }
+  local hi = { -math.huge, -math.huge, -math.huge }
+  local amax = 0
+  for _, t in ipairs(ds:traces("train")) do
+    local a = ds:trace(t).amplitude
+    lo[1] = math.min(lo[1], a); hi[1] = math.max(hi[1], a)
+    amax = math.max(amax, math.abs(a))
+  end
+  for _, mid in ipairs(ds:models("train")) do
+    local m = ds:model(mid)
+    lo[2] = math.min(lo[2], m.I_thr); hi[2] = math.max(hi[2], m.I_thr)
+    lo[3] = math.min(lo[3], m.s_thr); hi[3] = math.max(hi[3], m.s_thr)
+  end
+  if lo[1] == math.huge then error("train: the dataset has no training models", 2) end
+  return {
+    amp_freqs = o.amp_freqs, feat_freqs = o.feat_freqs,
+    names = { "amplitude", "I_thr", "s_thr" }, units = { "pA", "pA", "Hz/pA" },
+    min = lo, max = hi, lo = 0.5, hi = 3.5,
+    current_scale = amax > 0 and amax or 1, voltage_scale = o.voltage_scale,
+  }
+end
+
+-- Samples per window for a dataset at a stride: the largest length the
+-- operator takes that fits the dataset's window.
+function M.window_length(ds, stride)
+  local info = ds:info()
+  return noble.fft_length(math.floor(info.window_ms / info.dt_ms / (stride or 1)))
+end
+
+local function close_batch(b)
+  b.current:close(); b.voltage:close(); b.codes:close()
+end
+
+-- Mean relative Lp errors (l1, l2, l4) of the model on traces ids, windows
+-- without jitter. Returns the means and the per-trace table of noble.metrics.
+function M.evaluate(m, ds, ids, o)
+  local per = { l1 = {}, l2 = {}, l4 = {} }
+  local chunk = o.max_batch or o.batch or 16
+  for i = 1, #ids, chunk do
+    local part = table.move(ids, i, math.min(i + chunk - 1, #ids), 1, {})
+    local b = ds:batch(part, { length = o.length, stride = o.stride })
+    local y = m:predict(b)
+    local met = noble.metrics(y, b.voltage)
+    for _, k in ipairs({ "l1", "l2", "l4" }) do
+      for j = 1, #part do per[k][#per[k] + 1] = met[k][j] end
+    end
+    y:close(); close_batch(b)
+  end
+  local mean = {}
+  for k, v in pairs(per) do
+    local s = 0
+    for _, x in ipairs(v) do s = s + x end
+    mean[k] = #v > 0 and s / #v or 0 / 0
+  end
+  return mean, per
+end
+
+local function clock_string(s)
+  if s ~= s or s == math.huge then return "--:--" end
+  s = math.floor(s + 0.5)
+  if s >= 3600 then return string.format("%dh%02dm", s // 3600, s % 3600 // 60) end
+  return string.format("%d:%02d", s // 60, s % 60)
+end
+
+-- A progress line: on a terminal redrawn in place, otherwise a line at
+-- most every 30 s.
+local function progress_writer(enabled)
+  local tty = noble.isatty(2)
+  local last = -math.huge
+  return function(text, final)
+    if not enabled then return end
+    if tty then
+      io.stderr:write("\r\27[K", text, final and "\n" or "")
+    else
+      local now = os.time()
+      if final or now - last >= 30 then
+        io.stderr:write(text, "\n")
+        last = now
+      end
+    end
+    io.stderr:flush()
+  end
+end
+
+local function bar(frac, width)
+  local n = math.floor(frac * width + 0.5)
+  return "[" .. string.rep("#", n) .. string.rep(".", width - n) .. "]"
+end
+
+local function read_log(path, upto)
+  local lines = {}
+  local f = io.open(path, "r")
+  if not f then return lines end
+  for line in f:lines() do
+    local ok, rec = pcall(json.decode, line)
+    if ok and rec and rec.epoch and rec.epoch <= upto then lines[#lines + 1] = line end
+  end
+  f:close()
+  return lines
+end
+
+-- Runs (or resumes) training. Returns a summary table.
+function M.run(opts)
+  local o = with_defaults(opts)
+  local t_start = noble.now and noble.now() or os.time()
+  os.execute("mkdir -p '" .. o.out:gsub("'", "'\\''") .. "'")
+  local probe = io.open(o.out .. "/.write-test", "w")
+  if not probe then error("train: cannot write into the run directory " .. o.out, 2) end
+  probe:close(); os.remove(o.out .. "/.write-test")
+
+  local ds <close> = noble.dataset(o.dataset)
+  local info = ds:info()
+  o.length = o.length or M.window_length(ds, o.stride)
+  local train_ids, val_ids = ds:traces("train"), ds:traces("validation")
+  if #train_ids == 0 then error("train: " .. o.dataset .. " has no training traces", 2) end
+
+  local last_path, best_path, log_path = o.out .. "/last.h5", o.out .. "/best.h5", o.out .. "/log.jsonl"
+  local rng = noble.rng(o.seed)
+  local lr = o.lr
+  local sched = { best = math.huge, bad = 0 }
+  local best_val, best_epoch = math.huge, 0
+  local start_epoch = 1
+  local m
+  local resumed = false
+  local f = o.resume and io.open(last_path, "r")
+  if f then
+    f:close()
+    m = noble.model{ checkpoint = last_path, max_batch = o.max_batch or o.batch, context = o.context }
+    local st = json.decode(m:info().state or error("train: " .. last_path .. " holds no training state"))
+    for _, k in ipairs(fixed) do
+      local a, b = st.options[k], o[k]
+      if a ~= b and not (a == nil and b == nil) then
+        m:close()
+        error(string.format("train: %s was made with %s = %s, this run asks for %s (use another out "
+          .. "directory, or resume = false to start over)", last_path, k, tostring(a), tostring(b)), 2)
+      end
+    end
+    rng:set_state(st.rng)
+    lr, sched, best_val, best_epoch = st.lr, st.sched, st.best_val or math.huge, st.best_epoch
+    start_epoch = st.epoch + 1
+    resumed = true
+  else
+    local emb = M.fit_embedding(ds, o)
+    local in_ch = 1 + 2 * o.amp_freqs + 2 * 2 * o.feat_freqs
+    m = noble.model{
+      preset = o.preset, width = o.width, blocks = o.blocks, modes = o.modes,
+      lifting_channels = o.lifting_channels, projection_channels = o.projection_channels,
+      mlp_channels = o.mlp_channels, in_channels = in_ch, length = o.length,
+      max_batch = o.max_batch or o.batch, seed = o.seed, embedding = emb, context = o.context,
+    }
+  end
+  -- the log keeps the epochs that the checkpoint has
+  local keep = read_log(log_path, start_epoch - 1)
+  local logf = assert(io.open(log_path, "w"))
+  for _, line in ipairs(keep) do logf:write(line, "\n") end
+  logf:flush()
+
+  local mi = m:info()
+  local say = o.quiet and function() end or function(...) print(string.format(...)) end
+  say("train: %s, %d training traces (%d models), %d validation traces; %s%s, %d parameters, window %d samples at %.3g ms",
+      o.dataset, #train_ids, #ds:models("train"), #val_ids, mi.preset ~= "" and mi.preset or "custom",
+      (o.width or o.blocks or o.modes) and string.format(" (width %d, blocks %d, modes %d)", mi.width, mi.blocks, mi.modes) or "",
+      mi.parameters, o.length, info.dt_ms * o.stride)
+  if resumed then say("train: resuming %s after epoch %d (lr %.3g)", last_path, start_epoch - 1, lr) end
+
+  local show = progress_writer(o.progress)
+  local rate, val_s = nil, 0
+  local stopped = nil
+  local epoch = start_epoch - 1
+  local last_train
+  for e = start_epoch, o.epochs do
+    local t0 = noble.now()
+    local order = rng:shuffle(table.move(train_ids, 1, #train_ids, 1, {}))
+    local sum, seen = 0, 0
+    for i = 1, #order, o.batch do
+      local ids = table.move(order, i, math.min(i + o.batch - 1, #order), 1, {})
+      local b = ds:batch(ids, { length = o.length, stride = o.stride, jitter = o.jitter and rng or nil })
+      local loss = m:train_step(b, { p = o.p, lr = lr, weight_decay = o.weight_decay })
+      close_batch(b)
+      sum, seen = sum + loss, seen + #ids
+      local dt = (noble.now() - t0) / 1000
+      local r = seen / math.max(dt, 1e-9)
+      local left = (#order - seen) / r + (o.epochs - e) * (#order / (rate or r) + val_s)
+      show(string.format("epoch %d/%d %s %d/%d loss %.4f lr %.2e %.1f traces/s ETA %s",
+        e, o.epochs, bar(seen / #order, 20), seen, #order, sum / seen, lr, r, clock_string(left)))
+    end
+    local train_s = (noble.now() - t0) / 1000
+    rate = seen / train_s
+    local train_loss = sum / seen
+    last_train = train_loss
+    local tv = noble.now()
+    local val = #val_ids > 0 and M.evaluate(m, ds, val_ids, o) or { l4 = train_loss }
+    val_s = (noble.now() - tv) / 1000
+    -- ReduceLROnPlateau (mode min, relative threshold) on the training loss
+    local old_lr = lr
+    if train_loss < sched.best * (1 - o.threshold) then
+      sched.best, sched.bad = train_loss, 0
+    else
+      sched.bad = sched.bad + 1
+      if sched.bad > o.patience then
+        lr = math.max(lr * o.factor, o.min_lr)
+        sched.bad = 0
+      end
+    end
+    local improved = val.l4 < best_val
+    if improved then best_val, best_epoch = val.l4, e end
+    epoch = e
+    local options = {}
+    for _, k in ipairs(fixed) do options[k] = o[k] end
+    local state = json.encode({ version = 1, epoch = e, lr = lr, sched = sched, rng = rng:state(),
+                                best_val = best_val, best_epoch = best_epoch, options = options })
+    local rec = { epoch = e, step = m:info().step, train_loss = train_loss, val_l4 = val.l4,
+                  val_l2 = val.l2, val_l1 = val.l1, lr = old_lr, next_lr = lr,
+                  traces_per_s = rate, epoch_s = train_s + val_s, best = improved,
+                  wall_s = (noble.now() - t_start) / 1000 }
+    logf:write(json.encode(rec), "\n"); logf:flush()
+    if improved then m:save(best_path, { epoch = e, best_metric = best_val, state = state }) end
+    m:save(last_path, { epoch = e, best_metric = best_val, state = state })
+    show(string.format("epoch %d/%d train L%d %.4f  validation L4 %.4f%s  lr %.2e  %.1f traces/s  %.0f s",
+      e, o.epochs, o.p, train_loss, val.l4, improved and " (best)" or "", old_lr, rate, train_s + val_s), true)
+    if o.time_limit_s and e < o.epochs then
+      local elapsed = (noble.now() - t_start) / 1000
+      if elapsed + train_s + val_s > o.time_limit_s then
+        stopped = "time limit"
+        break
+      end
+    end
+  end
+  logf:close()
+  m:close()
+  local wall = (noble.now() - t_start) / 1000
+  local summary = { epochs = epoch, best_epoch = best_epoch, best_val_l4 = best_val,
+                    last_train_loss = last_train, wall_s = wall, stopped = stopped,
+                    best = best_path, last = last_path, log = log_path, length = o.length,
+                    stride = o.stride, resumed = resumed }
+  say("train: %s after epoch %d of %d in %.0f s; best validation L4 %.4f at epoch %d -> %s",
+      stopped and ("stopped (" .. stopped .. ")") or "done", epoch, o.epochs, wall, best_val, best_epoch, best_path)
+  return summary
+end
+
+return M
