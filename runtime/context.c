@@ -178,6 +178,8 @@ static nb_status make_instance(int validation, nb_context *ctx, VkInstance *out)
         return nb__vkfail(r, "vkCreateInstance");
     volkLoadInstance(*out); /* device functions too, through the loader: works for any number of devices */
     if (validation && ctx) {
+        ctx->destroy_messenger =
+            (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(*out, "vkDestroyDebugUtilsMessengerEXT");
         r = vkCreateDebugUtilsMessengerEXT(*out, &dbg, NULL, &ctx->messenger);
         if (r != VK_SUCCESS) {
             vkDestroyInstance(*out, NULL);
@@ -670,8 +672,8 @@ void nb_context_destroy(nb_context *ctx)
             vkDestroyCommandPool(ctx->device, ctx->pool, NULL);
         vkDestroyDevice(ctx->device, NULL);
     }
-    if (ctx->messenger)
-        vkDestroyDebugUtilsMessengerEXT(ctx->instance, ctx->messenger, NULL);
+    if (ctx->messenger && ctx->destroy_messenger)
+        ctx->destroy_messenger(ctx->instance, ctx->messenger, NULL);
     if (ctx->instance)
         vkDestroyInstance(ctx->instance, NULL);
     for (int i = 0; i < NB_MAX_VALIDATION_KEPT; i++)

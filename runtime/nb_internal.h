@@ -126,6 +126,9 @@ const char *nb__vkfft_error_name(int code);
 struct nb_context {
     VkInstance instance;
     VkDebugUtilsMessengerEXT messenger;
+    /* volk's instance functions are global and follow the last instance
+     * loaded: an extension function of this instance is kept here. */
+    PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger;
     VkPhysicalDevice phys;
     VkDevice device;
     VkQueue queue;
