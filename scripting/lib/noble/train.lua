@@ -174,12 +174,11 @@ end
 function M.run(opts)
   local o = with_defaults(opts)
   local t_start = noble.now and noble.now() or os.time()
+  local ds <close> = noble.dataset(o.dataset) -- first: a bad dataset leaves nothing behind
   os.execute("mkdir -p '" .. o.out:gsub("'", "'\\''") .. "'")
   local probe = io.open(o.out .. "/.write-test", "w")
   if not probe then error("train: cannot write into the run directory " .. o.out, 2) end
   probe:close(); os.remove(o.out .. "/.write-test")
-
-  local ds <close> = noble.dataset(o.dataset)
   local info = ds:info()
   o.length = o.length or M.window_length(ds, o.stride)
   local train_ids, val_ids = ds:traces("train"), ds:traces("validation")

@@ -1,0 +1,6 @@
+# NOBLE end to end in Lua on the mini dataset (fixture mini_dataset, tests/dataset.cmake):
+# training, resume, eval, and the errors of noble train / noble eval.
+add_test(NAME test_train COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_train.sh $<TARGET_FILE:noble>
+         ${CMAKE_CURRENT_SOURCE_DIR} ${NOBLE_MINI_DATASET})
+set_tests_properties(test_train PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV}" TIMEOUT 900
+                     FIXTURES_REQUIRED mini_dataset LABELS "lua;train")
