@@ -30,6 +30,43 @@ local length = train.window_length(ds, 4)
 local test_ids = ds:traces("test")
 check(#test_ids > 0 and #ds:traces("validation") > 0 and #ds:traces("train") > 0, "the mini dataset has all three splits")
 
+-- the module's data functions
+do
+  local info = ds:info()
+  check(info.n_samples == 9101 and info.dt_ms == 0.06 and info.jitter_ms[2] == 30, "dataset info")
+  local all, tr, va, te = ds:traces("all"), ds:traces("train"), ds:traces("validation"), ds:traces("test")
+  check(#all == #tr + #va + #te and #all == info.n_traces, "the splits cover every trace")
+  local t = ds:trace(te[1])
+  check(ds:model(t.model).split == "test" and t.features.voltage_base < -60, "trace and model records")
+  check(not pcall(ds.trace, ds, info.n_traces), "a trace id out of range is refused")
+  check(ds:window_start(0) == 500 and ds:window_start(30) == 0, "window starts (0.06 ms samples)")
+  local r1, r2 = noble.rng(7), noble.rng(7)
+  local st = r1:state()
+  local a = r1:uniform()
+  check(a == r2:uniform() and a >= 0 and a < 1, "rng: same seed, same draws")
+  r1:set_state(st)
+  check(r1:uniform() == a, "rng: state round trip")
+  local perm = r1:shuffle({ 1, 2, 3, 4, 5, 6, 7, 8 })
+  local seen = {}
+  for _, v in ipairs(perm) do seen[v] = true end
+  check(#perm == 8 and #seen == 8, "rng: shuffle is a permutation")
+  local b = ds:batch({ tr[1], tr[2] }, { length = 100, stride = 2, jitter = noble.rng(3) })
+  local sh = b.current:shape()
+  check(sh[1] == 2 and sh[2] == 100 and b.starts[1] >= 0 and b.starts[1] <= 500, "batch: shapes and a jittered start")
+  local full_c, full_v = ds:trace_data(tr[1])
+  check(b.voltage:get(1, 7) == full_v:get(b.starts[1] + 1 + 6 * 2), "batch: strided window of the trace")
+  check(b.codes:get(1, 1) == ds:trace(tr[1]).amplitude and b.codes:get(1, 2) == ds:model(ds:trace(tr[1]).model).I_thr,
+    "batch: codes are amplitude and I_thr, s_thr")
+  full_c:close(); full_v:close(); b.current:close(); b.voltage:close(); b.codes:close()
+  local ok, err = pcall(ds.batch, ds, { tr[1] }, { length = 9000, starts = { 500 } })
+  check(not ok and tostring(err):find("window", 1, true), "a window past the trace is refused: " .. tostring(err))
+  local p, q = noble.tensor({ 1, 2, 3, 4 }, { 2, 2 }), noble.tensor({ 1, 1, 3, 2 }, { 2, 2 })
+  local met = noble.metrics(p, q)
+  check(math.abs(met.l1[1] - 1 / 2) < 1e-12 and math.abs(met.l2[2] - 2 / math.sqrt(13)) < 1e-12
+    and math.abs(met.l4[2] - 2 / (97 ^ 0.25)) < 1e-12, "metrics: relative L1, L2, L4 per row")
+  check(noble.fft_length(4291) == 4224 and noble.fft_length(8583) == 8580, "fft_length")
+end
+
 -- the embedding's scaler sees the training models only
 local emb = train.fit_embedding(ds, train.defaults)
 local lo, hi = math.huge, -math.huge
