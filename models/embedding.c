@@ -128,3 +128,72 @@ void nm_embed_cycles(const nm_embedding *e, const float *codes, uint32_t batch, 
         }
     }
 }
+
+/* ------------------------------------------------------------- sag term */
+
+double nm_soft_sag(const float *v, uint32_t s0, uint32_t s1, double tau, float *grad)
+{
+    if (s1 <= s0)
+        return 0.0;
+    double mn = v[s0];
+    for (uint32_t i = s0; i < s1; i++)
+        mn = v[i] < mn ? v[i] : mn;
+    double z = 0;
+    for (uint32_t i = s0; i < s1; i++)
+        z += exp(-(v[i] - mn) / tau);
+    const double softmin = mn - tau * log(z);
+    const uint32_t len = s1 - s0, tail = len / 10 ? len / 10 : 1, t0 = s1 - tail;
+    double ss = 0;
+    for (uint32_t i = t0; i < s1; i++)
+        ss += v[i];
+    ss /= tail;
+    if (grad) {
+        for (uint32_t i = s0; i < s1; i++)
+            grad[i] -= (float)(exp(-(v[i] - mn) / tau) / z);
+        for (uint32_t i = t0; i < s1; i++)
+            grad[i] += (float)(1.0 / tail);
+    }
+    return ss - softmin;
+}
+
+nb_status nm_sag_prepare(nm_sag_term *t)
+{
+    if (!t || !t->step0 || !t->step1 || !t->use || !t->target)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "sag term: missing arrays");
+    if (!(t->tau_mV > 0) || !(t->lambda >= 0))
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "sag term: tau %g mV and lambda %g (tau > 0, lambda >= 0)",
+                        t->tau_mV, t->lambda);
+    t->denom = 0;
+    for (uint32_t b = 0; b < t->batch; b++) {
+        if (t->step1[b] > t->n || t->step0[b] >= t->step1[b])
+            return nb_error(NB_ERR_INVALID_ARGUMENT, "sag term: trace %u: step [%u, %u) outside the window of %u",
+                            b, t->step0[b], t->step1[b], t->n);
+        if (t->use[b]) {
+            double s = nm_soft_sag(t->target + (uint64_t)b * t->n, t->step0[b], t->step1[b], t->tau_mV, NULL);
+            t->denom += s * s;
+        }
+    }
+    return NB_OK;
+}
+
+double nm_sag_loss(void *user, uint32_t at, uint32_t b, uint32_t n, const float *v, float *g)
+{
+    const nm_sag_term *t = user;
+    double sum = 0;
+    memset(g, 0, (size_t)b * n * sizeof *g);
+    if (t->denom <= 0 || t->lambda == 0)
+        return 0.0;
+    for (uint32_t i = 0; i < b; i++) {
+        const uint32_t k = at + i;
+        if (!t->use[k])
+            continue;
+        float *gi = g + (uint64_t)i * n;
+        const double sp = nm_soft_sag(v + (uint64_t)i * n, t->step0[k], t->step1[k], t->tau_mV, gi);
+        const double st = nm_soft_sag(t->target + (uint64_t)k * n, t->step0[k], t->step1[k], t->tau_mV, NULL);
+        const double d = sp - st, c = t->lambda * 2.0 * d / t->denom;
+        sum += t->lambda * d * d / t->denom;
+        for (uint32_t j = 0; j < n; j++)
+            gi[j] = (float)(gi[j] * c);
+    }
+    return sum;
+}

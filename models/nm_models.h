@@ -280,6 +280,37 @@ nb_status nm_model_predict(nm_model *m, const float *current, const float *codes
 nb_status nm_model_train_step_embedded(nm_model *m, const float *current, const float *codes, const float *voltage,
                                        uint32_t batch, int p, const nm_adamw *opt, uint64_t step, double *loss);
 
+/* An extra term of the loss computed on the host from the prediction: for
+ * traces [at, at + b) of the batch, v[b][n] the predicted voltage (mV);
+ * returns the term's value and writes d term / d v to g[b][n]. */
+typedef double (*nm_loss_term)(void *user, uint32_t at, uint32_t b, uint32_t n, const float *v, float *g);
+/* nm_model_train_step_embedded with loss = relative Lp + term (called once
+ * per micro-batch, between the forward and the backward); *term_value
+ * (may be NULL) gets the term's sum. */
+nb_status nm_model_train_step_term(nm_model *m, const float *current, const float *codes, const float *voltage,
+                                   uint32_t batch, int p, nm_loss_term term, void *user, const nm_adamw *opt,
+                                   uint64_t step, double *loss, double *term_value);
+
+/* NOBLE's sag term (the optional fine-tune): lambda * sum_b (sag(v_b) -
+ * sag(t_b))^2 / sum_b sag(t_b)^2 over the hyperpolarising traces of the
+ * batch, with a differentiable sag: the mean over the last tenth of the
+ * step minus a soft minimum over the step, -tau log sum exp(-v / tau). */
+typedef struct nm_sag_term {
+    double lambda, tau_mV;       /* 25, 0.1 */
+    uint32_t batch, n;           /* traces, samples per trace */
+    const uint32_t *step0, *step1; /* [batch] the step's samples [step0, step1) in each window */
+    const uint8_t *use;          /* [batch] 1: a hyperpolarising trace, in the term */
+    const float *target;         /* [batch][n] mV */
+    double denom;                /* set by nm_sag_prepare: sum of sag(t)^2 */
+} nm_sag_term;
+/* The differentiable sag of one trace over [s0, s1); grad (may be NULL,
+ * n entries, zeroed by the caller) gets d sag / d v. */
+double nm_soft_sag(const float *v, uint32_t s0, uint32_t s1, double tau, float *grad);
+/* Checks the term and computes its denominator from the targets. */
+nb_status nm_sag_prepare(nm_sag_term *t);
+/* The nm_loss_term of an nm_sag_term (user = the term). */
+double nm_sag_loss(void *user, uint32_t at, uint32_t b, uint32_t n, const float *v, float *g);
+
 /* What each op of the last forward, backward or training step did: GPU time
  * (where the device has timestamps; 0 otherwise) and the bytes it moved and
  * floating-point operations it performed by its own count, summed over

@@ -73,6 +73,8 @@ struct nm_model {
     nb_kernel *k_embed;
     nb_buffer *cur, *wbuf;  /* [mb][N] current, [mb][nw] vec4 cycles per sample */
     float *hw, *ht;         /* host scratch: [mb][nw][4], [mb][N] */
+    nb_buffer *gext;        /* [mb][N] a host loss term's gradient (nm_model_train_step_term) */
+    float *hg;              /* host scratch [mb][N] */
 
     nb_cmd *cmd;
     nm_op_stat *st; /* per label: time and work of the current call */
@@ -463,8 +465,10 @@ void nm_model_destroy(nm_model *m)
     nb_kernel_destroy(m->k_embed);
     nb_buffer_destroy(m->cur);
     nb_buffer_destroy(m->wbuf);
+    nb_buffer_destroy(m->gext);
     free(m->hw);
     free(m->ht);
+    free(m->hg);
     nb_kernel *ks[] = {m->k_grid,   m->f_lift0,   m->f_lift1,   m->f_skip_act, m->f_skip_lin, m->f_fc0,
                        m->f_fc1_act, m->f_fc1_lin, m->f_fc1_q,  m->f_proj0,   m->f_proj1,   m->k_mix,
                        m->k_mix_bwd, m->k_wgrad,   m->k_reduce, m->k_gelu,    m->k_gelu_bwd, m->k_acc,
@@ -926,7 +930,42 @@ nb_status nm_model_forward(nm_model *m, const float *x, uint32_t batch, float *y
     return forward_in(m, &in, batch, y);
 }
 
-static nb_status backward_in(nm_model *m, const input *in, const float *target, uint32_t batch, int p, double *loss)
+/* The extra host loss term of a call, if any. */
+typedef struct extra {
+    nm_loss_term fn;
+    void *user;
+    double sum;
+} extra;
+
+/* After the forward and the data loss of traces [at, at + b): the host term
+ * on the prediction in mV, its gradient added to the device's dL/dy. */
+static nb_status add_term(nm_model *m, rec *r, extra *x, uint32_t at, uint32_t b)
+{
+    const uint64_t N = m->c.length, n = (uint64_t)b * N;
+    nb_status s;
+    if (!m->gext && (s = buf(m, &m->gext, (uint64_t)m->mb * N)))
+        return s;
+    if (!m->hg && !(m->hg = malloc(((uint64_t)m->mb * N + 1) * sizeof *m->hg)))
+        return nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+    if ((s = submit(m)) || (s = nb_buffer_download(m->yout, 0, m->ht, n * 4)))
+        return s;
+    const float sc = (float)m->emb.voltage_scale;
+    for (uint64_t i = 0; i < n; i++)
+        m->ht[i] *= sc;
+    double v = x->fn(x->user, at, b, (uint32_t)N, m->ht, m->hg);
+    if (!isfinite(v))
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "the extra loss term is not finite (%g)", v);
+    x->sum += v;
+    for (uint64_t i = 0; i < n; i++) /* dL/dy = dL/dV * voltage_scale */
+        m->hg[i] *= sc;
+    if ((s = nb_buffer_upload(m->gext, 0, m->hg, n * 4)) || (s = nb_cmd_reset(m->cmd)))
+        return s;
+    ew(r, m->k_acc, m->gext, m->gyo, NULL, n, "loss term");
+    return r->s;
+}
+
+static nb_status backward_in(nm_model *m, const input *in, const float *target, uint32_t batch, int p, double *loss,
+                             extra *x)
 {
     nb_status s = check_input(m, in, batch);
     if (s)
@@ -959,6 +998,8 @@ static nb_status backward_in(nm_model *m, const input *in, const float *target, 
         rec r = {m, m->cmd, b, NB_OK, in->current != NULL};
         record_forward(&r);
         record_loss(&r, p);
+        if (!r.s && x && (s = add_term(m, &r, x, at, b)))
+            return s;
         record_backward(&r);
         if (r.s)
             return r.s;
@@ -984,15 +1025,15 @@ static nb_status backward_in(nm_model *m, const input *in, const float *target, 
 nb_status nm_model_backward(nm_model *m, const float *x, const float *target, uint32_t batch, int p, double *loss)
 {
     input in = {x, NULL, NULL};
-    return backward_in(m, &in, target, batch, p, loss);
+    return backward_in(m, &in, target, batch, p, loss, NULL);
 }
 
 static nb_status train_step_in(nm_model *m, const input *in, const float *target, uint32_t batch, int p,
-                               const nm_adamw *opt, uint64_t step, double *loss)
+                               const nm_adamw *opt, uint64_t step, double *loss, extra *x)
 {
     if (!opt || step == 0)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "AdamW needs options and a step counted from 1");
-    nb_status s = backward_in(m, in, target, batch, p, loss);
+    nb_status s = backward_in(m, in, target, batch, p, loss, x);
     if (s)
         return s;
     if ((s = nb_cmd_reset(m->cmd)))
@@ -1027,7 +1068,7 @@ nb_status nm_model_train_step(nm_model *m, const float *x, const float *target, 
                               const nm_adamw *opt, uint64_t step, double *loss)
 {
     input in = {x, NULL, NULL};
-    return train_step_in(m, &in, target, batch, p, opt, step, loss);
+    return train_step_in(m, &in, target, batch, p, opt, step, loss, NULL);
 }
 
 nb_status nm_model_set_embedding(nm_model *m, const nm_embedding *e)
@@ -1097,7 +1138,23 @@ nb_status nm_model_train_step_embedded(nm_model *m, const float *current, const 
     if (!current)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "NULL current");
     input in = {NULL, current, codes};
-    return train_step_in(m, &in, voltage, batch, p, opt, step, loss);
+    return train_step_in(m, &in, voltage, batch, p, opt, step, loss, NULL);
+}
+
+nb_status nm_model_train_step_term(nm_model *m, const float *current, const float *codes, const float *voltage,
+                                   uint32_t batch, int p, nm_loss_term term, void *user, const nm_adamw *opt,
+                                   uint64_t step, double *loss, double *term_value)
+{
+    if (!current || !term)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "NULL current or loss term");
+    input in = {NULL, current, codes};
+    extra x = {term, user, 0.0};
+    nb_status s = train_step_in(m, &in, voltage, batch, p, opt, step, loss, &x);
+    if (!s && loss)
+        *loss += x.sum;
+    if (term_value)
+        *term_value = x.sum;
+    return s;
 }
 
 nb_status nm_model_op_stats(const nm_model *m, const nm_op_stat **stats, uint32_t *n)

@@ -365,6 +365,9 @@ static int ds_batch(lua_State *L)
         return luaL_error(L, "%s", nb_last_error());
     setint(L, "stride", stride);
     setnum(L, "dt_ms", d->dt_ms * stride);
+    setnum(L, "source_dt_ms", d->dt_ms);
+    setnum(L, "stim_start_ms", d->stim_start_ms);
+    setnum(L, "stim_end_ms", d->stim_end_ms);
     return 1;
 }
 

@@ -701,13 +701,47 @@ static int m_train_step(lua_State *L)
         int p = (int)opt_num(L, 3, "p", 4);
         m->opt.lr = opt_num(L, 3, "lr", m->opt.lr);
         m->opt.weight_decay = opt_num(L, 3, "weight_decay", m->opt.weight_decay);
-        double loss;
-        if (nm_model_train_step_embedded(m->m, cur->data, codes->data, volt->data, b, p, &m->opt, m->step + 1,
-                                         &loss))
+        double loss, term = 0;
+        nb_status s;
+        if (lua_istable(L, 3) && lua_getfield(L, 3, "sag") == LUA_TTABLE) {
+            /* NOBLE's sag fine-tune: {lambda = 25, tau = 0.1 (mV)}; the step's
+             * samples in each window from the batch's starts and stride */
+            int sag = lua_gettop(L);
+            double src_dt = opt_num(L, 2, "source_dt_ms", 0), t_on = opt_num(L, 2, "stim_start_ms", -1),
+                   t_off = opt_num(L, 2, "stim_end_ms", -1), stride = opt_num(L, 2, "stride", 1);
+            if (!(src_dt > 0) || t_on < 0 || t_off <= t_on)
+                return luaL_error(L, "train_step: the sag term needs a batch from dataset:batch (its starts, stride "
+                                     "and stimulus times)");
+            uint32_t *s0 = lua_newuserdatauv(L, b * 2 * sizeof *s0 + b, 0), *s1 = s0 + b;
+            uint8_t *use = (uint8_t *)(s1 + b);
+            lua_getfield(L, 2, "starts");
+            for (uint32_t i = 0; i < b; i++) {
+                lua_geti(L, -1, i + 1);
+                double start = lua_tonumber(L, -1);
+                lua_pop(L, 1);
+                double a = round((t_on / src_dt - start) / stride), z = round((t_off / src_dt - start) / stride);
+                s0[i] = (uint32_t)fmax(0, fmin(a, m->c.length - 1));
+                s1[i] = (uint32_t)fmax(s0[i] + 1, fmin(z, m->c.length));
+                use[i] = codes->data[(uint64_t)i * codes->dims[1]] < 0; /* hyperpolarising steps */
+            }
+            lua_pop(L, 1);
+            nm_sag_term t = {.lambda = opt_num(L, sag, "lambda", 25), .tau_mV = opt_num(L, sag, "tau", 0.1),
+                             .batch = b, .n = m->c.length, .step0 = s0, .step1 = s1, .use = use,
+                             .target = volt->data};
+            s = nm_sag_prepare(&t);
+            if (!s)
+                s = nm_model_train_step_term(m->m, cur->data, codes->data, volt->data, b, p, nm_sag_loss, &t, &m->opt,
+                                             m->step + 1, &loss, &term);
+        } else {
+            s = nm_model_train_step_embedded(m->m, cur->data, codes->data, volt->data, b, p, &m->opt, m->step + 1,
+                                             &loss);
+        }
+        if (s)
             return luaL_error(L, "%s", nb_last_error());
         m->step++;
         lua_pushnumber(L, loss);
-        return 1;
+        lua_pushnumber(L, term);
+        return 2;
     }
     ltensor *x = nbl_check_tensor(L, 2), *y = nbl_check_tensor(L, 3);
     uint32_t b = batch_of(L, m, x, m->c.in_channels, "the input");

@@ -303,6 +303,68 @@ static void embedded(nb_context *ctx)
     nan_codes[4] = NAN;
     CHECK(nm_model_predict(m, cur, nan_codes, B, yv) == NB_ERR_INVALID_ARGUMENT && strstr(nb_last_error(), "codes"),
           "a NaN code is named: %s", nb_last_error());
+
+    /* The sag term (NOBLE's fine-tune): its gradient in v against central
+     * differences, then through the network: the gradient a step with the
+     * term adds, along itself, against differences of the term. */
+    {
+        float v[N], gv[N];
+        for (int n = 0; n < N; n++)
+            v[n] = (float)(-70.0 - 6.0 * exp(-0.5 * (n - 20) * (n - 20) / 16.0) + 3.0 * (n > 20 ? 1 : 0) +
+                           0.3 * sin(0.7 * n));
+        memset(gv, 0, sizeof gv);
+        const double tau = 0.5;
+        nm_soft_sag(v, 8, 48, tau, gv);
+        double worst = 0, gmax = 0;
+        for (int n = 0; n < N; n++) {
+            float a[N], b[N];
+            memcpy(a, v, sizeof v);
+            memcpy(b, v, sizeof v);
+            a[n] += 0.01f;
+            b[n] -= 0.01f;
+            double fd = (nm_soft_sag(a, 8, 48, tau, NULL) - nm_soft_sag(b, 8, 48, tau, NULL)) / (a[n] - b[n]);
+            worst = fmax(worst, fabs(fd - gv[n]));
+            gmax = fmax(gmax, fabs(gv[n]));
+        }
+        printf("soft sag: gradient vs central differences %.2e of max %.3g\n", worst / gmax, gmax);
+        CHECK(worst <= 1e-3 * gmax, "soft sag gradient off by %.3g of %.3g", worst, gmax);
+
+        uint32_t s0[B] = {8, 8, 8}, s1[B] = {48, 48, 48};
+        uint8_t use[B] = {0, 0, 1}; /* the third trace is the hyperpolarising step */
+        nm_sag_term st = {.lambda = 25, .tau_mV = tau, .batch = B, .n = N, .step0 = s0, .step1 = s1, .use = use,
+                          .target = tv};
+        REQUIRE_OK(nm_sag_prepare(&st));
+        const uint64_t P2 = nm_param_count(&c);
+        float *g0 = malloc(P2 * 4), *g1 = malloc(P2 * 4), *pp = malloc(P2 * 4);
+        double l0, l1, term;
+        REQUIRE_OK(nm_model_set_params(m, pf));
+        REQUIRE_OK(nm_model_train_step_embedded(m, cur, codes, tv, B, 4, &o, 1, &l0));
+        REQUIRE_OK(nm_model_get_grads(m, g0));
+        REQUIRE_OK(nm_model_set_params(m, pf));
+        REQUIRE_OK(nm_model_train_step_term(m, cur, codes, tv, B, 4, nm_sag_loss, &st, &o, 1, &l1, &term));
+        REQUIRE_OK(nm_model_get_grads(m, g1));
+        double dd = 0;
+        for (uint64_t i = 0; i < P2; i++)
+            dd += (double)(g1[i] - g0[i]) * (g1[i] - g0[i]);
+        const double eps = 1e-2 / sqrt(dd);
+        double tp[2];
+        for (int sgn = 0; sgn < 2; sgn++) {
+            for (uint64_t i = 0; i < P2; i++)
+                pp[i] = (float)(pf[i] + (sgn ? -eps : eps) * (g1[i] - g0[i]));
+            REQUIRE_OK(nm_model_set_params(m, pp));
+            REQUIRE_OK(nm_model_predict(m, cur, codes, B, yv));
+            float gs[B * N];
+            tp[sgn] = nm_sag_loss(&st, 0, B, N, yv, gs);
+        }
+        const double fd = (tp[0] - tp[1]) / (2 * eps);
+        printf("sag term %.6g (loss %.6g = %.6g + term); directional derivative %.6g vs |g|^2 %.6g\n", term, l1, l0,
+               fd, dd);
+        CHECK(fabs(l1 - (l0 + term)) <= 1e-5 * l1 && term > 0, "the step's loss is data + term");
+        CHECK(fabs(fd - dd) <= 0.02 * dd, "the term's gradient through the network: %.6g vs %.6g", fd, dd);
+        free(g0);
+        free(g1);
+        free(pp);
+    }
     nm_model_destroy(m);
     nm_ref_destroy(ref);
     free(pf);

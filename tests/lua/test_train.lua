@@ -134,6 +134,17 @@ local ok, err = pcall(train.run, opts{ out = work .. "/b", epochs = 7, width = 1
 check(not ok and tostring(err):find("was made with width = 8, this run asks for 12", 1, true) ~= nil,
   "resuming with another width is refused: " .. tostring(err))
 
+-- 3b. the sag fine-tune from the trained checkpoint (lambda 25, lr 5e-4, patience 12)
+local ft = train.run(opts{ out = work .. "/sag", init = r.best, epochs = 2, resume = false, sag_lambda = 25,
+                           lr = 5e-4, patience = 12 })
+local terms = {}
+for line in io.lines(ft.log) do terms[#terms + 1] = json.decode(line).sag_term end
+check(#terms == 2 and terms[1] > 0 and terms[2] > 0, "the fine-tune logs a positive sag term")
+check(ft.best_val_l4 < 0.5, "the fine-tune keeps the validation error in bounds: " .. ft.best_val_l4)
+local okw, errw = pcall(train.run, opts{ out = work .. "/sag2", init = r.best, epochs = 1, stride = 2 })
+check(not okw and tostring(errw):find("takes windows of 2112 samples", 1, true) ~= nil,
+  "a fine-tune at another window is refused: " .. tostring(errw))
+
 -- 4. eval: report and plots
 local rep = eval.run{ checkpoint = r.best, out = work .. "/eval", batch = 8, progress = false, quiet = true }
 local f = io.open(work .. "/eval/report.json")

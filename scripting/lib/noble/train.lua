@@ -41,6 +41,10 @@ M.defaults = {
   time_limit_s = nil,    -- stop after the epoch that would pass this
   amp_freqs = 9, feat_freqs = 1,
   voltage_scale = 100,   -- mV: the network predicts V / voltage_scale
+  sag_lambda = 0,        -- > 0: NOBLE's sag fine-tune, loss + lambda * relative squared sag error
+  sag_tau = 0.1,         -- mV: the soft minimum's temperature
+  init = "",             -- a checkpoint to start from (its parameters, moments and embedding),
+                         -- as the fine-tune does: --init runs/x/best.h5 --sag-lambda 25 --lr 5e-4 --patience 12
   progress = true,       -- a progress bar on stderr
   quiet = false,         -- no summary lines on stdout
 }
@@ -49,7 +53,7 @@ M.defaults = {
 local fixed = { "dataset", "preset", "width", "blocks", "modes", "lifting_channels",
                 "projection_channels", "mlp_channels", "stride", "length", "batch", "p",
                 "factor", "patience", "threshold", "min_lr", "jitter", "seed",
-                "amp_freqs", "feat_freqs", "voltage_scale", "weight_decay" }
+                "amp_freqs", "feat_freqs", "voltage_scale", "weight_decay", "sag_lambda", "sag_tau" }
 
 local function with_defaults(opts)
   local o = {}
@@ -199,6 +203,7 @@ function M.run(opts)
     local st = json.decode(m:info().state or error("train: " .. last_path .. " holds no training state"))
     for _, k in ipairs(fixed) do
       local a, b = st.options[k], o[k]
+      if a == nil then a = M.defaults[k] end -- a setting added since that run: its default
       if a ~= b and not (a == nil and b == nil) then
         m:close()
         error(string.format("train: %s was made with %s = %s, this run asks for %s (use another out "
@@ -209,6 +214,14 @@ function M.run(opts)
     lr, sched, best_val, best_epoch = st.lr, st.sched, st.best_val or math.huge, st.best_epoch
     start_epoch = st.epoch + 1
     resumed = true
+  elseif o.init ~= "" then
+    m = noble.model{ checkpoint = o.init, max_batch = o.max_batch or o.batch, context = o.context }
+    local mi = m:info()
+    if not mi.embedding or mi.length ~= o.length then
+      m:close()
+      error(string.format("train: %s %s", o.init, not mi.embedding and "has no embedding (not made by noble train)"
+        or string.format("takes windows of %d samples, this run %d (stride and length must match)", mi.length, o.length)), 2)
+    end
   else
     local emb = M.fit_embedding(ds, o)
     local in_ch = 1 + 2 * o.amp_freqs + 2 * 2 * o.feat_freqs
@@ -241,13 +254,14 @@ function M.run(opts)
   for e = start_epoch, o.epochs do
     local t0 = noble.now()
     local order = rng:shuffle(table.move(train_ids, 1, #train_ids, 1, {}))
-    local sum, seen = 0, 0
+    local sum, seen, sag_sum = 0, 0, 0
     for i = 1, #order, o.batch do
       local ids = table.move(order, i, math.min(i + o.batch - 1, #order), 1, {})
       local b = ds:batch(ids, { length = o.length, stride = o.stride, jitter = o.jitter and rng or nil })
-      local loss = m:train_step(b, { p = o.p, lr = lr, weight_decay = o.weight_decay })
+      local loss, term = m:train_step(b, { p = o.p, lr = lr, weight_decay = o.weight_decay,
+        sag = o.sag_lambda > 0 and { lambda = o.sag_lambda, tau = o.sag_tau } or nil })
       close_batch(b)
-      sum, seen = sum + loss, seen + #ids
+      sum, seen, sag_sum = sum + loss, seen + #ids, sag_sum + term
       local dt = (noble.now() - t0) / 1000
       local r = seen / math.max(dt, 1e-9)
       local left = (#order - seen) / r + (o.epochs - e) * (#order / (rate or r) + val_s)
@@ -282,6 +296,7 @@ function M.run(opts)
     local rec = { epoch = e, step = m:info().step, train_loss = train_loss, val_l4 = val.l4,
                   val_l2 = val.l2, val_l1 = val.l1, lr = old_lr, next_lr = lr,
                   traces_per_s = rate, epoch_s = train_s + val_s, best = improved,
+                  sag_term = o.sag_lambda > 0 and sag_sum / math.ceil(#order / o.batch) or nil,
                   wall_s = (noble.now() - t_start) / 1000 }
     logf:write(json.encode(rec), "\n"); logf:flush()
     if improved then m:save(best_path, { epoch = e, best_metric = best_val, state = state }) end
