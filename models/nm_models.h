@@ -237,6 +237,49 @@ int64_t nm_dataset_window_start(const nm_dataset *d, double jitter_ms);
 nb_status nm_dataset_window(const nm_dataset *d, const uint32_t *ids, const int64_t *start, uint32_t n,
                             uint32_t length, uint32_t stride, float *current, float *voltage, float *codes);
 
+/* ---------------------------------------------------------------- stores */
+
+/* A streaming, appendable HDF5 file (store.c; docs/lua-api.md, "Stores"),
+ * for outputs far larger than memory: datasets whose first dimension grows
+ * with each append, chunked (about 1 MiB of rows a chunk, at least one row)
+ * and compressed (shuffle + gzip level 4). Each dataset keeps a chunk cache
+ * of two chunks, so memory stays bounded whatever is appended. The file is
+ * written to PATH.tmp.PID and appears at PATH only when finished, with the
+ * root attribute complete = 1 (0 while writing). Names may contain '/':
+ * the groups on the way are created. Values are stored as given (NaN is a
+ * legitimate value). After nm_store_finish or nm_store_abort the store is
+ * gone; any failure inside finish aborts it. */
+typedef struct nm_store nm_store;
+
+/* Creates PATH.tmp.PID; the message names the directory when it is
+ * missing or not writable. */
+nb_status nm_store_create(const char *path, nm_store **out);
+/* A float32 dataset of rows of shape row_dims[rank] (rank 0 to 3: scalar
+ * rows to 3-d rows), empty at first; units (may be NULL) becomes its
+ * "units" attribute. The int32 variant is for ids and counts. */
+nb_status nm_store_dataset(nm_store *s, const char *name, uint32_t rank, const uint64_t *row_dims, const char *units);
+nb_status nm_store_dataset_int32(nm_store *s, const char *name, uint32_t rank, const uint64_t *row_dims,
+                                 const char *units);
+/* Appends rows rows (row-major, rows * row size values) to a dataset of
+ * this store and of this type; the message names a dataset that is not. */
+nb_status nm_store_append(nm_store *s, const char *name, uint64_t rows, const float *data);
+nb_status nm_store_append_int32(nm_store *s, const char *name, uint64_t rows, const int32_t *data);
+/* A dataset's type (1: int32), row shape and rows appended so far; any
+ * output may be NULL. */
+nb_status nm_store_shape(nm_store *s, const char *name, int *int32, uint32_t *rank, uint64_t row_dims[3],
+                         uint64_t *rows);
+/* Attributes (float64, float64 arrays, UTF-8 strings) of obj: "" or "/"
+ * (or NULL) is the root, else a dataset or group already made; one of the
+ * same name is replaced. The root's "complete" is the store's own. */
+nb_status nm_store_attr_double(nm_store *s, const char *obj, const char *name, double v);
+nb_status nm_store_attr_doubles(nm_store *s, const char *obj, const char *name, uint64_t n, const double *v);
+nb_status nm_store_attr_string(nm_store *s, const char *obj, const char *name, const char *v);
+/* Writes the cached chunks, sets complete = 1, closes, fsyncs and renames
+ * the file to PATH, and frees the store. */
+nb_status nm_store_finish(nm_store *s);
+/* Closes and removes the temporary file and frees the store (s may be NULL). */
+void nm_store_abort(nm_store *s);
+
 /* ------------------------------------------------------------ GPU model */
 
 typedef struct nm_model nm_model;

@@ -29,5 +29,7 @@ nbl_tensor *nbl_check_tensor(lua_State *L, int i);
 /* lua_data.c: noble.dataset, noble.rng and noble.metrics; registers the
  * classes and sets the functions in the module table at the stack top. */
 void nbl_open_data(lua_State *L);
+/* lua_store.c: noble.store, streaming HDF5 files; sets it in the module table at the stack top. */
+void nbl_open_store(lua_State *L);
 
 #endif
