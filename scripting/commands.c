@@ -24,6 +24,12 @@ const nbc_command nbc_commands[] = {
     {"eval", nbc_eval,
      "  noble eval --checkpoint FILE [--dataset FILE] [--out DIR] (noble eval --help)\n"
      "                                  errors, features, f-I curves: report.json and PNG plots\n"},
+    {"population", nbc_population,
+     "  noble population --checkpoint FILE --out POP.h5 --stimuli A1,A2,.. (--sample N | --points .. | --path ..)\n"
+     "                                  synthetic neurons in the embedding, streamed to HDF5 (noble population --help)\n"},
+    {"variability", nbc_variability,
+     "  noble variability --checkpoint FILE --dataset FILE --amplitude PA [--out DIR]\n"
+     "                                  the ensemble's spread against NEURON's: JSON and PNG\n"},
     {NULL, NULL, NULL},
 };
 

@@ -15,6 +15,8 @@ int nbc_datagen(int argc, char **argv); /* cmd_datagen.c */
 int nbc_run(int argc, char **argv);     /* lua_noble.c */
 int nbc_train(int argc, char **argv);   /* lua_noble.c: scripting/examples/train.lua */
 int nbc_eval(int argc, char **argv);    /* lua_noble.c: scripting/examples/eval.lua */
+int nbc_population(int argc, char **argv);  /* lua_noble.c: scripting/examples/population.lua */
+int nbc_variability(int argc, char **argv); /* lua_noble.c: scripting/examples/variability.lua */
 
 /* NULL-terminated; defined in commands.c. */
 extern const nbc_command nbc_commands[];

@@ -959,6 +959,7 @@ int nbl_open(lua_State *L)
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
     nbl_open_data(L);
+    nbl_open_store(L);
     char v[32];
     snprintf(v, sizeof v, "%d.%d.%d", NB_VERSION_MAJOR, NB_VERSION_MINOR, NB_VERSION_PATCH);
     lua_pushstring(L, v);
@@ -1055,4 +1056,14 @@ int nbc_train(int argc, char **argv)
 int nbc_eval(int argc, char **argv)
 {
     return run_example("noble eval", NOBLE_LUA_EXAMPLES "/eval.lua", argc, argv);
+}
+
+int nbc_population(int argc, char **argv)
+{
+    return run_example("noble population", NOBLE_LUA_EXAMPLES "/population.lua", argc, argv);
+}
+
+int nbc_variability(int argc, char **argv)
+{
+    return run_example("noble variability", NOBLE_LUA_EXAMPLES "/variability.lua", argc, argv);
 }

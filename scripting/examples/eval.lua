@@ -2,11 +2,11 @@
 local eval = require("noble.eval")
 local cli = require("noble.cli")
 
-local usage = [[
+local usage = [=[
 usage: noble eval --checkpoint FILE [--dataset FILE] [--out DIR] [--batch N] [--plots true|false]
                   [--splits train,validation,test] [--progress true|false] [--quiet true|false]
 The dataset and the window default to those the checkpoint was trained with; the report goes to
-DIR/report.json (default: the checkpoint's name + "-eval"), with traces.png, fi.png, errors.png.]]
+DIR/report.json (default: the checkpoint's name + "-eval"), with traces.png, fi.png, errors.png.]=]
 
 local opts = cli.parse("noble eval", { ... }, { checkpoint = "string", dataset = "string", out = "string",
   batch = "number", plots = "boolean", splits = "string", progress = "boolean", quiet = "boolean" }, usage)

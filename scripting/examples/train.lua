@@ -6,7 +6,7 @@
 local train = require("noble.train")
 local cli = require("noble.cli")
 
-local usage = [[
+local usage = [=[
 usage: noble train [--dataset FILE] [--out DIR] [--preset noble|small] [--width N] [--blocks N]
                    [--modes N] [--lifting-channels N] [--projection-channels N] [--mlp-channels N]
                    [--stride N] [--length N] [--epochs N] [--batch N] [--max-batch N] [--lr X]
@@ -16,7 +16,7 @@ usage: noble train [--dataset FILE] [--out DIR] [--preset noble|small] [--width 
                    [--init CHECKPOINT] [--sag-lambda 25] [--sag-tau MV]
                    [--progress true|false] [--quiet true|false]
 Defaults: the published recipe on data/pvalb60.h5 into runs/noble (docs/training.md).
-A run whose --out holds last.h5 resumes from it (--resume false starts over).]]
+A run whose --out holds last.h5 resumes from it (--resume false starts over).]=]
 
 local known = { dataset = "string", out = "string", preset = "string", init = "string" }
 for k, v in pairs(train.defaults) do

@@ -42,6 +42,8 @@ local function quantile(t, q)
   return v[lo] + (v[hi] - v[lo]) * (pos - lo)
 end
 
+M.quantile = quantile
+
 local function summary(t)
   return { mean = mean(t), median = quantile(t, 0.5), q25 = quantile(t, 0.25), q75 = quantile(t, 0.75), n = #t }
 end

@@ -102,6 +102,16 @@ function M.window_length(ds, stride)
   return noble.fft_length(math.floor(info.window_ms / info.dt_ms / (stride or 1)))
 end
 
+-- The window as a checkpoint records it: sample spacing, the unjittered
+-- window's start in the trace, and the step's place in the window.
+function M.geometry(ds, stride, length)
+  local info = ds:info()
+  local start_ms = ds:window_start(0) * info.dt_ms
+  return { dt_ms = info.dt_ms * stride, stride = stride, length = length, source_dt_ms = info.dt_ms,
+           window_start_ms = start_ms, stim_start_ms = info.stim_start_ms - start_ms,
+           stim_end_ms = info.stim_end_ms - start_ms, cell = info.cell }
+end
+
 local function close_batch(b)
   b.current:close(); b.voltage:close(); b.codes:close()
 end
@@ -246,6 +256,13 @@ function M.run(opts)
       mi.parameters, o.length, info.dt_ms * o.stride)
   if resumed then say("train: resuming %s after epoch %d (lr %.3g)", last_path, start_epoch - 1, lr) end
 
+  -- what a checkpoint needs to be used without the dataset (noble.population):
+  -- the window's geometry and the training models' (I_thr, s_thr)
+  local geometry, train_points = M.geometry(ds, o.stride, o.length), {}
+  for _, mid in ipairs(ds:models("train")) do
+    local md = ds:model(mid)
+    train_points[#train_points + 1] = { md.I_thr, md.s_thr }
+  end
   local show = progress_writer(o.progress)
   local rate, val_s = nil, 0
   local stopped = nil
@@ -292,7 +309,8 @@ function M.run(opts)
     local options = {}
     for _, k in ipairs(fixed) do options[k] = o[k] end
     local state = json.encode({ version = 1, epoch = e, lr = lr, sched = sched, rng = rng:state(),
-                                best_val = best_val, best_epoch = best_epoch, options = options })
+                                best_val = best_val, best_epoch = best_epoch, options = options,
+                                geometry = geometry, train_points = train_points })
     local rec = { epoch = e, step = m:info().step, train_loss = train_loss, val_l4 = val.l4,
                   val_l2 = val.l2, val_l1 = val.l1, lr = old_lr, next_lr = lr,
                   traces_per_s = rate, epoch_s = train_s + val_s, best = improved,

@@ -1,0 +1,5 @@
+# Synthetic neurons and variability (scripting/lib/noble/population.lua) on the mini dataset.
+add_test(NAME test_population COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_population.sh $<TARGET_FILE:noble>
+         ${CMAKE_CURRENT_SOURCE_DIR} ${NOBLE_MINI_DATASET})
+set_tests_properties(test_population PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV}" TIMEOUT 900
+                     FIXTURES_REQUIRED mini_dataset LABELS "lua;population")
