@@ -75,4 +75,52 @@ typedef struct nbb_operator_options {
  * efficiency, and the ratios to PyTorch on the same machine. */
 nb_status nbb_operator(const nbb_operator_options *o, nbb_report *r);
 
+/* ------------------------------------------------------ bench population */
+
+typedef struct nbb_population_options {
+    const char *checkpoint; /* NULL: models/pretrained/pvalb-reduced.h5 in the source tree */
+    const char *dataset;    /* NULL: data/pvalb60.h5 in the source tree when there; "": none */
+    const char *batches;    /* "1,8,32,128" ("1,4" when quick); the largest is built */
+    int rounds;             /* 0: 3 (1 when quick) */
+    int quick;
+} nbb_population_options;
+
+#define NBB_POPULATION_MAX_BATCHES 16
+
+typedef struct nbb_population_point {
+    uint32_t batch;
+    double ms_per_call;     /* median of the rounds of nm_model_predict */
+    double traces_per_s, ms_per_trace;
+    double device_mib;      /* nm_model_device_bytes after the rounds */
+} nbb_population_point;
+
+typedef struct nbb_population_result {
+    char checkpoint[512], dataset[512]; /* dataset "" when none */
+    char device[256], device_type[32], driver[256], api_version[32];
+    uint64_t parameters;
+    uint32_t width, blocks, modes, length, lifting_channels, projection_channels, mlp_channels;
+    uint32_t stride;
+    char stride_from[64];
+    double dt_ms, window_ms, step_on_ms, step_off_ms, amplitude_pA; /* the synthetic window */
+    char codes_from[96];
+    uint32_t training_models;
+    double I_thr_pA[2], s_thr_Hz_per_pA[2]; /* ranges the codes are drawn from */
+    int rounds;
+    uint32_t max_batch_asked, max_batch; /* max_batch < asked: halved after out of memory */
+    uint32_t n_points, best;            /* best: index of the highest traces/s */
+    nbb_population_point points[NBB_POPULATION_MAX_BATCHES];
+    int has_neuron;                      /* 0: no dataset, no comparison */
+    uint32_t neuron_traces;
+    double neuron_trace_ms, neuron_median_s, neuron_mean_s;
+    double speedup_median, speedup_mean; /* NEURON s per trace / noble's at the best batch */
+    char note[512];
+} nbb_population_result;
+
+/* `noble bench population`: synthetic neurons per second through the
+ * embedded predict path of a trained checkpoint, against NEURON's wall time
+ * per trace recorded in the dataset. */
+nb_status nbb_population(const nbb_population_options *o, nbb_population_result *res);
+/* A table for people, or JSON (the writer above). */
+void nbb_population_print(const nbb_population_result *res, FILE *f, int json);
+
 #endif

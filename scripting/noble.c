@@ -306,17 +306,55 @@ static int bench_operator(int argc, char **argv)
     return 0;
 }
 
+static int bench_population(int argc, char **argv)
+{
+    nbb_population_options o = {0};
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0)
+            json = 1;
+        else if (strcmp(a, "--quick") == 0)
+            o.quick = 1;
+        else if (i + 1 < argc && strcmp(a, "--checkpoint") == 0)
+            o.checkpoint = argv[++i];
+        else if (i + 1 < argc && strcmp(a, "--dataset") == 0)
+            o.dataset = argv[++i];
+        else if (i + 1 < argc && strcmp(a, "--batches") == 0)
+            o.batches = argv[++i];
+        else if (i + 1 < argc && strcmp(a, "--rounds") == 0) {
+            if ((o.rounds = atoi(argv[++i])) <= 0) {
+                fprintf(stderr, "noble bench population: --rounds takes a positive number, not '%s'\n", argv[i]);
+                return EXIT_USAGE;
+            }
+        } else {
+            fprintf(stderr, "noble bench population: unknown argument '%s' (see noble help)\n", a);
+            return EXIT_USAGE;
+        }
+    }
+    nbb_population_result *r = malloc(sizeof *r);
+    if (!r)
+        return fail("bench", NB_ERR_OUT_OF_MEMORY);
+    nb_status s = nbb_population(&o, r);
+    if (!s)
+        nbb_population_print(r, stdout, json);
+    free(r);
+    return s ? fail("bench population", s) : 0;
+}
+
 static int cmd_bench(int argc, char **argv)
 {
     static const char *const known[] = {"--json", "--quick", NULL};
     if (argc < 1) {
-        fprintf(stderr, "noble bench: which bench? (runtime, operator)\n");
+        fprintf(stderr, "noble bench: which bench? (runtime, operator, population)\n");
         return EXIT_USAGE;
     }
     if (strcmp(argv[0], "operator") == 0)
         return bench_operator(argc - 1, argv + 1);
+    if (strcmp(argv[0], "population") == 0)
+        return bench_population(argc - 1, argv + 1);
     if (strcmp(argv[0], "runtime") != 0) {
-        fprintf(stderr, "noble bench: unknown bench '%s' (known: runtime, operator)\n", argv[0]);
+        fprintf(stderr, "noble bench: unknown bench '%s' (known: runtime, operator, population)\n", argv[0]);
         return EXIT_USAGE;
     }
     if (!check_flags(argc - 1, argv + 1, known, "bench runtime"))
@@ -349,6 +387,11 @@ static void usage(FILE *f)
                "  noble bench operator [--json] [--quick] [--length N] [--batches 1,8,16,32,64] [--rounds R] [--no-torch]\n"
                "                                  the NOBLE preset: traces/s forward and training, memory,\n"
                "                                  per-op efficiency, ratios to PyTorch on this machine\n"
+               "  noble bench population [--json] [--quick] [--checkpoint FILE] [--dataset FILE] [--batches 1,8,32,128]\n"
+               "                         [--rounds R]\n"
+               "                                  synthetic neurons per second from a trained checkpoint (default\n"
+               "                                  models/pretrained/pvalb-reduced.h5), speedup over NEURON's time per\n"
+               "                                  trace in the dataset (default data/pvalb60.h5; --dataset '' for none)\n"
                "%s"
                "  noble version\n"
                "  noble help\n\n"
