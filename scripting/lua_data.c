@@ -454,25 +454,6 @@ static int l_isatty(lua_State *L)
 
 /* ----------------------------------------------------------------- open */
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close)
-{
-    luaL_newmetatable(L, name);
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    if (close) {
-        lua_pushcfunction(L, close);
-        lua_setfield(L, -2, "close");
-    }
-    lua_setfield(L, -2, "__index");
-    if (close) {
-        lua_pushcfunction(L, close);
-        lua_setfield(L, -2, "__close");
-        lua_pushcfunction(L, close);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
-}
-
 void nbl_open_data(lua_State *L)
 {
     static const luaL_Reg rng_m[] = {{"uniform", r_uniform}, {"int", r_int},           {"shuffle", r_shuffle},
@@ -486,8 +467,8 @@ void nbl_open_data(lua_State *L)
                                     {"batch", ds_batch},
                                     {"trace_data", ds_trace_data},
                                     {NULL, NULL}};
-    new_class(L, T_RNG, rng_m, NULL);
-    new_class(L, T_DATASET, ds_m, ds_close);
+    nbl_new_class(L, T_RNG, rng_m, NULL, NULL);
+    nbl_new_class(L, T_DATASET, ds_m, ds_close, NULL);
     static const luaL_Reg fns[] = {{"dataset", l_dataset}, {"rng", l_rng}, {"metrics", l_metrics},
                                    {"fft_length", l_fft_length}, {"isatty", l_isatty}, {"now", l_now}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);

@@ -915,19 +915,23 @@ static int l_features(lua_State *L)
 
 /* ----------------------------------------------------------------- module */
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close,
-                      lua_CFunction tostring)
+void nbl_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close,
+                   lua_CFunction tostring)
 {
     luaL_newmetatable(L, name);
     lua_newtable(L); /* __index */
     luaL_setfuncs(L, methods, 0);
-    lua_pushcfunction(L, close);
-    lua_setfield(L, -2, "close");
+    if (close) {
+        lua_pushcfunction(L, close);
+        lua_setfield(L, -2, "close");
+    }
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, close);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, close);
-    lua_setfield(L, -2, "__gc");
+    if (close) {
+        lua_pushcfunction(L, close);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, close);
+        lua_setfield(L, -2, "__gc");
+    }
     if (tostring) {
         lua_pushcfunction(L, tostring);
         lua_setfield(L, -2, "__tostring");
@@ -946,13 +950,13 @@ int nbl_open(lua_State *L)
                                        {"info", m_info},             {"predict", m_predict},
                                        {"set_embedding", m_set_embedding}, {"embedding", m_embedding},
                                        {NULL, NULL}};
-    new_class(L, T_TENSOR, tensor_m, t_close, t_tostring);
+    nbl_new_class(L, T_TENSOR, tensor_m, t_close, t_tostring);
     luaL_getmetatable(L, T_TENSOR);
     lua_pushcfunction(L, t_len);
     lua_setfield(L, -2, "__len");
     lua_pop(L, 1);
-    new_class(L, T_CONTEXT, context_m, c_close, NULL);
-    new_class(L, T_MODEL, model_m, m_close, NULL);
+    nbl_new_class(L, T_CONTEXT, context_m, c_close, NULL);
+    nbl_new_class(L, T_MODEL, model_m, m_close, NULL);
     static const luaL_Reg fns[] = {{"tensor", l_tensor}, {"load_array", l_load_array}, {"device", l_device},
                                    {"devices", l_devices}, {"model", l_model},         {"close", l_close_all},
                                    {"features", l_features}, {"plot", nbl_plot},

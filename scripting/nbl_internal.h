@@ -4,6 +4,7 @@
 #ifndef NBL_INTERNAL_H
 #define NBL_INTERNAL_H
 
+#include <lauxlib.h>
 #include <lua.h>
 #include <stdint.h>
 
@@ -25,6 +26,10 @@ int nbl_plot(lua_State *L);
  * dimensions or no memory); the tensor at index i (raises if closed). */
 nbl_tensor *nbl_tensor_new(lua_State *L, uint32_t rank, const uint64_t *dims);
 nbl_tensor *nbl_check_tensor(lua_State *L, int i);
+/* lua_noble.c: registers a class: methods in __index; close (may be NULL)
+ * as close, __close and __gc; tostring (may be NULL) as __tostring. */
+void nbl_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close,
+                   lua_CFunction tostring);
 
 /* lua_data.c: noble.dataset, noble.rng and noble.metrics; registers the
  * classes and sets the functions in the module table at the stack top. */

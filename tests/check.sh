@@ -9,3 +9,12 @@ finish() {
   echo "$fails failure(s)"
   exit $((fails > 0))
 }
+# expect STATUS TEXT -- command...: the command exits with STATUS and its
+# stderr holds TEXT (needs $tmp, a scratch folder).
+expect() {
+  local want=$1 text=$2; shift 3
+  "$@" > "$tmp/out" 2> "$tmp/err"
+  local got=$?
+  check "exit $want and '$text': $*" test $got -eq "$want"
+  grep -qF -- "$text" "$tmp/err" || { echo "  stderr was:"; sed 's/^/    /' "$tmp/err"; check "... message" false; }
+}

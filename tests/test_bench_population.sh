@@ -51,13 +51,6 @@ assert "neuron" not in b and not any("speedup" in k for k in b), b
 assert "no NEURON comparison" in b["note"] and b["codes"]["I_thr_pA"] == [50, 50], b
 ' "$tmp/nods.json"
 
-expect() { # expect STATUS TEXT -- command...
-  local want=$1 text=$2; shift 3
-  "$@" > "$tmp/out" 2> "$tmp/err"
-  local got=$?
-  check "exit $want and '$text': $*" test $got -eq "$want"
-  grep -qF -- "$text" "$tmp/err" || { echo "  stderr was:"; sed 's/^/    /' "$tmp/err"; check "... message" false; }
-}
 
 "$noble" model init --preset small --length 64 --out "$tmp/plain.h5" > /dev/null
 expect 1 "has no embedding" -- "$noble" bench population --quick --checkpoint "$tmp/plain.h5" --dataset "$mini"

@@ -41,13 +41,6 @@ rc=$?
 cat "$tmp/py.out"
 check "the population file reads back in h5py" test $rc -eq 0
 
-expect() { # expect STATUS TEXT -- command...
-  local want=$1 text=$2; shift 3
-  "$@" > "$tmp/out" 2> "$tmp/err"
-  local got=$?
-  check "exit $want and '$text': $*" test $got -eq "$want"
-  grep -qF -- "$text" "$tmp/err" || { echo "  stderr was:"; sed 's/^/    /' "$tmp/err"; check "... message" false; }
-}
 ck="$tmp/work/run/best.h5"
 expect 2 "which checkpoint?" -- "$noble" population --out x.h5 --stimuli 10 --sample 3
 expect 2 "the stimulus list is empty" -- "$noble" population --checkpoint "$ck" --out "$tmp/x.h5" --stimuli , --sample 3

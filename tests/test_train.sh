@@ -18,13 +18,6 @@ cat "$tmp/lua.out"
 check "the end-to-end checks pass" test $rc -eq 0
 check "... to the end" grep -q "train tests: all checks passed" "$tmp/lua.out"
 
-expect() { # expect STATUS TEXT -- command...
-  local want=$1 text=$2; shift 3
-  "$@" > "$tmp/out" 2> "$tmp/err"
-  local got=$?
-  check "exit $want and '$text': $*" test $got -eq "$want"
-  grep -qF -- "$text" "$tmp/err" || { echo "  stderr was:"; sed 's/^/    /' "$tmp/err"; check "... message" false; }
-}
 
 expect 2 "unknown option --bogus" -- "$noble" train --bogus 1
 expect 2 "--epochs takes a number, got 'many'" -- "$noble" train --epochs many

@@ -15,6 +15,7 @@
 -- report.json and traces.png, fi.png, errors.png.
 local noble = require("noble")
 local json = require("noble.json")
+local progress = require("noble.progress")
 
 local M = {}
 
@@ -183,12 +184,10 @@ function M.run(opts)
   os.execute("mkdir -p '" .. o.out:gsub("'", "'\\''") .. "'")
   local ds <close> = noble.dataset(o.dataset)
   local info = ds:info()
-  local tty = noble.isatty(2)
+  local counters = {}
   local function show(split, k, n)
-    if o.progress and tty then
-      io.stderr:write(string.format("\r\27[Keval %s: %d/%d traces", split, k, n))
-      if k == n then io.stderr:write("\n") end
-    end
+    counters[split] = counters[split] or progress.counter("eval " .. split .. ":", o.progress)
+    counters[split](k, n)
   end
   local report = {
     checkpoint = o.checkpoint, dataset = o.dataset, cell = info.cell,

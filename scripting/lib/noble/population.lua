@@ -13,6 +13,7 @@
 local noble = require("noble")
 local json = require("noble.json")
 local eval = require("noble.eval")
+local progress = require("noble.progress")
 
 local M = {}
 
@@ -199,22 +200,6 @@ M.feature_names = { "Spikecount", "time_to_first_spike", "AP1_peak", "AP1_width"
   "voltage_base", "steady_state_voltage", "steady_state_voltage_stimend",
   "decay_time_constant_after_stim", "depol_block", "sag_amplitude" }
 
-local function progress_line(label, enabled)
-  local tty = noble.isatty(2)
-  local t0, last = noble.now(), -1e9
-  return function(done, total)
-    if not enabled then return end
-    local now = noble.now()
-    if not (tty or now - last > 30000 or done == total) then return end
-    last = now
-    local rate = done / math.max((now - t0) / 1000, 1e-9)
-    local line = string.format("%s %d/%d traces, %.1f traces/s, ETA %.0f s", label, done, total, rate,
-      (total - done) / rate)
-    io.stderr:write(tty and ("\r\27[K" .. line .. (done == total and "\n" or "")) or (line .. "\n"))
-    io.stderr:flush()
-  end
-end
-
 M.defaults = { steps = 11, traces = false, batch = 64, seed = 0, outside = "flag", progress = true, quiet = false }
 local known = { checkpoint = true, dataset = true, out = true, report = true, sample = true, points = true,
                 path = true, stimuli = true, context = true }
@@ -337,7 +322,7 @@ function M.run(opts)
     end
     st:append("features", f)
     if o.traces then st:append("traces", y) end
-  end, progress_line("population", o.progress))
+  end, progress.counter("population", o.progress))
   -- f-I curves rise with current: spike counts never fall as the amplitude grows
   local order = {}
   for s = 1, #o.stimuli do order[s] = s end
@@ -453,7 +438,7 @@ function M.variability(opts)
       noble_feats[first + r] = features_of(y, r, geo)
       for i = 1, L do vp[(first + r - 1) * L + i] = y:get(r, i) end
     end
-  end, progress_line("variability", o.progress))
+  end, progress.counter("variability", o.progress))
   local function band(flat, n)
     local q = { {}, {}, {} }
     for i = 1, L do

@@ -16,6 +16,7 @@
 -- where an uninterrupted run would (same seed, same device).
 local noble = require("noble")
 local json = require("noble.json")
+local progress = require("noble.progress")
 
 local M = {}
 
@@ -147,26 +148,6 @@ local function clock_string(s)
   return string.format("%d:%02d", s // 60, s % 60)
 end
 
--- A progress line: on a terminal redrawn in place, otherwise a line at
--- most every 30 s.
-local function progress_writer(enabled)
-  local tty = noble.isatty(2)
-  local last = -math.huge
-  return function(text, final)
-    if not enabled then return end
-    if tty then
-      io.stderr:write("\r\27[K", text, final and "\n" or "")
-    else
-      local now = os.time()
-      if final or now - last >= 30 then
-        io.stderr:write(text, "\n")
-        last = now
-      end
-    end
-    io.stderr:flush()
-  end
-end
-
 local function bar(frac, width)
   local n = math.floor(frac * width + 0.5)
   return "[" .. string.rep("#", n) .. string.rep(".", width - n) .. "]"
@@ -263,7 +244,7 @@ function M.run(opts)
     local md = ds:model(mid)
     train_points[#train_points + 1] = { md.I_thr, md.s_thr }
   end
-  local show = progress_writer(o.progress)
+  local show = progress.writer(o.progress)
   local rate, val_s = nil, 0
   local stopped = nil
   local epoch = start_epoch - 1
