@@ -62,6 +62,7 @@ local function eval_split(m, ds, split, o, show)
   local recs = {}
   local dt = info.dt_ms * o.stride
   local dur_s = (info.stim_end_ms - info.stim_start_ms) / 1000
+  show(split, 0, #ids)
   for i = 1, #ids, o.batch do
     local part = table.move(ids, i, math.min(i + o.batch - 1, #ids), 1, {})
     local b = ds:batch(part, { length = o.length, stride = o.stride })

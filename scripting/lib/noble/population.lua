@@ -172,6 +172,7 @@ local function run_batches(ctx, neurons, stimuli, batch, sink, progress)
     fill_step(t, 1, amp, ctx.geometry, L)
     steps[s] = t:table()
   end
+  if progress then progress(0, total) end
   while done < total do
     local k = math.min(batch, total - done)
     local c <close> = k < batch and noble.tensor(k, L) or nil -- the last, partial batch

@@ -24,11 +24,14 @@ function progress.writer(enabled)
   end
 end
 
--- Returns count(done, total): "LABEL done/total traces, rate, ETA".
+-- Returns count(done, total): "LABEL done/total traces, rate, ETA"; the
+-- clock starts at the first call, which may be count(0, total).
 function progress.counter(label, enabled)
   local show = progress.writer(enabled)
-  local t0 = noble.now()
+  local t0
   return function(done, total)
+    t0 = t0 or noble.now()
+    if done == 0 then return end
     local rate = done / math.max((noble.now() - t0) / 1000, 1e-9)
     show(string.format("%s %d/%d traces, %.1f traces/s, ETA %.0f s", label, done, total, rate,
       (total - done) / rate), done == total)
