@@ -273,7 +273,7 @@ function M.plot(m, ds, o, report, recs)
     local top = 10
     for k = 1, #c.amplitude_pA do top = math.max(top, c.rate_neuron_Hz[k], c.rate_noble_Hz[k]) end
     panels[#panels + 1] = {
-      ylim = { -0.03 * top, 1.08 * top },
+      ylim = { -0.03 * top, 1.08 * top }, legend = "top left", -- f-I curves rise to the right
       title = string.format("%s model %d (mean |error| %.1f Hz)", split, c.model, c.mean_abs_rate_error_Hz or 0),
       xlabel = "I (pA)", ylabel = "rate (Hz)",
       series = { { x = c.amplitude_pA, y = c.rate_neuron_Hz, label = "NEURON", color = palette[1], style = "linepoints" },
