@@ -5,6 +5,7 @@
 
 #include "nb_runtime.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
@@ -87,6 +88,19 @@ static inline int nbt_finish(nb_context *ctx)
 }
 
 /* Deterministic pseudo-random numbers (xorshift64*), uniform in [-1, 1). */
+/* Files in a folder, not counting dot files: nothing left behind? */
+static inline int nbt_count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
 static inline double nbt_rand(uint64_t *s)
 {
     *s ^= *s >> 12;

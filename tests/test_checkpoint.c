@@ -6,22 +6,9 @@
 #include "nb_test.h"
 #include "nm_models.h"
 
-#include <dirent.h>
 #include <hdf5.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int count_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n;
-}
 
 /* Edits a saved file with HDF5 directly, to make it wrong. */
 static void vandalise(const char *path, const char *what)
@@ -80,7 +67,7 @@ int main(void)
     }
     ck.state = strdup("epoch = 17, lr = 0.0016");
     CHECK_OK(nm_checkpoint_save(path, &ck));
-    CHECK(count_files(dir) == 1, "one file, no temporary left: %d", count_files(dir));
+    CHECK(nbt_count_files(dir) == 1, "one file, no temporary left: %d", nbt_count_files(dir));
 
     nm_checkpoint back;
     CHECK_OK(nm_checkpoint_load(path, &c, &back));
@@ -152,14 +139,14 @@ int main(void)
     CHECK(nm_checkpoint_load("/nonexistent/model.h5", NULL, &back) == NB_ERR_IO, "missing file");
 
     /* Failed saves leave nothing behind. */
-    int before = count_files(dir);
+    int before = nbt_count_files(dir);
     CHECK(nm_checkpoint_save("/nonexistent-dir/model.h5", &ck) == NB_ERR_IO, "unwritable path: %s", nb_last_error());
     char path3[300];
     snprintf(path3, sizeof path3, "%s/nan.h5", dir);
     ck.params[3] = NAN;
     CHECK(nm_checkpoint_save(path3, &ck) == NB_ERR_INVALID_ARGUMENT && strstr(nb_last_error(), "not finite"), "%s",
           nb_last_error());
-    CHECK(access(path3, F_OK) != 0 && count_files(dir) == before, "no partial file after a failed save");
+    CHECK(access(path3, F_OK) != 0 && nbt_count_files(dir) == before, "no partial file after a failed save");
     /* The old checkpoint survives a failed overwrite. */
     CHECK(nm_checkpoint_save(path, &ck) != NB_OK, "NaN overwrite refused");
     CHECK_OK(nm_checkpoint_load(path, &c, &back));

@@ -7,23 +7,10 @@
 #include "nb_test.h"
 #include "nm_models.h"
 
-#include <dirent.h>
 #include <hdf5.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static int count_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n;
-}
 
 static int exists(const char *path)
 {
@@ -131,7 +118,7 @@ static void test_roundtrip(const char *dir)
     CHECK_OK(nm_store_finish(s));
 
     CHECK(exists(path), "finish leaves %s", path);
-    CHECK(count_files(dir) == 1, "finish leaves exactly PATH, %d files in %s", count_files(dir), dir);
+    CHECK(nbt_count_files(dir) == 1, "finish leaves exactly PATH, %d files in %s", nbt_count_files(dir), dir);
 
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     CHECK(f >= 0, "reopen %s", path);
@@ -255,7 +242,7 @@ static void test_errors(const char *dir)
     CHECK(nm_store_attr_doubles(s, "", "x", 0, NULL) == NB_ERR_INVALID_ARGUMENT, "no values");
     CHECK_OK(nm_store_append(s, "a/b", 1, v)); /* errors leave the store usable */
     CHECK_OK(nm_store_finish(s));
-    CHECK(count_files(dir) == 1, "%d files after the error store", count_files(dir));
+    CHECK(nbt_count_files(dir) == 1, "%d files after the error store", nbt_count_files(dir));
     unlink(path);
 }
 
@@ -269,7 +256,7 @@ static void test_abort(const char *dir)
     float *v = calloc(1000 * 50, sizeof *v);
     CHECK_OK(nm_store_dataset(s, "v", 1, row, "mV"));
     CHECK_OK(nm_store_append(s, "v", 50, v));
-    CHECK(count_files(dir) == 1, "the temporary is there while writing");
+    CHECK(nbt_count_files(dir) == 1, "the temporary is there while writing");
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     CHECK(exists(tmp) && !exists(path), "writing goes to PATH.tmp.PID, PATH absent");
@@ -279,7 +266,7 @@ static void test_abort(const char *dir)
     CHECK(has(nb_last_error(), "already exists"), "message: %s", nb_last_error());
     nm_store_abort(s);
     nm_store_abort(NULL);
-    CHECK(count_files(dir) == 0, "abort leaves no file and no temporary (%d files)", count_files(dir));
+    CHECK(nbt_count_files(dir) == 0, "abort leaves no file and no temporary (%d files)", nbt_count_files(dir));
     free(v);
 }
 
@@ -383,7 +370,7 @@ int main(void)
     test_errors(dir);
     test_abort(dir);
     test_memory(dir);
-    CHECK(count_files(dir) == 0, "nothing left in %s", dir);
+    CHECK(nbt_count_files(dir) == 0, "nothing left in %s", dir);
     rmdir(dir);
     if (nbt_failures)
         fprintf(stderr, "%d check(s) failed\n", nbt_failures);
