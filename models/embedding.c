@@ -197,3 +197,59 @@ double nm_sag_loss(void *user, uint32_t at, uint32_t b, uint32_t n, const float 
     }
     return sum;
 }
+
+/* ----------------------------------------------------- spike-count term */
+
+static double logistic(double z)
+{
+    return z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+}
+
+double nm_soft_spike_count(const float *v, uint32_t n, double threshold, double width, float *grad)
+{
+    if (n < 2)
+        return 0.0;
+    double c = 0, prev = logistic((v[0] - threshold) / width);
+    for (uint32_t i = 0; i + 1 < n; i++) {
+        const double next = logistic((v[i + 1] - threshold) / width);
+        if (next > prev) {
+            c += next - prev;
+            if (grad) {
+                grad[i + 1] += (float)(next * (1 - next) / width);
+                grad[i] -= (float)(prev * (1 - prev) / width);
+            }
+        }
+        prev = next;
+    }
+    return c;
+}
+
+nb_status nm_spike_prepare(const nm_spike_term *t)
+{
+    if (!t || !t->target)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "spike term: missing target");
+    if (!(t->width_mV > 0) || !(t->lambda >= 0) || !isfinite(t->threshold_mV))
+        return nb_error(NB_ERR_INVALID_ARGUMENT,
+                        "spike term: width %g mV, lambda %g, threshold %g mV (width > 0, lambda >= 0)", t->width_mV,
+                        t->lambda, t->threshold_mV);
+    return NB_OK;
+}
+
+double nm_spike_loss(void *user, uint32_t at, uint32_t b, uint32_t n, const float *v, float *g)
+{
+    const nm_spike_term *t = user;
+    double sum = 0;
+    memset(g, 0, (size_t)b * n * sizeof *g);
+    if (t->lambda == 0)
+        return 0.0;
+    for (uint32_t i = 0; i < b; i++) {
+        float *gi = g + (uint64_t)i * n;
+        const double cp = nm_soft_spike_count(v + (uint64_t)i * n, n, t->threshold_mV, t->width_mV, gi);
+        const double ct = nm_soft_spike_count(t->target + (uint64_t)(at + i) * n, n, t->threshold_mV, t->width_mV, NULL);
+        const double d = (cp - ct) / (ct + 1), c = t->lambda * 2.0 * d / (ct + 1);
+        sum += t->lambda * d * d;
+        for (uint32_t j = 0; j < n; j++)
+            gi[j] = (float)(gi[j] * c);
+    }
+    return sum;
+}

@@ -354,6 +354,26 @@ nb_status nm_sag_prepare(nm_sag_term *t);
 /* The nm_loss_term of an nm_sag_term (user = the term). */
 double nm_sag_loss(void *user, uint32_t at, uint32_t b, uint32_t n, const float *v, float *g);
 
+/* A spike-count term (not in the published recipe; docs/training.md): a
+ * soft count of upward threshold crossings, c(v) = sum_i max(0, s_{i+1} -
+ * s_i) with s_i = 1 / (1 + exp(-(v_i - threshold) / width)), compared per
+ * trace as lambda * sum_b ((c(v_b) - c(t_b)) / (c(t_b) + 1))^2. It rewards
+ * the right number of spikes whatever their timing, which relative Lp
+ * alone punishes twice when a spike is a little early or late. */
+typedef struct nm_spike_term {
+    double lambda;              /* 1 */
+    double threshold_mV, width_mV; /* -20, 5 */
+    uint32_t batch, n;
+    const float *target;        /* [batch][n] mV */
+} nm_spike_term;
+/* The soft spike count of v[0..n); grad (may be NULL, n entries) gets
+ * d count / d v added to it. */
+double nm_soft_spike_count(const float *v, uint32_t n, double threshold, double width, float *grad);
+/* Checks the term's settings. */
+nb_status nm_spike_prepare(const nm_spike_term *t);
+/* The nm_loss_term of an nm_spike_term (user = the term). */
+double nm_spike_loss(void *user, uint32_t at, uint32_t b, uint32_t n, const float *v, float *g);
+
 /* What each op of the last forward, backward or training step did: GPU time
  * (where the device has timestamps; 0 otherwise) and the bytes it moved and
  * floating-point operations it performed by its own count, summed over

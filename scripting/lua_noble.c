@@ -692,6 +692,28 @@ static int m_embedding(lua_State *L)
     return 1;
 }
 
+/* The host loss terms of a training step: the sag term, the spike-count
+ * term, or both (the second's gradient goes through scratch). */
+typedef struct terms {
+    int use_sag, use_spikes;
+    nm_sag_term sag;
+    nm_spike_term spikes;
+    float *scratch; /* [max batch][length] when both are used */
+} terms;
+
+static double terms_loss(void *user, uint32_t at, uint32_t b, uint32_t n, const float *v, float *g)
+{
+    terms *t = user;
+    if (t->use_sag && t->use_spikes) {
+        double a = nm_sag_loss(&t->sag, at, b, n, v, g);
+        double c = nm_spike_loss(&t->spikes, at, b, n, v, t->scratch);
+        for (uint64_t i = 0; i < (uint64_t)b * n; i++)
+            g[i] += t->scratch[i];
+        return a + c;
+    }
+    return t->use_sag ? nm_sag_loss(&t->sag, at, b, n, v, g) : nm_spike_loss(&t->spikes, at, b, n, v, g);
+}
+
 static int m_train_step(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
@@ -703,10 +725,12 @@ static int m_train_step(lua_State *L)
         m->opt.weight_decay = opt_num(L, 3, "weight_decay", m->opt.weight_decay);
         double loss, term = 0;
         nb_status s;
-        if (lua_istable(L, 3) && lua_getfield(L, 3, "sag") == LUA_TTABLE) {
+        int sag = lua_istable(L, 3) && lua_getfield(L, 3, "sag") == LUA_TTABLE ? lua_gettop(L) : 0;
+        int spk = lua_istable(L, 3) && lua_getfield(L, 3, "spikes") == LUA_TTABLE ? lua_gettop(L) : 0;
+        terms tm = {0};
+        if (sag) {
             /* NOBLE's sag fine-tune: {lambda = 25, tau = 0.1 (mV)}; the step's
              * samples in each window from the batch's starts and stride */
-            int sag = lua_gettop(L);
             double src_dt = opt_num(L, 2, "source_dt_ms", 0), t_on = opt_num(L, 2, "stim_start_ms", -1),
                    t_off = opt_num(L, 2, "stim_end_ms", -1), stride = opt_num(L, 2, "stride", 1);
             if (!(src_dt > 0) || t_on < 0 || t_off <= t_on)
@@ -725,17 +749,32 @@ static int m_train_step(lua_State *L)
                 use[i] = codes->data[(uint64_t)i * codes->dims[1]] < 0; /* hyperpolarising steps */
             }
             lua_pop(L, 1);
-            nm_sag_term t = {.lambda = opt_num(L, sag, "lambda", 25), .tau_mV = opt_num(L, sag, "tau", 0.1),
-                             .batch = b, .n = m->c.length, .step0 = s0, .step1 = s1, .use = use,
-                             .target = volt->data};
-            s = nm_sag_prepare(&t);
-            if (!s)
-                s = nm_model_train_step_term(m->m, cur->data, codes->data, volt->data, b, p, nm_sag_loss, &t, &m->opt,
-                                             m->step + 1, &loss, &term);
-        } else {
+            tm.sag = (nm_sag_term){.lambda = opt_num(L, sag, "lambda", 25), .tau_mV = opt_num(L, sag, "tau", 0.1),
+                                   .batch = b, .n = m->c.length, .step0 = s0, .step1 = s1, .use = use,
+                                   .target = volt->data};
+            if (nm_sag_prepare(&tm.sag))
+                return luaL_error(L, "train_step: %s", nb_last_error());
+            tm.use_sag = 1;
+        }
+        if (spk) {
+            /* the spike-count term: {lambda = 1, threshold = -20 (mV), width = 5 (mV)} */
+            tm.spikes = (nm_spike_term){.lambda = opt_num(L, spk, "lambda", 1),
+                                        .threshold_mV = opt_num(L, spk, "threshold", -20),
+                                        .width_mV = opt_num(L, spk, "width", 5), .batch = b, .n = m->c.length,
+                                        .target = volt->data};
+            if (nm_spike_prepare(&tm.spikes))
+                return luaL_error(L, "train_step: %s", nb_last_error());
+            tm.use_spikes = 1;
+            if (sag) {
+                tm.scratch = lua_newuserdatauv(L, (size_t)b * m->c.length * sizeof *tm.scratch, 0);
+            }
+        }
+        if (sag || spk)
+            s = nm_model_train_step_term(m->m, cur->data, codes->data, volt->data, b, p, terms_loss, &tm, &m->opt,
+                                         m->step + 1, &loss, &term);
+        else
             s = nm_model_train_step_embedded(m->m, cur->data, codes->data, volt->data, b, p, &m->opt, m->step + 1,
                                              &loss);
-        }
         if (s)
             return luaL_error(L, "%s", nb_last_error());
         m->step++;

@@ -365,6 +365,64 @@ static void embedded(nb_context *ctx)
         free(g1);
         free(pp);
     }
+
+    /* The spike-count term: the soft count of a clean train of three spikes
+     * is three; its gradient, and the term's, against central differences. */
+    {
+        enum { S = 200 };
+        float v[S], t[2 * S], gv[S], gl[2 * S];
+        for (int n = 0; n < S; n++) {
+            double u = -65.0 + 8.0 * sin(0.05 * n);
+            for (int k = 0; k < 3; k++)
+                u += 90.0 * exp(-0.5 * (n - 40 - 50 * k) * (n - 40 - 50 * k) / 4.0);
+            t[n] = (float)u;                                      /* three spikes */
+            t[S + n] = (float)(-70.0 + 2.0 * sin(0.1 * n));     /* none */
+            v[n] = (float)(-45.0 + 12.0 * sin(0.21 * n) + 0.5 * cos(1.3 * n)); /* near threshold */
+        }
+        const double c3 = nm_soft_spike_count(t, S, -20, 5, NULL), c0 = nm_soft_spike_count(t + S, S, -20, 5, NULL);
+        printf("soft spike count: %.4f for 3 spikes, %.2e for none\n", c3, c0);
+        CHECK(fabs(c3 - 3) < 0.02 && c0 < 1e-3, "soft spike counts %.4f and %.3g", c3, c0);
+        memset(gv, 0, sizeof gv);
+        nm_soft_spike_count(v, S, -20, 5, gv);
+        double worst = 0, gmax = 0;
+        for (int n = 0; n < S; n++) {
+            float a[S], b[S];
+            memcpy(a, v, sizeof v);
+            memcpy(b, v, sizeof v);
+            a[n] += 0.01f;
+            b[n] -= 0.01f;
+            double fd = (nm_soft_spike_count(a, S, -20, 5, NULL) - nm_soft_spike_count(b, S, -20, 5, NULL)) /
+                        (a[n] - b[n]);
+            worst = fmax(worst, fabs(fd - gv[n]));
+            gmax = fmax(gmax, fabs(gv[n]));
+        }
+        printf("soft spike count: gradient vs central differences %.2e of max %.3g\n", worst / gmax, gmax);
+        CHECK(worst <= 1e-3 * gmax, "soft spike count gradient off by %.3g of %.3g", worst, gmax);
+
+        float vv[2 * S];
+        memcpy(vv, v, sizeof v);
+        memcpy(vv + S, v, sizeof v); /* spikes where the second target has none */
+        nm_spike_term sp = {.lambda = 1.5, .threshold_mV = -20, .width_mV = 5, .batch = 2, .n = S, .target = t};
+        REQUIRE_OK(nm_spike_prepare(&sp));
+        const double l = nm_spike_loss(&sp, 0, 2, S, vv, gl);
+        worst = 0, gmax = 0;
+        for (int n = 0; n < 2 * S; n++) {
+            float a[2 * S], b[2 * S], scratch[2 * S];
+            memcpy(a, vv, sizeof vv);
+            memcpy(b, vv, sizeof vv);
+            a[n] += 0.01f;
+            b[n] -= 0.01f;
+            double fd = (nm_spike_loss(&sp, 0, 2, S, a, scratch) - nm_spike_loss(&sp, 0, 2, S, b, scratch)) /
+                        (a[n] - b[n]);
+            worst = fmax(worst, fabs(fd - gl[n]));
+            gmax = fmax(gmax, fabs(gl[n]));
+        }
+        printf("spike term %.5g: gradient vs central differences %.2e of max %.3g\n", l, worst / gmax, gmax);
+        CHECK(l > 0 && worst <= 1e-3 * gmax, "spike term gradient off by %.3g of %.3g", worst, gmax);
+        sp.width_mV = 0;
+        CHECK(nm_spike_prepare(&sp) == NB_ERR_INVALID_ARGUMENT && strstr(nb_last_error(), "width"),
+              "a zero width is refused: %s", nb_last_error());
+    }
     nm_model_destroy(m);
     nm_ref_destroy(ref);
     free(pf);

@@ -138,9 +138,20 @@ check(not ok and tostring(err):find("was made with width = 8, this run asks for 
 local ft = train.run(opts{ out = work .. "/sag", init = r.best, epochs = 2, resume = false, sag_lambda = 25,
                            lr = 5e-4, patience = 12 })
 local terms = {}
-for line in io.lines(ft.log) do terms[#terms + 1] = json.decode(line).sag_term end
+for line in io.lines(ft.log) do terms[#terms + 1] = json.decode(line).extra_term end
 check(#terms == 2 and terms[1] > 0 and terms[2] > 0, "the fine-tune logs a positive sag term")
 check(ft.best_val_l4 < 0.5, "the fine-tune keeps the validation error in bounds: " .. ft.best_val_l4)
+-- 3c. the spike-count term with the best epoch chosen by the validation f-I error
+local sp = train.run(opts{ out = work .. "/spikes", init = r.best, epochs = 2, resume = false, spike_lambda = 1,
+                           select = "fi", lr = 1e-3 })
+local recs = {}
+for line in io.lines(sp.log) do recs[#recs + 1] = json.decode(line) end
+check(#recs == 2 and recs[1].extra_term > 0 and recs[1].val_fi_Hz >= 0 and recs[1].best,
+  "the spike term is logged with the validation f-I error")
+check(sp.select == "fi" and sp.best_val_l4 == nil and math.abs(sp.best_metric - math.min(recs[1].val_fi_Hz,
+  recs[2].val_fi_Hz)) < 1e-9, "the best epoch is the lowest validation f-I error: " .. tostring(sp.best_metric))
+local oks, errs = pcall(train.run, opts{ out = work .. "/spikes2", epochs = 1, select = "l2" })
+check(not oks and tostring(errs):find('select must be "l4" or "fi"', 1, true) ~= nil, "an unknown selection is refused")
 local okw, errw = pcall(train.run, opts{ out = work .. "/sag2", init = r.best, epochs = 1, stride = 2 })
 check(not okw and tostring(errw):find("takes windows of 2112 samples", 1, true) ~= nil,
   "a fine-tune at another window is refused: " .. tostring(errw))

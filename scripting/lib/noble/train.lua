@@ -44,6 +44,10 @@ M.defaults = {
   voltage_scale = 100,   -- mV: the network predicts V / voltage_scale
   sag_lambda = 0,        -- > 0: NOBLE's sag fine-tune, loss + lambda * relative squared sag error
   sag_tau = 0.1,         -- mV: the soft minimum's temperature
+  spike_lambda = 0,      -- > 0: loss + lambda * the spike-count term (not in the published recipe)
+  spike_threshold = -20, -- mV: where the soft count's logistic is one half
+  spike_width = 5,       -- mV: the logistic's width
+  select = "l4",         -- the best epoch: lowest validation "l4", or lowest validation f-I error ("fi")
   init = "",             -- a checkpoint to start from (its parameters, moments and embedding),
                          -- as the fine-tune does: --init runs/x/best.h5 --sag-lambda 25 --lr 5e-4 --patience 12
   progress = true,       -- a progress bar on stderr
@@ -54,7 +58,8 @@ M.defaults = {
 local fixed = { "dataset", "preset", "width", "blocks", "modes", "lifting_channels",
                 "projection_channels", "mlp_channels", "stride", "length", "batch", "p",
                 "factor", "patience", "threshold", "min_lr", "jitter", "seed",
-                "amp_freqs", "feat_freqs", "voltage_scale", "weight_decay", "sag_lambda", "sag_tau" }
+                "amp_freqs", "feat_freqs", "voltage_scale", "weight_decay", "sag_lambda", "sag_tau",
+                "spike_lambda", "spike_threshold", "spike_width", "select" }
 
 local function with_defaults(opts)
   local o = {}
@@ -118,10 +123,14 @@ local function close_batch(b)
 end
 
 -- Mean relative Lp errors (l1, l2, l4) of the model on traces ids, windows
--- without jitter. Returns the means and the per-trace table of noble.metrics.
+-- without jitter, and fi: the mean absolute difference of firing rate in the
+-- step (Hz) between prediction and truth. Returns the means and the
+-- per-trace table of noble.metrics.
 function M.evaluate(m, ds, ids, o)
-  local per = { l1 = {}, l2 = {}, l4 = {} }
+  local per = { l1 = {}, l2 = {}, l4 = {}, fi = {} }
   local chunk = o.max_batch or o.batch or 16
+  local info = ds:info()
+  local dt, dur_s = info.dt_ms * o.stride, (info.stim_end_ms - info.stim_start_ms) / 1000
   for i = 1, #ids, chunk do
     local part = table.move(ids, i, math.min(i + chunk - 1, #ids), 1, {})
     local b = ds:batch(part, { length = o.length, stride = o.stride })
@@ -129,6 +138,13 @@ function M.evaluate(m, ds, ids, o)
     local met = noble.metrics(y, b.voltage)
     for _, k in ipairs({ "l1", "l2", "l4" }) do
       for j = 1, #part do per[k][#per[k] + 1] = met[k][j] end
+    end
+    for j = 1, #part do
+      local t0 = b.starts[j] * info.dt_ms
+      local s0, s1 = info.stim_start_ms - t0, info.stim_end_ms - t0
+      local cp = noble.features(y, dt, s0, s1, j).Spikecount
+      local ct = noble.features(b.voltage, dt, s0, s1, j).Spikecount
+      per.fi[#per.fi + 1] = math.abs(cp - ct) / dur_s
     end
     y:close(); close_batch(b)
   end
@@ -169,6 +185,9 @@ end
 function M.run(opts)
   local o = with_defaults(opts)
   local t_start = noble.now and noble.now() or os.time()
+  if o.select ~= "l4" and o.select ~= "fi" then
+    error("train: select must be \"l4\" or \"fi\", not " .. tostring(o.select), 2)
+  end
   local ds <close> = noble.dataset(o.dataset) -- first: a bad dataset leaves nothing behind
   os.execute("mkdir -p '" .. o.out:gsub("'", "'\\''") .. "'")
   local probe = io.open(o.out .. "/.write-test", "w")
@@ -252,14 +271,16 @@ function M.run(opts)
   for e = start_epoch, o.epochs do
     local t0 = noble.now()
     local order = rng:shuffle(table.move(train_ids, 1, #train_ids, 1, {}))
-    local sum, seen, sag_sum = 0, 0, 0
+    local sum, seen, term_sum = 0, 0, 0
     for i = 1, #order, o.batch do
       local ids = table.move(order, i, math.min(i + o.batch - 1, #order), 1, {})
       local b = ds:batch(ids, { length = o.length, stride = o.stride, jitter = o.jitter and rng or nil })
       local loss, term = m:train_step(b, { p = o.p, lr = lr, weight_decay = o.weight_decay,
-        sag = o.sag_lambda > 0 and { lambda = o.sag_lambda, tau = o.sag_tau } or nil })
+        sag = o.sag_lambda > 0 and { lambda = o.sag_lambda, tau = o.sag_tau } or nil,
+        spikes = o.spike_lambda > 0 and { lambda = o.spike_lambda, threshold = o.spike_threshold,
+                                          width = o.spike_width } or nil })
       close_batch(b)
-      sum, seen, sag_sum = sum + loss, seen + #ids, sag_sum + term
+      sum, seen, term_sum = sum + loss, seen + #ids, term_sum + term
       local dt = (noble.now() - t0) / 1000
       local r = seen / math.max(dt, 1e-9)
       local left = (#order - seen) / r + (o.epochs - e) * (#order / (rate or r) + val_s)
@@ -271,7 +292,7 @@ function M.run(opts)
     local train_loss = sum / seen
     last_train = train_loss
     local tv = noble.now()
-    local val = #val_ids > 0 and M.evaluate(m, ds, val_ids, o) or { l4 = train_loss }
+    local val = #val_ids > 0 and M.evaluate(m, ds, val_ids, o) or { l4 = train_loss, fi = 0 / 0 }
     val_s = (noble.now() - tv) / 1000
     -- ReduceLROnPlateau (mode min, relative threshold) on the training loss
     local old_lr = lr
@@ -284,8 +305,9 @@ function M.run(opts)
         sched.bad = 0
       end
     end
-    local improved = val.l4 < best_val
-    if improved then best_val, best_epoch = val.l4, e end
+    local metric = o.select == "fi" and #val_ids > 0 and val.fi or val.l4
+    local improved = metric < best_val
+    if improved then best_val, best_epoch = metric, e end
     epoch = e
     local options = {}
     for _, k in ipairs(fixed) do options[k] = o[k] end
@@ -293,15 +315,15 @@ function M.run(opts)
                                 best_val = best_val, best_epoch = best_epoch, options = options,
                                 geometry = geometry, train_points = train_points })
     local rec = { epoch = e, step = m:info().step, train_loss = train_loss, val_l4 = val.l4,
-                  val_l2 = val.l2, val_l1 = val.l1, lr = old_lr, next_lr = lr,
+                  val_l2 = val.l2, val_l1 = val.l1, val_fi_Hz = val.fi, lr = old_lr, next_lr = lr,
                   traces_per_s = rate, epoch_s = train_s + val_s, best = improved,
-                  sag_term = o.sag_lambda > 0 and sag_sum / math.ceil(#order / o.batch) or nil,
+                  extra_term = (o.sag_lambda > 0 or o.spike_lambda > 0) and term_sum / seen or nil,
                   wall_s = (noble.now() - t_start) / 1000 }
     logf:write(json.encode(rec), "\n"); logf:flush()
     if improved then m:save(best_path, { epoch = e, best_metric = best_val, state = state }) end
     m:save(last_path, { epoch = e, best_metric = best_val, state = state })
-    show(string.format("epoch %d/%d train L%d %.4f  validation L4 %.4f%s  lr %.2e  %.1f traces/s  %.0f s",
-      e, o.epochs, o.p, train_loss, val.l4, improved and " (best)" or "", old_lr, rate, train_s + val_s), true)
+    show(string.format("epoch %d/%d train loss %.4f  validation L4 %.4f, f-I %.1f Hz%s  lr %.2e  %.1f traces/s  %.0f s",
+      e, o.epochs, train_loss, val.l4, val.fi, improved and " (best)" or "", old_lr, rate, train_s + val_s), true)
     if o.time_limit_s and e < o.epochs then
       local elapsed = (noble.now() - t_start) / 1000
       if elapsed + train_s + val_s > o.time_limit_s then
@@ -313,12 +335,14 @@ function M.run(opts)
   logf:close()
   m:close()
   local wall = (noble.now() - t_start) / 1000
-  local summary = { epochs = epoch, best_epoch = best_epoch, best_val_l4 = best_val,
+  local summary = { epochs = epoch, best_epoch = best_epoch, select = o.select, best_metric = best_val,
+                    best_val_l4 = o.select == "l4" and best_val or nil,
                     last_train_loss = last_train, wall_s = wall, stopped = stopped,
                     best = best_path, last = last_path, log = log_path, length = o.length,
                     stride = o.stride, resumed = resumed }
-  say("train: %s after epoch %d of %d in %.0f s; best validation L4 %.4f at epoch %d -> %s",
-      stopped and ("stopped (" .. stopped .. ")") or "done", epoch, o.epochs, wall, best_val, best_epoch, best_path)
+  say("train: %s after epoch %d of %d in %.0f s; best validation %s %.4f at epoch %d -> %s",
+      stopped and ("stopped (" .. stopped .. ")") or "done", epoch, o.epochs, wall,
+      o.select == "fi" and "f-I error (Hz)" or "L4", best_val, best_epoch, best_path)
   return summary
 end
 
