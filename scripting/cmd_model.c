@@ -257,10 +257,31 @@ done:
     return rc;
 }
 
+/* An inference copy: parameters, embedding and the training script's state
+ * (window, training points), without the optimiser's moments. */
+static int export_model(const opts *o)
+{
+    if (!o->checkpoint || !o->out)
+        return usage_error("export needs --checkpoint FILE --out FILE", NULL);
+    nm_checkpoint ck;
+    if (nm_checkpoint_load(o->checkpoint, NULL, &ck))
+        return fail("cannot load the checkpoint");
+    free(ck.exp_avg);
+    free(ck.exp_avg_sq);
+    ck.exp_avg = ck.exp_avg_sq = NULL;
+    nb_status s = nm_checkpoint_save(o->out, &ck);
+    if (!s)
+        printf("wrote %s (epoch %llu, %llu parameters, %s embedding, no optimiser moments)\n", o->out,
+               (unsigned long long)ck.epoch, (unsigned long long)nm_param_count(&ck.config),
+               ck.has_embedding ? "with its" : "no");
+    nm_checkpoint_free(&ck);
+    return s ? fail("export") : 0;
+}
+
 int nbc_model(int argc, char **argv)
 {
     if (argc < 1)
-        return usage_error("which? info, init or run", NULL);
+        return usage_error("which? info, init, run or export", NULL);
     opts o;
     int rc = parse(argc - 1, argv + 1, &o);
     if (rc)
@@ -271,5 +292,7 @@ int nbc_model(int argc, char **argv)
         return init(&o);
     if (strcmp(argv[0], "run") == 0)
         return run_model(&o);
+    if (strcmp(argv[0], "export") == 0)
+        return export_model(&o);
     return usage_error("unknown subcommand", argv[0]);
 }

@@ -11,7 +11,9 @@ const nbc_command nbc_commands[] = {
      "  noble model init [--preset P] [--length N] [--seed S] --out FILE\n"
      "                                  a freshly initialised checkpoint\n"
      "  noble model run --checkpoint FILE --input FILE [--dataset x] --output FILE [--batch B]\n"
-     "                                  the operator on an HDF5 array (batch, channels, length)\n"},
+     "                                  the operator on an HDF5 array (batch, channels, length)\n"
+     "  noble model export --checkpoint FILE --out FILE\n"
+     "                                  an inference copy: no optimiser moments\n"},
     {"datagen", nbc_datagen,
      "  noble datagen --out FILE [--cell pvalb|ballstick|SPEC.json] [--models 60] [--amplitudes -110:270:20]\n"
      "                [--seed 1] [--jobs N] [--threshold-offsets 0,10,20,30,40,50] [--test N] [--validation N]\n"

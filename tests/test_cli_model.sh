@@ -53,6 +53,35 @@ check "an unknown preset is named" grep -q "unknown preset 'nonsense'" "$tmp/e4"
 "$noble" model init --preset small --out /nonexistent-dir/x.h5 2> "$tmp/e5"
 check "an unwritable path is named" grep -q "cannot create /nonexistent-dir/x.h5" "$tmp/e5"
 
+# export: an inference copy without the optimiser's moments, same output
+$py -c '
+import h5py, numpy as np, shutil, sys
+shutil.copy(sys.argv[1], sys.argv[2])
+with h5py.File(sys.argv[2], "a") as f:
+    p = sum(d.size for d in f["params"].values()) if isinstance(f["params"], h5py.Group) else f["params"].size
+    g = f.require_group("optimizer")
+    for k in ("exp_avg", "exp_avg_sq"):
+        if k in g: del g[k]
+        g[k] = np.full(p, 0.5, np.float32)
+' "$tmp/small.h5" "$tmp/moments.h5"
+"$noble" model export --checkpoint "$tmp/moments.h5" --out "$tmp/export.h5" > "$tmp/export.txt"
+check "model export says what it wrote" grep -q "no optimiser moments" "$tmp/export.txt"
+check "the export has no moments" $py -c '
+import h5py, sys
+with h5py.File(sys.argv[1]) as f:
+    assert "optimizer/exp_avg" not in f and "optimizer/exp_avg_sq" not in f
+with h5py.File(sys.argv[2]) as f:
+    assert "optimizer/exp_avg" in f
+' "$tmp/export.h5" "$tmp/moments.h5"
+"$noble" model run --checkpoint "$tmp/export.h5" --input "$tmp/io.h5" --output "$tmp/out-export.h5" > /dev/null
+check "the export gives the same output" $py -c '
+import h5py, numpy as np, sys
+a, b = (h5py.File(p)["y"][...] for p in sys.argv[1:3])
+assert np.array_equal(a, b)
+' "$tmp/out.h5" "$tmp/out-export.h5"
+"$noble" model export --checkpoint "$tmp/small.h5" 2> "$tmp/e6"
+check "export without --out is a usage error" grep -q "export needs --checkpoint FILE --out FILE" "$tmp/e6"
+
 "$noble" bench operator --quick --no-torch --json > "$tmp/bench.json" 2> "$tmp/bench.err"
 check "bench operator --quick --json exits 0" test $? -eq 0
 check "bench operator reports throughput, memory and per-op efficiency" $py -c '
