@@ -219,6 +219,7 @@ nb_status nbb_operator(const nbb_operator_options *o, nbb_report *r)
     nbb_report_str(r, "device", d->name);
     nbb_report_str(r, "device_type", nb_device_type_name(d->type));
     nbb_report_str(r, "driver", d->driver_info[0] ? d->driver_info : d->driver_version_str);
+    nbb_report_str(r, "fft_backend", nb_fft_backend_name(nb_context_fft_backend(ctx)));
     nbb_ceilings cl;
     s = nbb_measure_ceilings(ctx, o->quick, o->quick ? 2 : 5, &cl);
     nb_context_destroy(ctx);

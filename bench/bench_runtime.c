@@ -239,7 +239,9 @@ static nb_status bench_fft(nb_context *ctx, const nbb_options *o, int rounds, nb
     nbb_report_num(r, "fft_r2c_gpu_ms", r2c_ms, "ms", "GPU timestamps");
     nbb_report_num(r, "fft_c2r_gpu_ms", c2r_ms, "ms", "GPU timestamps");
     nbb_report_num(r, "fft_gflops", flops / (pair_ms * 1e6), "GFLOP/s", "2.5 N log2 N per real transform");
-    nbb_report_num(r, "fft_plan_ms", plan_ms, "ms", "both plans, VkFFT compiles its kernels");
+    nbb_report_num(r, "fft_plan_ms", plan_ms, "ms",
+                   nb_context_fft_backend(ctx) == NB_FFT_HOST ? "both plans, FFTW_ESTIMATE"
+                                                             : "both plans, VkFFT compiles its kernels");
     snprintf(note, sizeof note, "FFTW %s, %d threads, %s", fftwf_version, threads,
              o->quick ? "FFTW_ESTIMATE" : "FFTW_MEASURE");
     nbb_report_num(r, "fftw_pair_ms", fftw_ms, "ms", note);
@@ -348,6 +350,7 @@ nb_status nbb_runtime(const nbb_options *o, nbb_report *r)
     nbb_report_str(r, "device", d->name);
     nbb_report_str(r, "device_type", nb_device_type_name(d->type));
     nbb_report_str(r, "driver", d->driver_info[0] ? d->driver_info : d->driver_version_str);
+    nbb_report_str(r, "fft_backend", nb_fft_backend_name(nb_context_fft_backend(ctx)));
     nbb_report_str(r, "vulkan_api", d->api_version_str);
     nbb_report_num(r, "rounds", rounds, "", "each figure is the median of this many");
 

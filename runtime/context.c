@@ -519,6 +519,42 @@ nb_status nb_device_choose(uint32_t *index)
 
 /* ---------------------------------------------------------------- context */
 
+const char *nb_fft_backend_name(nb_fft_backend b)
+{
+    return b == NB_FFT_HOST ? "host (FFTW)" : b == NB_FFT_VKFFT ? "VkFFT" : "auto";
+}
+
+nb_fft_backend nb_context_fft_backend(const nb_context *ctx)
+{
+    return ctx && ctx->fft.host ? NB_FFT_HOST : NB_FFT_VKFFT;
+}
+
+/* The FFT backend: asked for, else NOBLE_FFT, else by device (nb_fft_backend). */
+static nb_status choose_fft(nb_context *ctx, nb_fft_backend want)
+{
+    if (want == NB_FFT_AUTO) {
+        const char *e = getenv("NOBLE_FFT");
+        if (e && *e && strcmp(e, "auto") != 0) {
+            if (strcmp(e, "vkfft") == 0)
+                want = NB_FFT_VKFFT;
+            else if (strcmp(e, "host") == 0)
+                want = NB_FFT_HOST;
+            else
+                return nb__fail(NB_ERR_INVALID_ARGUMENT, "NOBLE_FFT='%s': use auto, vkfft or host", e);
+        }
+    }
+    if (want != NB_FFT_AUTO && want != NB_FFT_VKFFT && want != NB_FFT_HOST)
+        return nb__fail(NB_ERR_INVALID_ARGUMENT, "unknown FFT backend %d", (int)want);
+    if (want == NB_FFT_HOST && !ctx->mem.device_mappable)
+        return nb__fail(NB_ERR_UNSUPPORTED,
+                        "the host FFT needs device memory that the host can map, and '%s' has none (use vkfft)",
+                        ctx->info.name);
+    if (want == NB_FFT_AUTO)
+        want = ctx->info.type == NB_DEVICE_CPU && ctx->mem.device_mappable ? NB_FFT_HOST : NB_FFT_VKFFT;
+    ctx->fft.host = want == NB_FFT_HOST;
+    return NB_OK;
+}
+
 void nb_context_options_default(nb_context_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -647,6 +683,8 @@ nb_status nb_context_create(const nb_context_options *opt, nb_context **out)
         ctx->mem.block_bytes = block;
     }
     if ((s = nb__memory_init(ctx)))
+        goto fail;
+    if ((s = choose_fft(ctx, opt->fft)))
         goto fail;
     if ((s = nb__kernels_init(ctx, opt->cache_dir)))
         goto fail;

@@ -1,9 +1,13 @@
-/* fft.c - batched 1-D real FFTs: the length rules, the plan cache, and the
- * per-buffer VkFFT applications behind each plan. */
+/* fft.c - batched 1-D real FFTs: the length rules, the plan cache, the
+ * per-buffer VkFFT applications behind each plan, and the host path (FFTW
+ * over mapped device memory, nb_fft_backend). */
 #include "nb_internal.h"
 
+#include <fftw3.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FFT_MIN_N 8
 #define FFT_MAX_N (1u << 20)
@@ -23,7 +27,91 @@ struct nb_fft {
     uint64_t saved_bytes;
     binding *b;
     uint32_t nb, capb;
+    /* host path: FFTW plans for arrays aligned like fftw_malloc's, and for any */
+    int host;
+    void *hplan, *hplan_unaligned;
 };
+
+/* FFTW's planner is not thread-safe: one lock for every context. */
+static pthread_mutex_t fftw_lock = PTHREAD_MUTEX_INITIALIZER;
+static int fftw_threads_ready;
+
+/* An FFTW plan of p's shape (fftwf_plan or fftw_plan as void *), NULL when
+ * FFTW refuses. FFTW_ESTIMATE: planning in milliseconds; FFTW_MEASURE
+ * would take minutes at these batches for a few percent. */
+static void *host_plan(const nb_fft *p, unsigned flags)
+{
+    const int n = (int)p->n, nc = (int)(p->n / 2 + 1), batch = (int)p->batch;
+    const size_t es = p->prec == NB_FP64 ? 8 : 4;
+    void *re = fftw_malloc(p->batch * p->n * es), *cx = fftw_malloc(p->batch * (p->n / 2 + 1) * 2 * es);
+    void *plan = NULL;
+    pthread_mutex_lock(&fftw_lock);
+    if (!fftw_threads_ready) {
+        fftwf_init_threads();
+        fftw_init_threads();
+        fftw_threads_ready = 1;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = cores > 0 ? (int)cores : 1;
+    flags |= FFTW_ESTIMATE;
+    if (re && cx && p->prec == NB_FP32) {
+        fftwf_plan_with_nthreads(threads);
+        plan = p->kind == NB_FFT_R2C
+                   ? (void *)fftwf_plan_many_dft_r2c(1, &n, batch, re, NULL, 1, n, cx, NULL, 1, nc, flags)
+                   : (void *)fftwf_plan_many_dft_c2r(1, &n, batch, cx, NULL, 1, nc, re, NULL, 1, n, flags);
+    } else if (re && cx) {
+        fftw_plan_with_nthreads(threads);
+        plan = p->kind == NB_FFT_R2C
+                   ? (void *)fftw_plan_many_dft_r2c(1, &n, batch, re, NULL, 1, n, cx, NULL, 1, nc, flags)
+                   : (void *)fftw_plan_many_dft_c2r(1, &n, batch, cx, NULL, 1, nc, re, NULL, 1, n, flags);
+    }
+    pthread_mutex_unlock(&fftw_lock);
+    fftw_free(re);
+    fftw_free(cx);
+    return plan;
+}
+
+static void host_plan_destroy(const nb_fft *p, void *plan)
+{
+    if (!plan)
+        return;
+    pthread_mutex_lock(&fftw_lock);
+    if (p->prec == NB_FP32)
+        fftwf_destroy_plan(plan);
+    else
+        fftw_destroy_plan(plan);
+    pthread_mutex_unlock(&fftw_lock);
+}
+
+int nb__fft_is_host(const nb_fft *p) { return p->host; }
+
+nb_status nb__fft_host_run(nb_fft *p, nb_buffer *in, nb_buffer *out)
+{
+    void *ip = nb_buffer_map(in), *op = nb_buffer_map(out);
+    if (!ip || !op)
+        return nb__fail(NB_ERR_UNSUPPORTED, "the host FFT needs buffers the host can map");
+    void *plan = p->hplan;
+    int aligned = p->prec == NB_FP32 ? fftwf_alignment_of(ip) == 0 && fftwf_alignment_of(op) == 0
+                                     : fftw_alignment_of(ip) == 0 && fftw_alignment_of(op) == 0;
+    if (!aligned) {
+        if (!p->hplan_unaligned && !(p->hplan_unaligned = host_plan(p, FFTW_UNALIGNED)))
+            return nb__fail(NB_ERR_UNSUPPORTED, "FFTW could not plan the unaligned transform of length %llu",
+                            (unsigned long long)p->n);
+        plan = p->hplan_unaligned;
+    }
+    if (p->prec == NB_FP32) {
+        if (p->kind == NB_FFT_R2C)
+            fftwf_execute_dft_r2c(plan, ip, op);
+        else
+            fftwf_execute_dft_c2r(plan, ip, op);
+    } else {
+        if (p->kind == NB_FFT_R2C)
+            fftw_execute_dft_r2c(plan, ip, op);
+        else
+            fftw_execute_dft_c2r(plan, ip, op);
+    }
+    return NB_OK;
+}
 
 int nb_fft_length_ok(uint64_t n)
 {
@@ -92,6 +180,8 @@ static nb_status make_app(nb_fft *p, nb_buffer *real, nb_buffer *cplx, const voi
 
 static void plan_free(nb_fft *p)
 {
+    host_plan_destroy(p, p->hplan);
+    host_plan_destroy(p, p->hplan_unaligned);
     for (uint32_t i = 0; i < p->nb; i++)
         nb__vkfft_destroy(p->b[i].app);
     free(p->b);
@@ -140,6 +230,19 @@ nb_status nb_fft_plan(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind k
     p->batch = batch;
     p->kind = kind;
     p->prec = prec;
+    if (ctx->fft.host) {
+        p->host = 1;
+        if (!(p->hplan = host_plan(p, 0))) {
+            plan_free(p);
+            return nb__fail(NB_ERR_UNSUPPORTED, "FFTW could not plan the %s transform of length %llu, batch %llu",
+                            kind == NB_FFT_R2C ? "R2C" : "C2R", (unsigned long long)n, (unsigned long long)batch);
+        }
+        p->next = ctx->fft.plans;
+        ctx->fft.plans = p;
+        ctx->fft.n++;
+        *out = p;
+        return NB_OK;
+    }
     /* Compile once against scratch buffers, keep the binaries, and load
      * them for every pair of buffers the plan is later used with. */
     nb_buffer *real = NULL, *cplx = NULL;

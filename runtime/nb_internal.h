@@ -86,6 +86,7 @@ uint64_t nb__hash64(uint64_t h, const void *data, size_t n);
 typedef struct nb_fft_cache {
     nb_fft *plans;
     uint32_t n;
+    int host; /* plans run on the host (FFTW) between submits */
 } nb_fft_cache;
 void nb__fft_destroy_all(nb_context *ctx);
 /* Drops the VkFFT applications bound to a buffer that is going away. */
@@ -93,6 +94,9 @@ void nb__fft_forget_buffer(nb_context *ctx, uint64_t buffer_id);
 /* Records the transform into cmd; in/out as in nb_cmd_fft. */
 nb_status nb__fft_record(nb_fft *p, VkCommandBuffer cmd, nb_buffer *in, nb_buffer *out);
 nb_fft_kind nb__fft_kind(const nb_fft *p);
+/* Host plans: run after the device has finished the ops before them. */
+int nb__fft_is_host(const nb_fft *p);
+nb_status nb__fft_host_run(nb_fft *p, nb_buffer *in, nb_buffer *out);
 uint64_t nb__fft_real_bytes(const nb_fft *p);
 uint64_t nb__fft_complex_bytes(const nb_fft *p);
 

@@ -123,17 +123,32 @@ const char *nb_device_type_name(nb_device_type t);
 
 typedef struct nb_context nb_context;
 
+/* Where FFTs run. VkFFT on the device; or FFTW on the host, between
+ * submits, over device memory the host can map. On CPU devices (lavapipe)
+ * the host path is the same cores without the shader layer: FFTW runs the
+ * transforms of this project about 10x faster there (`noble bench runtime`). */
+typedef enum nb_fft_backend {
+    NB_FFT_AUTO = 0, /* NOBLE_FFT (auto, vkfft or host) if set; else host on CPU devices whose
+                        device memory is host-visible and coherent, VkFFT elsewhere */
+    NB_FFT_VKFFT,
+    NB_FFT_HOST
+} nb_fft_backend;
+
 typedef struct nb_context_options {
     int device_index;      /* -1: choose as nb_device_choose does */
     int validation;        /* -1: from NOBLE_VALIDATE; 0 off; 1 on */
     const char *cache_dir; /* NULL: NOBLE_CACHE_DIR, else $XDG_CACHE_HOME/noble, else ~/.cache/noble; "" disables */
     uint64_t block_bytes;  /* size of a memory block; 0: 256 MiB (or less where the device limits it) */
+    nb_fft_backend fft;    /* NB_FFT_AUTO by default */
 } nb_context_options;
 
 void nb_context_options_default(nb_context_options *o);
 nb_status nb_context_create(const nb_context_options *o, nb_context **out);
 void nb_context_destroy(nb_context *ctx);
 const nb_device_info *nb_context_device(const nb_context *ctx);
+/* The FFT backend the context uses (never NB_FFT_AUTO), and its name. */
+nb_fft_backend nb_context_fft_backend(const nb_context *ctx);
+const char *nb_fft_backend_name(nb_fft_backend b);
 
 /* Validation: messages of warning or error severity are counted and the
  * first few kept. nb_context_check() turns any into NB_ERR_VALIDATION. */

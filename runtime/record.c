@@ -1,9 +1,12 @@
 /* record.c - many ops in one command buffer, barriers only on hazards,
- * one submit and one fence wait, GPU timestamps per op. */
+ * one submit and one fence wait, GPU timestamps per op. A host FFT
+ * (nb_fft_backend) splits the recording into segments: the submit runs
+ * each segment's command buffer, waits, then runs the host op after it. */
 #include "nb_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SETS_PER_POOL 512
 #define QUERIES_PER_POOL 1024
@@ -16,11 +19,24 @@ typedef struct vec_buf {
 typedef struct op_rec {
     uint16_t label;      /* index into labels */
     uint32_t query;      /* first of two timestamps, or UINT32_MAX */
+    int host;            /* a host op: host_ms is its time */
+    double host_ms;
 } op_rec;
+
+typedef struct host_op {
+    nb_fft *plan;
+    nb_buffer *in, *out;
+    uint32_t after;      /* runs after segment `after` */
+    uint32_t op;         /* its op_rec when profiling, else UINT32_MAX */
+} host_op;
 
 struct nb_cmd {
     nb_context *ctx;
-    VkCommandBuffer cb;
+    VkCommandBuffer cb;  /* the segment being recorded: cbs[ncb - 1] */
+    VkCommandBuffer *cbs;
+    uint32_t ncb, alloccb;
+    host_op *hops;
+    uint32_t nhops, caphops;
     VkFence fence;
     int recording, submitted_once;
 
@@ -97,6 +113,39 @@ static nb_status begin_cb(nb_cmd *c)
     return NB_OK;
 }
 
+/* Makes cbs[ncb] the current command buffer (allocating it when it is
+ * new); the caller begins it. */
+static nb_status next_segment(nb_cmd *c)
+{
+    if (c->ncb == c->alloccb) {
+        VkCommandBuffer *nc = realloc(c->cbs, (c->alloccb + 1) * sizeof *nc);
+        if (!nc)
+            return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+        c->cbs = nc;
+        VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                          .commandPool = c->ctx->pool,
+                                          .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                          .commandBufferCount = 1};
+        VkResult r = vkAllocateCommandBuffers(c->ctx->device, &ai, &c->cbs[c->alloccb]);
+        if (r != VK_SUCCESS)
+            return nb__vkfail(r, "vkAllocateCommandBuffers");
+        c->alloccb++;
+    }
+    c->cb = c->cbs[c->ncb++];
+    return NB_OK;
+}
+
+/* Makes the device's writes so far visible to the host (before a submit
+ * ends, or a host op runs). */
+static void host_barrier(nb_cmd *c)
+{
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_HOST_WRITE_BIT};
+    vkCmdPipelineBarrier(c->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
 nb_status nb_cmd_begin(nb_context *ctx, int profile, nb_cmd **out)
 {
     if (!ctx || !out)
@@ -109,15 +158,12 @@ nb_status nb_cmd_begin(nb_context *ctx, int profile, nb_cmd **out)
     c->profile = profile && ctx->info.timestamps;
     c->gpu_ms = -1;
     nb_status s;
-    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
-                                      .commandPool = ctx->pool,
-                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-                                      .commandBufferCount = 1};
-    VkResult r = vkAllocateCommandBuffers(ctx->device, &ai, &c->cb);
-    if (r != VK_SUCCESS) {
+    if ((s = next_segment(c))) {
+        free(c->cbs);
         free(c);
-        return nb__vkfail(r, "vkAllocateCommandBuffers");
+        return s;
     }
+    VkResult r;
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     if ((r = vkCreateFence(ctx->device, &fci, NULL, &c->fence)) != VK_SUCCESS) {
         s = nb__vkfail(r, "vkCreateFence");
@@ -332,6 +378,47 @@ nb_status nb_cmd_dispatch(nb_cmd *c, const nb_kernel *k, const uint32_t groups[3
     return NB_OK;
 }
 
+/* A host FFT: ends the segment here; the submit runs the transform after it. */
+static nb_status host_fft(nb_cmd *c, nb_fft *plan, nb_buffer *in, nb_buffer *out, const char *label)
+{
+    if (!nb_buffer_map(in) || !nb_buffer_map(out))
+        return nb__fail(NB_ERR_UNSUPPORTED, "nb_cmd_fft: the host FFT needs buffers the host can map");
+    if (c->nhops == c->caphops) {
+        uint32_t cap = c->caphops ? c->caphops * 2 : 16;
+        host_op *nh = realloc(c->hops, cap * sizeof *nh);
+        if (!nh)
+            return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+        c->hops = nh;
+        c->caphops = cap;
+    }
+    uint32_t op = UINT32_MAX;
+    c->stats.ops++;
+    if (c->profile) {
+        if (c->nops == c->capops) {
+            uint32_t cap = c->capops ? c->capops * 2 : 64;
+            op_rec *no = realloc(c->ops, cap * sizeof *no);
+            if (!no)
+                return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+            c->ops = no;
+            c->capops = cap;
+        }
+        op = c->nops++;
+        c->ops[op] = (op_rec){.label = label_id(c, label), .query = UINT32_MAX, .host = 1};
+    }
+    c->hops[c->nhops++] = (host_op){plan, in, out, c->ncb - 1, op};
+    host_barrier(c);
+    VkResult r = vkEndCommandBuffer(c->cb);
+    c->recording = 0;
+    if (r != VK_SUCCESS)
+        return nb__vkfail(r, "vkEndCommandBuffer");
+    nb_status s = next_segment(c);
+    if (!s)
+        s = begin_cb(c);
+    /* the next segment starts after a full wait: no hazards carry over */
+    c->written.n = c->read.n = 0;
+    return s;
+}
+
 nb_status nb_cmd_fft(nb_cmd *c, nb_fft *plan, nb_buffer *in, nb_buffer *out, const char *label)
 {
     nb_status s = check_recording(c, "nb_cmd_fft");
@@ -349,6 +436,8 @@ nb_status nb_cmd_fft(nb_cmd *c, nb_fft *plan, nb_buffer *in, nb_buffer *out, con
                         "nb_cmd_fft: buffers of %llu and %llu bytes, the plan needs %llu in and %llu out",
                         (unsigned long long)in->size, (unsigned long long)out->size, (unsigned long long)need_in,
                         (unsigned long long)need_out);
+    if (nb__fft_is_host(plan))
+        return host_fft(c, plan, in, out, label ? label : (kind == NB_FFT_R2C ? "fft_r2c" : "fft_c2r"));
     /* VkFFT's C2R overwrites its complex input while it works. */
     VkBuffer rd = in->buffer, wr[2] = {out->buffer, in->buffer};
     if ((s = hazard(c, &rd, 1, wr, kind == NB_FFT_C2R ? 2 : 1)))
@@ -421,12 +510,15 @@ static void collect_profile(nb_cmd *c)
     double period = c->ctx->info.timestamp_period_ns * 1e-6;
     uint64_t lo = UINT64_MAX, hi = 0;
     for (uint32_t i = 0; i < c->nops; i++) {
-        uint64_t a = ts[c->ops[i].query], b = ts[c->ops[i].query + 1];
-        double ms = b > a ? (double)(b - a) * period : 0.0;
-        if (a < lo)
-            lo = a;
-        if (b > hi)
-            hi = b;
+        double ms = c->ops[i].host_ms;
+        if (!c->ops[i].host) {
+            uint64_t a = ts[c->ops[i].query], b = ts[c->ops[i].query + 1];
+            ms = b > a ? (double)(b - a) * period : 0.0;
+            if (a < lo)
+                lo = a;
+            if (b > hi)
+                hi = b;
+        }
         nb_profile_row *r = &c->rows[c->ops[i].label];
         if (r->count == 0) {
             snprintf(r->label, sizeof r->label, "%s", c->labels[c->ops[i].label]);
@@ -445,16 +537,38 @@ static void collect_profile(nb_cmd *c)
     free(ts);
 }
 
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+/* Each segment in turn, then the host ops after it. */
 static nb_status submit(nb_cmd *c)
 {
-    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &c->cb};
-    VkResult r = vkQueueSubmit(c->ctx->queue, 1, &si, c->fence);
-    if (r != VK_SUCCESS)
-        return nb__vkfail(r, "vkQueueSubmit");
-    r = vkWaitForFences(c->ctx->device, 1, &c->fence, VK_TRUE, UINT64_MAX);
-    vkResetFences(c->ctx->device, 1, &c->fence);
-    if (r != VK_SUCCESS)
-        return nb__vkfail(r, "vkWaitForFences");
+    uint32_t h = 0;
+    for (uint32_t i = 0; i < c->ncb; i++) {
+        VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+                           .commandBufferCount = 1,
+                           .pCommandBuffers = &c->cbs[i]};
+        VkResult r = vkQueueSubmit(c->ctx->queue, 1, &si, c->fence);
+        if (r != VK_SUCCESS)
+            return nb__vkfail(r, "vkQueueSubmit");
+        r = vkWaitForFences(c->ctx->device, 1, &c->fence, VK_TRUE, UINT64_MAX);
+        vkResetFences(c->ctx->device, 1, &c->fence);
+        if (r != VK_SUCCESS)
+            return nb__vkfail(r, "vkWaitForFences");
+        for (; h < c->nhops && c->hops[h].after == i; h++) {
+            host_op *o = &c->hops[h];
+            double t0 = now_ms();
+            nb_status s = nb__fft_host_run(o->plan, o->in, o->out);
+            if (s)
+                return s;
+            if (o->op != UINT32_MAX)
+                c->ops[o->op].host_ms = now_ms() - t0;
+        }
+    }
     collect_profile(c);
     return NB_OK;
 }
@@ -465,11 +579,7 @@ nb_status nb_cmd_submit(nb_cmd *c)
     if (s)
         return s;
     /* Make every write visible to the host and to the next submit. */
-    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
-                          .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_HOST_WRITE_BIT};
-    vkCmdPipelineBarrier(c->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                         VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+    host_barrier(c);
     VkResult r = vkEndCommandBuffer(c->cb);
     c->recording = 0;
     if (r != VK_SUCCESS)
@@ -493,9 +603,16 @@ nb_status nb_cmd_reset(nb_cmd *c)
         vkEndCommandBuffer(c->cb);
         c->recording = 0;
     }
-    VkResult r = vkResetCommandBuffer(c->cb, 0);
-    if (r != VK_SUCCESS)
-        return nb__vkfail(r, "vkResetCommandBuffer");
+    for (uint32_t i = 0; i < c->ncb; i++) {
+        VkResult r = vkResetCommandBuffer(c->cbs[i], 0);
+        if (r != VK_SUCCESS)
+            return nb__vkfail(r, "vkResetCommandBuffer");
+    }
+    c->ncb = 0;
+    c->nhops = 0;
+    nb_status s = next_segment(c);
+    if (s)
+        return s;
     for (uint32_t i = 0; i < c->ndpools; i++)
         vkResetDescriptorPool(c->ctx->device, c->dpools[i], 0);
     c->cur_dpool = 0;
@@ -507,8 +624,7 @@ nb_status nb_cmd_reset(nb_cmd *c)
     /* Query pools are kept; they are reset in the command buffer when reused. */
     uint32_t keep = c->nqpools;
     c->nqueries = 0;
-    nb_status s = begin_cb(c);
-    if (s)
+    if ((s = begin_cb(c)))
         return s;
     for (uint32_t p = 0; p < keep; p++)
         vkCmdResetQueryPool(c->cb, c->qpools[p], 0, QUERIES_PER_POOL);
@@ -541,8 +657,10 @@ void nb_cmd_destroy(nb_cmd *c)
         vkDestroyQueryPool(dev, c->qpools[i], NULL);
     if (c->fence)
         vkDestroyFence(dev, c->fence, NULL);
-    if (c->cb)
-        vkFreeCommandBuffers(dev, c->ctx->pool, 1, &c->cb);
+    if (c->alloccb)
+        vkFreeCommandBuffers(dev, c->ctx->pool, c->alloccb, c->cbs);
+    free(c->cbs);
+    free(c->hops);
     free(c->dpools);
     free(c->qpools);
     free(c->written.v);

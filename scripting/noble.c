@@ -88,6 +88,9 @@ static void print_device_text(const nb_device_info *d, int chosen)
     if (d->timestamps)
         printf(" (%.3g ns)", d->timestamp_period_ns);
     printf(", cooperative matrix %s\n", d->cooperative_matrix ? "yes" : "no");
+    printf("     FFT: %s unless NOBLE_FFT says otherwise\n",
+           d->type == NB_DEVICE_CPU && d->unified_memory ? "FFTW on the host, over the device's host-visible memory,"
+                                                         : "VkFFT on the device,");
 }
 
 static int cmd_devices(int argc, char **argv)

@@ -17,3 +17,11 @@ set_tests_properties(test_cli_model PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV}" T
 add_test(NAME test_torch_parity COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_torch_parity.sh $<TARGET_FILE:noble> ${PROJECT_SOURCE_DIR})
 set_tests_properties(test_torch_parity PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV}" TIMEOUT 600 LABELS "operator;reference")
 noble_model_test(test_ops)
+
+# The model tests again with VkFFT, where the device would choose the host
+# FFT (lavapipe): both FFT paths stay covered.
+foreach(t test_operator test_training)
+  add_test(NAME ${t}_vkfft COMMAND ${t})
+  set_tests_properties(${t}_vkfft PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV};NOBLE_FFT=vkfft" TIMEOUT 600
+                       LABELS "operator;runtime")
+endforeach()

@@ -287,9 +287,55 @@ static void test_cache_and_rebinding(nb_context *ctx)
     nb_buffer_destroy(c2);
 }
 
+/* Both backends: the one the context chose by default is checked in full
+ * by main; this checks the other on the project's lengths, and how the
+ * choice is made and refused. */
+static void test_backends(nb_context *ctx)
+{
+    const nb_device_info *di = nb_context_device(ctx);
+    nb_fft_backend have = nb_context_fft_backend(ctx);
+    const char *env = getenv("NOBLE_FFT");
+    printf("FFT backend: %s on '%s'%s%s\n", nb_fft_backend_name(have), di->name, env ? ", NOBLE_FFT=" : "",
+           env ? env : "");
+    if (!env || !*env || strcmp(env, "auto") == 0)
+        CHECK((have == NB_FFT_HOST) == (di->type == NB_DEVICE_CPU && di->unified_memory),
+              "auto chose %s on a device of type %s", nb_fft_backend_name(have), nb_device_type_name(di->type));
+    nb_context_options o;
+    nb_context_options_default(&o);
+    o.fft = have == NB_FFT_HOST ? NB_FFT_VKFFT : NB_FFT_HOST;
+    nb_context *other = NULL;
+    nb_status s = nb_context_create(&o, &other);
+    if (o.fft == NB_FFT_HOST && !di->unified_memory) {
+        CHECK(s == NB_ERR_UNSUPPORTED && strstr(nb_last_error(), "host FFT needs device memory"),
+              "the host FFT is refused without mappable memory: %s", nb_last_error());
+    } else {
+        REQUIRE_OK(s);
+        CHECK(nb_context_fft_backend(other) == o.fft, "the asked-for backend is used");
+        static const uint64_t lengths[] = {1024, 8580, 8640, 10, 26, 390, 3000};
+        for (size_t i = 0; i < sizeof lengths / sizeof *lengths; i++)
+            check_case(other, lengths[i], i < 3 ? 7 : 3, NB_FP32, 3);
+        if (di->float64)
+            check_case(other, 8580, 3, NB_FP64, 3);
+        uint32_t n = nb_validation_count(other);
+        CHECK(n == 0, "%u validation message(s) with the %s backend", n, nb_fft_backend_name(o.fft));
+        nb_context_destroy(other);
+    }
+    setenv("NOBLE_FFT", "cufft", 1);
+    nb_context_options_default(&o);
+    other = NULL;
+    s = nb_context_create(&o, &other);
+    CHECK(s == NB_ERR_INVALID_ARGUMENT && other == NULL && strstr(nb_last_error(), "NOBLE_FFT='cufft'"),
+          "an unknown NOBLE_FFT is named: %s", nb_last_error());
+    if (env)
+        setenv("NOBLE_FFT", env, 1);
+    else
+        unsetenv("NOBLE_FFT");
+}
+
 int main(int argc, char **argv)
 {
     nb_context *ctx = nbt_context();
+    test_backends(ctx);
     test_refusals(ctx);
     test_cache_and_rebinding(ctx);
     /* The lengths the project uses, each at batch 1, an odd batch, and 1536
