@@ -142,6 +142,23 @@ static int t_fill(lua_State *L)
     return 1;
 }
 
+/* t:copy_row(r, src, sr): row r of t (its slice along the first
+ * dimension) becomes row sr of src; the rows must be of the same size. */
+static int t_copy_row(lua_State *L)
+{
+    ltensor *t = nbl_check_tensor(L, 1), *src = nbl_check_tensor(L, 3);
+    lua_Integer r = luaL_checkinteger(L, 2), sr = luaL_checkinteger(L, 4);
+    uint64_t row = t->n / t->dims[0], srow = src->n / src->dims[0];
+    if (row != srow)
+        return luaL_error(L, "copy_row: rows of %d and %d values", (int)row, (int)srow);
+    if (r < 1 || (uint64_t)r > t->dims[0] || sr < 1 || (uint64_t)sr > src->dims[0])
+        return luaL_error(L, "copy_row: row %d of %d from row %d of %d", (int)r, (int)t->dims[0], (int)sr,
+                          (int)src->dims[0]);
+    memmove(t->data + (uint64_t)(r - 1) * row, src->data + (uint64_t)(sr - 1) * srow, row * sizeof *t->data);
+    lua_settop(L, 1);
+    return 1;
+}
+
 static int t_shape(lua_State *L)
 {
     ltensor *t = nbl_check_tensor(L, 1);
@@ -980,7 +997,7 @@ void nbl_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_
 
 int nbl_open(lua_State *L)
 {
-    static const luaL_Reg tensor_m[] = {{"get", t_get},     {"set", t_set},     {"fill", t_fill}, {"shape", t_shape},
+    static const luaL_Reg tensor_m[] = {{"get", t_get},     {"set", t_set},     {"fill", t_fill}, {"shape", t_shape}, {"copy_row", t_copy_row},
                                         {"table", t_table}, {"stats", t_stats}, {"save", t_save}, {NULL, NULL}};
     static const luaL_Reg context_m[] = {{"info", c_info}, {NULL, NULL}};
     static const luaL_Reg model_m[] = {{"forward", m_forward},       {"train_step", m_train_step},

@@ -166,12 +166,8 @@ local function run_batches(ctx, neurons, stimuli, batch, sink, progress)
   local done = 0
   local cur <close> = noble.tensor(batch, L)
   local codes <close> = noble.tensor(batch, 3)
-  local steps = {}
-  for s, amp in ipairs(stimuli) do
-    local t <close> = noble.tensor(1, L)
-    fill_step(t, 1, amp, ctx.geometry, L)
-    steps[s] = t:table()
-  end
+  local steps <close> = noble.tensor(math.max(#stimuli, 1), L)
+  for s, amp in ipairs(stimuli) do fill_step(steps, s, amp, ctx.geometry, L) end
   if progress then progress(0, total) end
   while done < total do
     local k = math.min(batch, total - done)
@@ -181,8 +177,7 @@ local function run_batches(ctx, neurons, stimuli, batch, sink, progress)
     for r = 1, k do
       local idx = done + r - 1
       local n, s = idx // #stimuli + 1, idx % #stimuli + 1
-      local row = steps[s]
-      for i = 1, L do ct:set(r, i, row[i]) end
+      ct:copy_row(r, steps, s)
       qt:set(r, 1, stimuli[s]); qt:set(r, 2, neurons[n][1]); qt:set(r, 3, neurons[n][2])
     end
     local y <close> = ctx.model:predict(ct, qt)
