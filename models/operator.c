@@ -152,11 +152,22 @@ static nb_status lin_bwd_x(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t co
     return kernel(m, k, "linear_bwd_x", d.p, n, acc, 16);
 }
 
+/* The side of a lane's tile of weight gradients along a dimension of c
+ * channels: 8 where it divides c (lavapipe, NOBLE preset: 8x8 tiles take
+ * the weight-gradient kernels from 0.13-0.23 to 0.16-0.28 of the copy
+ * ceiling, and 12x12 or wider spill), else 6 or 4 without waste. */
+static uint32_t tile_side(uint32_t c)
+{
+    return c % 8 == 0 ? 8 : c % 6 == 0 ? 6 : c % 4 == 0 ? 4 : c < 8 ? c : 8;
+}
+
 static nb_status lin_bwd_w(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t cout, int bias, int gate)
 {
     defs d = {.n = 0};
     def(&d, "CIN", cin);
     def(&d, "COUT", cout);
+    def(&d, "TWO", tile_side(cout));
+    def(&d, "TWI", tile_side(cin));
     def(&d, "BIAS", bias);
     def(&d, "GATE", gate);
     def(&d, "CHUNK", CHUNK);

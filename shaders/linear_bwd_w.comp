@@ -5,9 +5,11 @@
 //   [COUT]     sum g[b][o][n]              (bias, when BIAS)
 //   [COUT]     sum g[b][o][n] gx[b][o][n]  (soft gate, when GATE)
 // reduce_rows.comp then adds the rows in a fixed order (deterministic, no
-// atomics). Each invocation owns 4x4 tiles of (o, i) and reads four
-// positions at a time as vec4 (vec.glsl; the length and CHUNK are multiples of 4).
-// Defines: CIN, COUT, BIAS, GATE, CHUNK (positions per workgroup).
+// atomics). Each invocation owns TWO x TWI tiles of (o, i) and reads four
+// positions at a time as vec4 (vec.glsl; the length and CHUNK are multiples
+// of 4). Larger tiles load less per FMA, until the accumulators spill.
+// Defines: CIN, COUT, BIAS, GATE, CHUNK (positions per workgroup), TWO, TWI
+// (tile sides, 4 by default).
 // Bindings: 0 g (read), 1 x (read), 2 partials (write), 3 gx (read, GATE).
 // Push: batch, n.
 #include "gelu.glsl"
@@ -21,7 +23,13 @@ layout(std430, binding = 3) readonly buffer GX { VT gxs[]; };
 #endif
 layout(push_constant) uniform P { uint batch; uint n; } p;
 
-const uint TO = (COUT + 3) / 4, TI = (CIN + 3) / 4, NTILES = TO * TI;
+#ifndef TWO
+#define TWO 4
+#endif
+#ifndef TWI
+#define TWI 4
+#endif
+const uint TO = (COUT + TWO - 1) / TWO, TI = (CIN + TWI - 1) / TWI, NTILES = TO * TI;
 const uint ROW = COUT * CIN + (BIAS + GATE) * COUT;
 
 void main()
@@ -30,24 +38,24 @@ void main()
     uint n4 = p.n / VEC, total = p.batch * n4;
     uint begin = c * (CHUNK / VEC), end = min(begin + CHUNK / VEC, total);
     for (uint t = lid; t < NTILES; t += 64) {
-        uint o0 = (t / TI) * 4, i0 = (t % TI) * 4;
-        VT acc[4][4];
-        for (uint a = 0; a < 4; a++)
-            for (uint e = 0; e < 4; e++)
+        uint o0 = (t / TI) * TWO, i0 = (t % TI) * TWI;
+        VT acc[TWO][TWI];
+        for (uint a = 0; a < TWO; a++)
+            for (uint e = 0; e < TWI; e++)
                 acc[a][e] = VT(0.0);
         for (uint q = begin; q < end; q++) {
             uint b = q / n4, r = q - b * n4;
-            VT gv[4], xv[4];
-            for (uint a = 0; a < 4; a++)
+            VT gv[TWO], xv[TWI];
+            for (uint a = 0; a < TWO; a++)
                 gv[a] = o0 + a < COUT ? g[(b * COUT + o0 + a) * n4 + r] : VT(0.0);
-            for (uint e = 0; e < 4; e++)
+            for (uint e = 0; e < TWI; e++)
                 xv[e] = i0 + e < CIN ? x[(b * CIN + i0 + e) * n4 + r] : VT(0.0);
-            for (uint a = 0; a < 4; a++)
-                for (uint e = 0; e < 4; e++)
+            for (uint a = 0; a < TWO; a++)
+                for (uint e = 0; e < TWI; e++)
                     acc[a][e] = fma(gv[a], xv[e], acc[a][e]);
         }
-        for (uint a = 0; a < 4; a++)
-            for (uint e = 0; e < 4; e++)
+        for (uint a = 0; a < TWO; a++)
+            for (uint e = 0; e < TWI; e++)
                 if (o0 + a < COUT && i0 + e < CIN)
                     part[c * ROW + (o0 + a) * CIN + i0 + e] = hsum(acc[a][e]);
     }
