@@ -283,14 +283,10 @@ nb_status nb__fft_record(nb_fft *p, VkCommandBuffer cmd, nb_buffer *in, nb_buffe
         if (p->b[i].real_id == real->id && p->b[i].complex_id == cplx->id)
             bd = &p->b[i];
     if (!bd) {
-        if (p->nb == p->capb) {
-            uint32_t cap = p->capb ? p->capb * 2 : 4;
-            binding *nbd = realloc(p->b, cap * sizeof *nbd);
-            if (!nbd)
-                return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
-            p->b = nbd;
-            p->capb = cap;
-        }
+        binding *b = nb__grow(p->b, p->nb, &p->capb, sizeof *b, 4);
+        if (!b)
+            return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+        p->b = b;
         nb_vkfft *app;
         nb_status s = make_app(p, real, cplx, p->saved, 0, &app);
         if (s)

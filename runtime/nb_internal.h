@@ -13,6 +13,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /* error.c */
 /* Sets the thread's error message and returns s (nb_error, for the runtime's own files). */
@@ -81,6 +82,20 @@ nb_status nb__kernels_init(nb_context *ctx, const char *cache_dir);
 void nb__kernels_destroy(nb_context *ctx);
 uint64_t nb__hash64(uint64_t h, const void *data, size_t n);
 #define NB_HASH_SEED 0xcbf29ce484222325ull
+
+/* Room for one more element in a growing array of n (capacity *cap,
+ * doubling from first): returns the array, moved or not, or NULL when out
+ * of memory (then arr and *cap are unchanged). */
+static inline void *nb__grow(void *arr, uint32_t n, uint32_t *cap, size_t elem, uint32_t first)
+{
+    if (n < *cap)
+        return arr;
+    uint32_t c = *cap ? *cap * 2 : first;
+    void *p = realloc(arr, (size_t)c * elem);
+    if (p)
+        *cap = c;
+    return p;
+}
 
 /* fft.c */
 typedef struct nb_fft_cache {

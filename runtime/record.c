@@ -70,14 +70,10 @@ static int vec_add(vec_buf *s, VkBuffer b)
 {
     if (vec_has(s, b))
         return 0;
-    if (s->n == s->cap) {
-        uint32_t cap = s->cap ? s->cap * 2 : 16;
-        VkBuffer *nv = realloc(s->v, cap * sizeof *nv);
-        if (!nv)
-            return -1;
-        s->v = nv;
-        s->cap = cap;
-    }
+    VkBuffer *v = nb__grow(s->v, s->n, &s->cap, sizeof *v, 16);
+    if (!v)
+        return -1;
+    s->v = v;
     s->v[s->n++] = b;
     return 0;
 }
@@ -254,14 +250,10 @@ static uint32_t op_begin(nb_cmd *c, const char *label)
     c->stats.ops++;
     if (!c->profile)
         return UINT32_MAX;
-    if (c->nops == c->capops) {
-        uint32_t cap = c->capops ? c->capops * 2 : 64;
-        op_rec *no = realloc(c->ops, cap * sizeof *no);
-        if (!no)
-            return UINT32_MAX;
-        c->ops = no;
-        c->capops = cap;
-    }
+    op_rec *ops = nb__grow(c->ops, c->nops, &c->capops, sizeof *ops, 64);
+    if (!ops)
+        return UINT32_MAX;
+    c->ops = ops;
     if (c->nqueries + 2 > c->nqpools * QUERIES_PER_POOL) {
         VkQueryPoolCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
                                     .queryType = VK_QUERY_TYPE_TIMESTAMP,
@@ -383,25 +375,17 @@ static nb_status host_fft(nb_cmd *c, nb_fft *plan, nb_buffer *in, nb_buffer *out
 {
     if (!nb_buffer_map(in) || !nb_buffer_map(out))
         return nb__fail(NB_ERR_UNSUPPORTED, "nb_cmd_fft: the host FFT needs buffers the host can map");
-    if (c->nhops == c->caphops) {
-        uint32_t cap = c->caphops ? c->caphops * 2 : 16;
-        host_op *nh = realloc(c->hops, cap * sizeof *nh);
-        if (!nh)
-            return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
-        c->hops = nh;
-        c->caphops = cap;
-    }
+    host_op *hops = nb__grow(c->hops, c->nhops, &c->caphops, sizeof *hops, 16);
+    if (hops)
+        c->hops = hops;
+    op_rec *ops = c->profile ? nb__grow(c->ops, c->nops, &c->capops, sizeof *ops, 64) : c->ops;
+    if (ops)
+        c->ops = ops;
+    if (!hops || (c->profile && !ops))
+        return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
     uint32_t op = UINT32_MAX;
     c->stats.ops++;
     if (c->profile) {
-        if (c->nops == c->capops) {
-            uint32_t cap = c->capops ? c->capops * 2 : 64;
-            op_rec *no = realloc(c->ops, cap * sizeof *no);
-            if (!no)
-                return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
-            c->ops = no;
-            c->capops = cap;
-        }
         op = c->nops++;
         c->ops[op] = (op_rec){.label = label_id(c, label), .query = UINT32_MAX, .host = 1};
     }
