@@ -225,6 +225,51 @@ static void adamw_and_microbatch(nb_context *ctx, const nm_config *c)
     teardown(&r);
 }
 
+/* A host loss term's value at v[n] (for central differences). */
+typedef double (*term_fn)(const void *ctx, const float *v, int n);
+
+/* The largest gap between g and central differences of f at v (step
+ * 0.01 mV), as a fraction of max |g|; *gmax gets max |g|. */
+static double fd_gap(term_fn f, const void *ctx, const float *v, const float *g, int n, double *gmax)
+{
+    float *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
+    double worst = 0;
+    *gmax = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(a, v, (size_t)n * sizeof *a);
+        memcpy(b, v, (size_t)n * sizeof *b);
+        a[i] += 0.01f;
+        b[i] -= 0.01f;
+        double fd = (f(ctx, a, n) - f(ctx, b, n)) / (a[i] - b[i]);
+        worst = fmax(worst, fabs(fd - g[i]));
+        *gmax = fmax(*gmax, fabs(g[i]));
+    }
+    free(a);
+    free(b);
+    return *gmax > 0 ? worst / *gmax : worst;
+}
+
+static double sag_of(const void *ctx, const float *v, int n)
+{
+    (void)n;
+    return nm_soft_sag(v, 8, 48, *(const double *)ctx, NULL);
+}
+
+static double count_of(const void *ctx, const float *v, int n)
+{
+    (void)ctx;
+    return nm_soft_spike_count(v, (uint32_t)n, -20, 5, NULL);
+}
+
+static double spike_loss_of(const void *ctx, const float *v, int n)
+{
+    const nm_spike_term *t = ctx;
+    float *g = malloc((size_t)n * sizeof *g);
+    double l = nm_spike_loss((void *)t, 0, t->batch, t->n, v, g);
+    free(g);
+    return l;
+}
+
 /* The embedded path: a model that makes its input channels on the device
  * from the current and the codes (amplitude, I_thr, s_thr) gives what the
  * reference gives on nm_embed_ref's channels, in mV; and a training step
@@ -315,19 +360,9 @@ static void embedded(nb_context *ctx)
         memset(gv, 0, sizeof gv);
         const double tau = 0.5;
         nm_soft_sag(v, 8, 48, tau, gv);
-        double worst = 0, gmax = 0;
-        for (int n = 0; n < N; n++) {
-            float a[N], b[N];
-            memcpy(a, v, sizeof v);
-            memcpy(b, v, sizeof v);
-            a[n] += 0.01f;
-            b[n] -= 0.01f;
-            double fd = (nm_soft_sag(a, 8, 48, tau, NULL) - nm_soft_sag(b, 8, 48, tau, NULL)) / (a[n] - b[n]);
-            worst = fmax(worst, fabs(fd - gv[n]));
-            gmax = fmax(gmax, fabs(gv[n]));
-        }
-        printf("soft sag: gradient vs central differences %.2e of max %.3g\n", worst / gmax, gmax);
-        CHECK(worst <= 1e-3 * gmax, "soft sag gradient off by %.3g of %.3g", worst, gmax);
+        double gmax, gap = fd_gap(sag_of, &tau, v, gv, N, &gmax);
+        printf("soft sag: gradient vs central differences %.2e of max %.3g\n", gap, gmax);
+        CHECK(gap <= 1e-3, "soft sag gradient off by %.3g of %.3g", gap, gmax);
 
         uint32_t s0[B] = {8, 8, 8}, s1[B] = {48, 48, 48};
         uint8_t use[B] = {0, 0, 1}; /* the third trace is the hyperpolarising step */
@@ -384,20 +419,9 @@ static void embedded(nb_context *ctx)
         CHECK(fabs(c3 - 3) < 0.02 && c0 < 1e-3, "soft spike counts %.4f and %.3g", c3, c0);
         memset(gv, 0, sizeof gv);
         nm_soft_spike_count(v, S, -20, 5, gv);
-        double worst = 0, gmax = 0;
-        for (int n = 0; n < S; n++) {
-            float a[S], b[S];
-            memcpy(a, v, sizeof v);
-            memcpy(b, v, sizeof v);
-            a[n] += 0.01f;
-            b[n] -= 0.01f;
-            double fd = (nm_soft_spike_count(a, S, -20, 5, NULL) - nm_soft_spike_count(b, S, -20, 5, NULL)) /
-                        (a[n] - b[n]);
-            worst = fmax(worst, fabs(fd - gv[n]));
-            gmax = fmax(gmax, fabs(gv[n]));
-        }
-        printf("soft spike count: gradient vs central differences %.2e of max %.3g\n", worst / gmax, gmax);
-        CHECK(worst <= 1e-3 * gmax, "soft spike count gradient off by %.3g of %.3g", worst, gmax);
+        double gmax, gap = fd_gap(count_of, NULL, v, gv, S, &gmax);
+        printf("soft spike count: gradient vs central differences %.2e of max %.3g\n", gap, gmax);
+        CHECK(gap <= 1e-3, "soft spike count gradient off by %.3g of %.3g", gap, gmax);
 
         float vv[2 * S];
         memcpy(vv, v, sizeof v);
@@ -405,20 +429,9 @@ static void embedded(nb_context *ctx)
         nm_spike_term sp = {.lambda = 1.5, .threshold_mV = -20, .width_mV = 5, .batch = 2, .n = S, .target = t};
         REQUIRE_OK(nm_spike_prepare(&sp));
         const double l = nm_spike_loss(&sp, 0, 2, S, vv, gl);
-        worst = 0, gmax = 0;
-        for (int n = 0; n < 2 * S; n++) {
-            float a[2 * S], b[2 * S], scratch[2 * S];
-            memcpy(a, vv, sizeof vv);
-            memcpy(b, vv, sizeof vv);
-            a[n] += 0.01f;
-            b[n] -= 0.01f;
-            double fd = (nm_spike_loss(&sp, 0, 2, S, a, scratch) - nm_spike_loss(&sp, 0, 2, S, b, scratch)) /
-                        (a[n] - b[n]);
-            worst = fmax(worst, fabs(fd - gl[n]));
-            gmax = fmax(gmax, fabs(gl[n]));
-        }
-        printf("spike term %.5g: gradient vs central differences %.2e of max %.3g\n", l, worst / gmax, gmax);
-        CHECK(l > 0 && worst <= 1e-3 * gmax, "spike term gradient off by %.3g of %.3g", worst, gmax);
+        gap = fd_gap(spike_loss_of, &sp, vv, gl, 2 * S, &gmax);
+        printf("spike term %.5g: gradient vs central differences %.2e of max %.3g\n", l, gap, gmax);
+        CHECK(l > 0 && gap <= 1e-3, "spike term gradient off by %.3g of %.3g", gap, gmax);
         sp.width_mV = 0;
         CHECK(nm_spike_prepare(&sp) == NB_ERR_INVALID_ARGUMENT && strstr(nb_last_error(), "width"),
               "a zero width is refused: %s", nb_last_error());
