@@ -243,8 +243,9 @@ static int cmd_selfcheck(int argc, char **argv)
         den += re * re + im * im;
     }
     double fe = sqrt(num / den);
-    printf("  FFT R2C, N %llu, batch %llu: relative L2 error %.2e (bound 2e-06)   %s\n", (unsigned long long)fn,
-           (unsigned long long)fb, fe, fe <= 2e-6 ? "ok" : "FAILED");
+    printf("  FFT R2C (%s), N %llu, batch %llu: relative L2 error %.2e (bound 2e-06)   %s\n",
+           nb_fft_backend_name(nb_context_fft_backend(ctx)), (unsigned long long)fn, (unsigned long long)fb, fe,
+           fe <= 2e-6 ? "ok" : "FAILED");
     bad |= fe > 2e-6;
     if ((s = nb_context_check(ctx))) {
         bad = fail("validation", s);

@@ -31,6 +31,12 @@ check "selfcheck on a missing device exits 1 with a message" grep -q "cannot ope
 
 "$noble" selfcheck > "$tmp/self.txt" 2>&1
 check "selfcheck passes" grep -q '^selfcheck passed' "$tmp/self.txt"
+check "selfcheck names the FFT backend (the host on lavapipe)" grep -q 'FFT R2C (host (FFTW))' "$tmp/self.txt"
+check "devices says where FFTs run" grep -q 'FFT: FFTW on the host' "$tmp/dev.txt"
+NOBLE_FFT=vkfft "$noble" selfcheck > "$tmp/self-vk.txt" 2>&1
+check "NOBLE_FFT=vkfft selfcheck passes with VkFFT" grep -q 'FFT R2C (VkFFT).*ok' "$tmp/self-vk.txt"
+NOBLE_FFT=cuda "$noble" selfcheck > /dev/null 2> "$tmp/fft.err"
+check "an unknown NOBLE_FFT exits 1 and names it" grep -q "NOBLE_FFT='cuda': use auto, vkfft or host" "$tmp/fft.err"
 
 "$noble" bench runtime --quick --json > "$tmp/bench.json" 2> "$tmp/bench.err"
 check "bench runtime --quick --json exits 0" test $? -eq 0
