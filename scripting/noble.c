@@ -274,29 +274,53 @@ done:
 
 /* ------------------------------------------------------------------ bench */
 
+/* A bench's options: flags, and options that take a value. */
+typedef enum { OPT_FLAG, OPT_STR, OPT_U32, OPT_INT, OPT_POSINT } opt_kind;
+typedef struct bench_opt {
+    const char *name;
+    opt_kind kind;
+    void *to;
+} bench_opt;
+
+/* Parses argv against spec (ended by a NULL name); 0 or EXIT_USAGE after a message. */
+static int parse_bench_args(const char *who, int argc, char **argv, const bench_opt *spec)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const bench_opt *o = spec;
+        while (o->name && !(strcmp(a, o->name) == 0 && (o->kind == OPT_FLAG || i + 1 < argc)))
+            o++;
+        if (!o->name) {
+            fprintf(stderr, "noble bench %s: unknown argument '%s' (see noble help)\n", who, a);
+            return EXIT_USAGE;
+        }
+        if (o->kind == OPT_FLAG) {
+            *(int *)o->to = 1;
+            continue;
+        }
+        const char *v = argv[++i];
+        if (o->kind == OPT_STR)
+            *(const char **)o->to = v;
+        else if (o->kind == OPT_U32)
+            *(uint32_t *)o->to = (uint32_t)strtoul(v, NULL, 10);
+        else if ((*(int *)o->to = atoi(v)) <= 0 && o->kind == OPT_POSINT) {
+            fprintf(stderr, "noble bench %s: %s takes a positive number, not '%s'\n", who, o->name, v);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
 static int bench_operator(int argc, char **argv)
 {
     nbb_operator_options o = {0};
     int json = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--json") == 0)
-            json = 1;
-        else if (strcmp(a, "--quick") == 0)
-            o.quick = 1;
-        else if (strcmp(a, "--no-torch") == 0)
-            o.no_torch = 1;
-        else if (i + 1 < argc && strcmp(a, "--batches") == 0)
-            o.batches = argv[++i];
-        else if (i + 1 < argc && strcmp(a, "--length") == 0)
-            o.length = (uint32_t)strtoul(argv[++i], NULL, 10);
-        else if (i + 1 < argc && strcmp(a, "--rounds") == 0)
-            o.rounds = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "noble bench operator: unknown argument '%s' (see noble help)\n", a);
-            return EXIT_USAGE;
-        }
-    }
+    const bench_opt spec[] = {{"--json", OPT_FLAG, &json},           {"--quick", OPT_FLAG, &o.quick},
+                              {"--no-torch", OPT_FLAG, &o.no_torch}, {"--batches", OPT_STR, &o.batches},
+                              {"--length", OPT_U32, &o.length},      {"--rounds", OPT_INT, &o.rounds},
+                              {NULL, OPT_FLAG, NULL}};
+    if (parse_bench_args("operator", argc, argv, spec))
+        return EXIT_USAGE;
     nbb_report *r = nbb_report_new("operator");
     if (!r)
         return fail("bench", NB_ERR_OUT_OF_MEMORY);
@@ -314,28 +338,12 @@ static int bench_population(int argc, char **argv)
 {
     nbb_population_options o = {0};
     int json = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--json") == 0)
-            json = 1;
-        else if (strcmp(a, "--quick") == 0)
-            o.quick = 1;
-        else if (i + 1 < argc && strcmp(a, "--checkpoint") == 0)
-            o.checkpoint = argv[++i];
-        else if (i + 1 < argc && strcmp(a, "--dataset") == 0)
-            o.dataset = argv[++i];
-        else if (i + 1 < argc && strcmp(a, "--batches") == 0)
-            o.batches = argv[++i];
-        else if (i + 1 < argc && strcmp(a, "--rounds") == 0) {
-            if ((o.rounds = atoi(argv[++i])) <= 0) {
-                fprintf(stderr, "noble bench population: --rounds takes a positive number, not '%s'\n", argv[i]);
-                return EXIT_USAGE;
-            }
-        } else {
-            fprintf(stderr, "noble bench population: unknown argument '%s' (see noble help)\n", a);
-            return EXIT_USAGE;
-        }
-    }
+    const bench_opt spec[] = {{"--json", OPT_FLAG, &json},          {"--quick", OPT_FLAG, &o.quick},
+                              {"--checkpoint", OPT_STR, &o.checkpoint}, {"--dataset", OPT_STR, &o.dataset},
+                              {"--batches", OPT_STR, &o.batches},   {"--rounds", OPT_POSINT, &o.rounds},
+                              {NULL, OPT_FLAG, NULL}};
+    if (parse_bench_args("population", argc, argv, spec))
+        return EXIT_USAGE;
     nbb_population_result *r = malloc(sizeof *r);
     if (!r)
         return fail("bench", NB_ERR_OUT_OF_MEMORY);
