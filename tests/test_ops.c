@@ -289,7 +289,7 @@ static void test_linear_bwd_x(int cin, int cout, int accum, int dgelu, int gate_
 /* linear_bwd_w + reduce_rows: d/dW, d/dbias, d/dgate of
  * phi = <g, W x + bias + gate * xg>, added into a gradient buffer that
  * already holds values (they accumulate). */
-static void test_linear_bwd_w(int bias_on, int gate_on)
+static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi)
 {
     const uint64_t nx = B * CIN * N, ng = B * COUT * N;
     float *x = malloc(nx * 4), *g = malloc(ng * 4), *xg = malloc(ng * 4);
@@ -327,6 +327,8 @@ static void test_linear_bwd_w(int bias_on, int gate_on)
     def(buf, defs, &nd, "BIAS", bias_on);
     def(buf, defs, &nd, "GATE", gate_on);
     def(buf, defs, &nd, "CHUNK", 1024);
+    def(buf, defs, &nd, "TWO", two);
+    def(buf, defs, &nd, "TWI", twi);
     const uint32_t rows = (B * N + 1023) / 1024;
     nb_buffer *bg = up(g, ng), *bx = up(x, nx), *bxg = up(xg, ng), *bpart = up(NULL, (uint64_t)rows * width);
     /* the destination: weight at 5, bias at 40, gate at 50, starting at 1.0 */
@@ -362,7 +364,7 @@ static void test_linear_bwd_w(int bias_on, int gate_on)
     }
     int untouched = got[0] == 1.0f && got[4] == 1.0f && got[39] == 1.0f && got[63] == 1.0f;
     char name[64];
-    snprintf(name, sizeof name, "bias %d gate %d, %u rows, accumulating", bias_on, gate_on, rows);
+    snprintf(name, sizeof name, "bias %d gate %d, %dx%d tiles, %u rows", bias_on, gate_on, two, twi, rows);
     report("linear_bwd_w", name, rel_err(sel, want, (uint64_t)width), 1e-5);
     CHECK(untouched, "reduce_rows wrote outside its segments");
     nb_kernel_destroy(k);
@@ -791,9 +793,11 @@ int main(void)
                 test_linear_bwd_x(CIN, COUT, accum, dg, 0, ubo);
     test_linear_bwd_x(4, 4, 0, 0, 1, 1); /* the skip's input gradient with the gate path */
     test_linear_bwd_x(4, 4, 1, 1, 1, 0);
-    test_linear_bwd_w(1, 0);
-    test_linear_bwd_w(1, 1);
-    test_linear_bwd_w(0, 0);
+    test_linear_bwd_w(1, 0, 4, 4);
+    test_linear_bwd_w(1, 1, 4, 4);
+    test_linear_bwd_w(0, 0, 4, 4);
+    test_linear_bwd_w(1, 1, 8, 8); /* tiles wider than the layer */
+    test_linear_bwd_w(1, 0, 2, 3); /* sides that do not divide it */
     test_ewise();
     test_grid();
     test_nerf_input();
