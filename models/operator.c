@@ -50,18 +50,18 @@ struct nm_model {
 
     /* kernels */
     nb_kernel *k_grid;
-    nb_kernel *f_lift0, *f_lift1, *f_skip_act, *f_skip_lin, *f_fc0, *f_fc1_act, *f_fc1_lin, *f_fc1_q, *f_proj0,
-        *f_proj1;
-    nb_kernel *k_mix, *k_mix_bwd, *k_wgrad, *k_reduce, *k_gelu, *k_gelu_bwd, *k_acc, *k_adamw;
+    nb_kernel *f_lift0, *f_lift1, *f_proj0, *f_proj1;
+    nb_kernel *k_blk[2], *k_blk_bwd[2]; /* [activation]: block_fwd, block_bwd */
+    nb_kernel *k_mix, *k_mix_bwd, *k_wgrad, *k_reduce, *k_acc, *k_adamw;
     nb_kernel *k_loss[2][3]; /* [p==4][pass-1] */
-    nb_kernel *bx_proj1, *bx_proj0, *bx_fc1, *bx_fc0_act, *bx_fc0_lin, *bx_skip, *bx_lift1;
+    nb_kernel *bx_proj1, *bx_proj0, *bx_lift1;
     nb_kernel *bw_proj1, *bw_proj0, *bw_fc1, *bw_fc0, *bw_skip, *bw_lift1, *bw_lift0;
 
     /* buffers */
     nb_buffer *prm, *grad, *m1, *m2;
     nb_buffer *xin, *tgt, *yout, *a0, *hl, *al, *hp, *ap;
     nb_buffer **xs, **zs, **ss; /* per block (training) or 2/1/1 (inference) */
-    nb_buffer *F, *Y, *sbuf, *ybuf, *h, *a, *q;
+    nb_buffer *F, *Y, *sbuf, *ybuf, *a;
     nb_buffer *gyo, *gap, *gv, *gx, *gq, *ga, *gz, *gal, *part, *lpart, *lstats;
     uint32_t rows_max, row_max, loss_chunks;
     int ubo; /* weights through uniform buffers (every layer fits one) */
@@ -178,6 +178,30 @@ static nb_status lin_bwd_w(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t co
     return kernel(m, k, "linear_bwd_w", d.p, gate ? 4 : 3, acc, 8);
 }
 
+/* block_fwd (bwd = 0) or block_bwd (bwd = 1) for blocks with or without
+ * the activation after them. */
+static nb_status blk_kernel(nm_model *m, nb_kernel **k, int bwd, int act)
+{
+    const nm_config *c = &m->c;
+    defs d = {.n = 0};
+    def(&d, "C", c->width);
+    def(&d, "E", c->mlp_channels);
+    def(&d, "ACT", act);
+    def(&d, "UBO", m->ubo);
+    if (!bwd)
+        def(&d, "SAVE_Z", m->training);
+    nb_access acc[3 + 9];
+    uint32_t n = 0;
+    for (int i = 0; i < (m->ubo ? 3 : 1); i++)
+        acc[n++] = m->ubo ? NB_UNIFORM : NB_READ;
+    uint32_t reads = bwd ? 3 : 2, writes = bwd ? 6 : 1 + (uint32_t)m->training;
+    for (uint32_t i = 0; i < reads; i++)
+        acc[n++] = NB_READ;
+    for (uint32_t i = 0; i < writes; i++)
+        acc[n++] = NB_WRITE;
+    return kernel(m, k, bwd ? "block_bwd" : "block_fwd", d.p, n, acc, 36);
+}
+
 static nb_status ewise(nm_model *m, nb_kernel **k, int op)
 {
     defs d = {.n = 0};
@@ -215,11 +239,14 @@ static nb_status make_kernels(nm_model *m)
     }
     TRY(lin_fwd(m, &m->f_lift0, I, L, 1, 0, 0, 1, 1));
     TRY(lin_fwd(m, &m->f_lift1, L, C, 1, 0, 0, 0, 0));
-    TRY(lin_fwd(m, &m->f_skip_act, C, C, 1, 1, 0, 1, 1)); /* z saved, y = GELU(z) */
-    TRY(lin_fwd(m, &m->f_skip_lin, C, C, 1, 1, 0, 0, 0));  /* last block: y = z */
-    TRY(lin_fwd(m, &m->f_fc0, C, E, 1, 0, 0, 1, 1));
-    TRY(lin_fwd(m, &m->f_fc1_act, E, C, 1, 0, 1, 1, 0));
-    TRY(lin_fwd(m, &m->f_fc1_lin, E, C, 1, 0, 1, 0, 0));
+    /* the block variants in use: with the activation, without (last block) */
+    const int used[2] = {!c->last_block_activation, c->blocks > 1 || c->last_block_activation};
+    for (int act = 0; act < 2; act++)
+        if (used[act]) {
+            TRY(blk_kernel(m, &m->k_blk[act], 0, act));
+            if (m->training)
+                TRY(blk_kernel(m, &m->k_blk_bwd[act], 1, act));
+        }
     TRY(lin_fwd(m, &m->f_proj0, C, H, 1, 0, 0, 1, 1));
     TRY(lin_fwd(m, &m->f_proj1, H, O, 1, 0, 0, 0, 0));
     {
@@ -249,10 +276,7 @@ static nb_status make_kernels(nm_model *m)
         nb_access aacc[4] = {NB_READ_WRITE, NB_READ, NB_READ_WRITE, NB_READ_WRITE};
         TRY(kernel(m, &m->k_adamw, "adamw", NULL, 4, aacc, 36));
     }
-    TRY(ewise(m, &m->k_gelu, 3));
-    TRY(ewise(m, &m->k_gelu_bwd, 4));
     TRY(ewise(m, &m->k_acc, 2));
-    TRY(lin_fwd(m, &m->f_fc1_q, E, C, 1, 0, 1, 0, 0));
     for (int p4 = 0; p4 < 2; p4++)
         for (int pass = 1; pass <= 3; pass++) {
             defs e = {.n = 0};
@@ -264,10 +288,6 @@ static nb_status make_kernels(nm_model *m)
         }
     TRY(lin_bwd_x(m, &m->bx_proj1, H, O, 0, 1, 0));  /* -> dL/dhp */
     TRY(lin_bwd_x(m, &m->bx_proj0, C, H, 0, 0, 0));  /* -> dL/dv */
-    TRY(lin_bwd_x(m, &m->bx_fc1, E, C, 0, 1, 0));    /* -> dL/dh */
-    TRY(lin_bwd_x(m, &m->bx_fc0_act, C, E, 0, 1, 0)); /* -> dL/dz */
-    TRY(lin_bwd_x(m, &m->bx_fc0_lin, C, E, 0, 0, 0));
-    TRY(lin_bwd_x(m, &m->bx_skip, C, C, 0, 0, 1));   /* -> dL/dx_j: skip + gate paths */
     TRY(lin_bwd_x(m, &m->bx_lift1, L, C, 0, 1, 0));  /* -> dL/dhl */
     TRY(lin_bwd_w(m, &m->bw_proj1, H, O, 1, 0));
     TRY(lin_bwd_w(m, &m->bw_proj0, C, H, 1, 0));
@@ -327,8 +347,9 @@ static nb_status make_buffers(nm_model *m)
     B(m->F, BCNC2);
     B(m->Y, BCNC2);
     B(m->sbuf, BCN);
-    B(m->h, b * c->mlp_channels * N);
-    B(m->a, b * c->mlp_channels * N);
+    /* Inference keeps two block outputs and one spectrum; training keeps every
+     * block's input x, z (before the activation) and spectrum for the
+     * backward pass. */
     uint32_t nx = m->training ? c->blocks + 1 : 2, nz = m->training ? c->blocks : 1;
     m->xs = calloc(nx, sizeof *m->xs);
     m->zs = calloc(nz, sizeof *m->zs);
@@ -337,18 +358,18 @@ static nb_status make_buffers(nm_model *m)
         return nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
     for (uint32_t i = 0; i < nx; i++)
         B(m->xs[i], BCN);
-    for (uint32_t i = 0; i < nz; i++) {
-        B(m->zs[i], BCN);
+    for (uint32_t i = 0; i < nz; i++)
         B(m->ss[i], b * C * M * 2);
-    }
-    B(m->ybuf, BCN);
     if (!m->training)
         return NB_OK;
+    for (uint32_t i = 0; i < nz; i++)
+        B(m->zs[i], BCN);
+    B(m->ybuf, BCN);
+    B(m->a, b * c->mlp_channels * N);
     B(m->grad, m->P);
     B(m->m1, m->P);
     B(m->m2, m->P);
     B(m->tgt, b * c->out_channels * N);
-    B(m->q, BCN);
     B(m->gyo, b * c->out_channels * N);
     B(m->gap, b * c->projection_channels * N);
     B(m->gv, BCN);
@@ -480,20 +501,19 @@ void nm_model_destroy(nm_model *m)
     free(m->hw);
     free(m->ht);
     free(m->hg);
-    nb_kernel *ks[] = {m->k_grid,   m->f_lift0,   m->f_lift1,   m->f_skip_act, m->f_skip_lin, m->f_fc0,
-                       m->f_fc1_act, m->f_fc1_lin, m->f_fc1_q,  m->f_proj0,   m->f_proj1,   m->k_mix,
-                       m->k_mix_bwd, m->k_wgrad,   m->k_reduce, m->k_gelu,    m->k_gelu_bwd, m->k_acc,
-                       m->k_adamw,   m->bx_proj1,  m->bx_proj0, m->bx_fc1,    m->bx_fc0_act, m->bx_fc0_lin,
-                       m->bx_skip,   m->bx_lift1,  m->bw_proj1, m->bw_proj0,  m->bw_fc1,    m->bw_fc0,
-                       m->bw_skip,   m->bw_lift1,  m->bw_lift0};
+    nb_kernel *ks[] = {m->k_grid,       m->f_lift0,       m->f_lift1,   m->f_proj0,   m->f_proj1,
+                       m->k_blk[0],     m->k_blk[1],      m->k_mix,     m->k_mix_bwd, m->k_wgrad,
+                       m->k_blk_bwd[0], m->k_blk_bwd[1],  m->k_reduce,  m->k_acc,     m->k_adamw,
+                       m->bx_proj1,     m->bx_proj0,      m->bx_lift1,  m->bw_proj1,  m->bw_proj0,
+                       m->bw_fc1,       m->bw_fc0,        m->bw_skip,   m->bw_lift1,  m->bw_lift0};
     for (size_t i = 0; i < sizeof ks / sizeof *ks; i++)
         nb_kernel_destroy(ks[i]);
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 3; b++)
             nb_kernel_destroy(m->k_loss[a][b]);
     nb_buffer *bs[] = {m->prm, m->grad, m->m1,  m->m2, m->xin, m->tgt, m->yout, m->a0,  m->hl,
-                       m->al,  m->hp,   m->ap,  m->F,  m->Y,   m->sbuf, m->ybuf, m->h,  m->a,
-                       m->q,   m->gyo,  m->gap, m->gv, m->gx,  m->gq,  m->ga,   m->gz, m->gal,
+                       m->al,  m->hp,   m->ap,  m->F,  m->Y,   m->sbuf, m->ybuf, m->a,  m->gyo,
+                       m->gap, m->gv,   m->gx,  m->gq, m->ga,  m->gz,   m->gal,
                        m->part, m->lpart, m->lstats};
     for (size_t i = 0; i < sizeof bs / sizeof *bs; i++)
         nb_buffer_destroy(bs[i]);
@@ -651,13 +671,44 @@ static void ew(rec *r, const nb_kernel *k, nb_buffer *a, nb_buffer *out, nb_buff
 {
     nb_buffer *bs[3] = {a, out, b};
     uint32_t push[1] = {(uint32_t)n};
-    uint32_t groups = cdiv(n, 256), gy = 1;
+    uint32_t groups = cdiv(cdiv(n, 4), 256), gy = 1; /* 4 floats per invocation */
     if (groups > 65535) {
         gy = cdiv(groups, 65535);
         groups = 65535;
     }
     run(r, k, groups, gy, 1, bs, push, label);
     work(r, label, 4.0 * (double)n * (b ? 3 : 2), (double)n);
+}
+
+/* One dispatch of block_fwd or block_bwd for block o: the weights, then
+ * nr read and nw written tensors (io), each C or E channels wide. */
+static void block(rec *r, const nb_kernel *k, const blk *o, nb_buffer *const *io, uint32_t nr, uint32_t nw,
+                const char *label)
+{
+    nm_model *m = r->m;
+    const nm_config *c = &m->c;
+    nb_buffer *b[3 + 9];
+    uint32_t n = 0;
+    if (m->ubo) {
+        b[n++] = o->skip.ubo;
+        b[n++] = o->fc0.ubo;
+        b[n++] = o->fc1.ubo;
+    } else {
+        b[n++] = m->prm;
+    }
+    for (uint32_t i = 0; i < nr + nw; i++)
+        b[n++] = io[i];
+    uint32_t push[9] = {r->b,           c->length,          (uint32_t)o->skip.w, (uint32_t)o->skip.b,
+                        (uint32_t)o->fc0.w, (uint32_t)o->fc0.b, (uint32_t)o->fc1.w, (uint32_t)o->fc1.b,
+                        (uint32_t)o->fc1.g};
+    run(r, k, cdiv(c->length / 4, 64), r->b, 1, b, push, label);
+    /* tensors: C wide but for a and ga (E wide) in block_bwd's outputs */
+    const double bn = (double)r->b * c->length, C = c->width, E = c->mlp_channels;
+    double floats = (nr + nw) * C;
+    if (nw == 6)
+        floats -= 2 * (C - E);
+    /* forward: Ws, W0, W1; backward: W0, W1 again, then W1^T, W0^T, Ws^T */
+    work(r, label, 4.0 * bn * floats, 2.0 * bn * (nw == 6 ? C * C + 4 * C * E : C * C + 2 * C * E));
 }
 
 /* Copies each layer's weight, bias and gate from the flat parameter buffer
@@ -713,7 +764,7 @@ static void record_forward(rec *r)
         int act = act_on(c, j);
         nb_buffer *x = m->training ? m->xs[j] : m->xs[j % 2];
         nb_buffer *xo = m->training ? m->xs[j + 1] : m->xs[(j + 1) % 2];
-        nb_buffer *z = m->zs[m->training ? j : 0], *S = m->ss[m->training ? j : 0];
+        nb_buffer *S = m->ss[m->training ? j : 0];
         const blk *o = &m->bo[j];
         fft(r, NB_FFT_R2C, x, m->F, "spectral r2c");
         {
@@ -728,14 +779,8 @@ static void record_forward(rec *r)
                  8.0 * r->b * c->width * c->width * c->modes);
         }
         fft(r, NB_FFT_C2R, m->Y, m->sbuf, "spectral c2r");
-        nb_buffer *y = act ? m->ybuf : z;
-        if (act)
-            linf(r, m->f_skip_act, o->skip, c->width, c->width, x, y, z, m->sbuf, NULL, "skip + spectral + gelu");
-        else
-            linf(r, m->f_skip_lin, o->skip, c->width, c->width, x, z, NULL, m->sbuf, NULL, "skip + spectral");
-        linf(r, m->f_fc0, o->fc0, c->width, c->mlp_channels, y, m->a, m->h, NULL, NULL, "mlp 0 + gelu");
-        linf(r, act ? m->f_fc1_act : m->f_fc1_lin, o->fc1, c->mlp_channels, c->width, m->a, xo, NULL, NULL, x,
-             "mlp 1 + gate");
+        nb_buffer *io[4] = {x, m->sbuf, xo, m->training ? m->zs[j] : NULL};
+        block(r, m->k_blk[act], o, io, 2, 1 + m->training, "block: skip, mlp, gate");
     }
     nb_buffer *vlast = m->training ? m->xs[c->blocks] : m->xs[c->blocks % 2];
     linf(r, m->f_proj0, m->proj0, c->width, c->projection_channels, vlast, m->ap, m->hp, NULL, NULL, "projection 0");
@@ -771,30 +816,14 @@ static void record_backward(rec *r)
     for (uint32_t j = c->blocks; j-- > 0;) {
         int act = act_on(c, j);
         const blk *o = &m->bo[j];
-        nb_buffer *x = m->xs[j], *z = m->zs[j];
-        layer fc0 = o->fc0, fc1 = o->fc1, skip = o->skip;
-        /* recompute y, h, a (and q) from the saved z_j and x_j */
-        nb_buffer *y = z;
-        if (act) {
-            ew(r, m->k_gelu, z, m->ybuf, NULL, BCN, "recompute gelu");
-            y = m->ybuf;
-        }
-        linf(r, m->f_fc0, fc0, C, E, y, m->a, m->h, NULL, NULL, "recompute mlp 0");
-        nb_buffer *gq = gv;
-        if (act) {
-            linf(r, m->f_fc1_q, fc1, E, C, m->a, m->q, NULL, NULL, x, "recompute mlp 1");
-            ew(r, m->k_gelu_bwd, m->q, m->gq, gv, BCN, "grad gelu");
-            gq = m->gq;
-        }
-        linw(r, m->bw_fc1, fc1, E, C, 1, 1, gq, m->a, x, "grad W mlp 1 + gate");
-        linx(r, m->bx_fc1, fc1, E, C, gq, m->ga, m->h, NULL, "grad x mlp 1");
-        linw(r, m->bw_fc0, fc0, C, E, 1, 0, m->ga, y, NULL, "grad W mlp 0");
-        if (act)
-            linx(r, m->bx_fc0_act, fc0, C, E, m->ga, m->gz, z, NULL, "grad x mlp 0 + gelu");
-        else
-            linx(r, m->bx_fc0_lin, fc0, C, E, m->ga, m->gz, NULL, NULL, "grad x mlp 0");
-        linw(r, m->bw_skip, skip, C, C, 1, 0, m->gz, x, NULL, "grad W skip + spectral bias");
-        linx(r, m->bx_skip, skip, C, C, m->gz, gx, NULL, gq, "grad x skip + gate");
+        nb_buffer *x = m->xs[j];
+        /* recompute y and a from the saved z_j and x_j; the input gradients
+         * of the skip, the channel MLP and the gate into gz and gx */
+        nb_buffer *io[9] = {m->zs[j], x, gv, m->ybuf, m->a, m->gq, m->ga, m->gz, gx};
+        block(r, m->k_blk_bwd[act], o, io, 3, 6, "grad block: recompute, grad x");
+        linw(r, m->bw_fc1, o->fc1, E, C, 1, 1, m->gq, m->a, x, "grad W mlp 1 + gate");
+        linw(r, m->bw_fc0, o->fc0, C, E, 1, 0, m->ga, m->ybuf, NULL, "grad W mlp 0");
+        linw(r, m->bw_skip, o->skip, C, C, 1, 0, m->gz, x, NULL, "grad W skip + spectral bias");
         fft(r, NB_FFT_R2C, m->gz, m->F, "grad r2c");
         {
             nb_buffer *b[3] = {m->ss[j], m->F, m->grad};

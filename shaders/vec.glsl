@@ -6,4 +6,13 @@
 #define VT vec4
 VT gelu_v(VT v) { return vec4(nb_gelu(v.x), nb_gelu(v.y), nb_gelu(v.z), nb_gelu(v.w)); }
 VT gelu_grad_v(VT v) { return vec4(nb_gelu_grad(v.x), nb_gelu_grad(v.y), nb_gelu_grad(v.z), nb_gelu_grad(v.w)); }
+void gelu_both_v(VT x, out VT v, out VT d)
+{
+    for (int c = 0; c < 4; c++) {
+        float vc, dc;
+        nb_gelu_both(x[c], vc, dc);
+        v[c] = vc;
+        d[c] = dc;
+    }
+}
 float hsum(VT v) { return dot(v, vec4(1.0)); }

@@ -381,7 +381,7 @@ static void test_ewise(void)
 {
     const uint64_t n = 100003; /* not a multiple of the workgroup */
     float *a = malloc(n * 4), *b = malloc(n * 4), *o = malloc(n * 4), *got = malloc(n * 4);
-    fill(a, n, 31, 5.0);
+    fill(a, n, 31, 8.0); /* past the erf's clamp at |x| / sqrt(2) = 3.9 */
     fill(b, n, 32, 1.0);
     fill(o, n, 33, 1.0);
     double *want = malloc(n * 8);
@@ -396,7 +396,7 @@ static void test_ewise(void)
         nb_buffer *ba = up(a, n), *bo = up(o, n), *bb = up(b, n);
         nb_buffer *bufs[3] = {ba, bo, bb};
         uint32_t push[1] = {(uint32_t)n};
-        run(k, (uint32_t)((n + 255) / 256), 1, 1, bufs, push);
+        run(k, (uint32_t)((n + 1023) / 1024), 1, 1, bufs, push); /* 4 floats per invocation */
         down(bo, got, n);
         for (uint64_t i = 0; i < n; i++) {
             if (ops[t] == 2)
@@ -407,6 +407,12 @@ static void test_ewise(void)
                 want[i] = b[i] * (gelu(a[i] + 1e-5) - gelu(a[i] - 1e-5)) / 2e-5;
         }
         report("ewise", names[t], rel_err(got, want, n), ops[t] == 4 ? 1e-5 : 2e-6);
+        if (ops[t] == 3) { /* the erf itself: GELU's error over 0.5 max(|x|, 1) */
+            double e = 0;
+            for (uint64_t i = 0; i < n; i++)
+                e = fmax(e, fabs(got[i] - want[i]) / (0.5 * fmax(fabs(a[i]), 1.0)));
+            report("ewise", "GELU: the erf's absolute error", e, 1e-6);
+        }
         nb_kernel_destroy(k);
         nb_buffer_destroy(ba);
         nb_buffer_destroy(bo);
@@ -501,6 +507,263 @@ static void test_nerf_input(void)
     nb_buffer_destroy(bc);
     nb_buffer_destroy(bw);
     nb_buffer_destroy(bo);
+}
+
+/* --------------------------------------------------------------- blocks */
+
+/* One FNO block's pointwise part (block_fwd) and its backward (block_bwd),
+ * at width BC and channel-MLP width BE. */
+enum { BC = 5, BE = 3 };
+
+typedef struct blk_w {
+    double ws[BC * BC], bs[BC], g[BC], w0[BE * BC], b0[BE], w1[BC * BE], b1[BC];
+} blk_w;
+
+static double gelu_grad(double x) { return 0.5 * (1.0 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2.0 * M_PI); }
+
+/* One position: z = Ws x + bs + s, y = act(z), h = W0 y + b0, a = GELU(h),
+ * q = W1 a + b1 + g x, out = act(q). */
+typedef struct blk_pos {
+    double z[BC], y[BC], h[BE], a[BE], q[BC], out[BC];
+} blk_pos;
+
+static void blk_ref(const blk_w *w, int act, const double *x, const double *s, blk_pos *p)
+{
+    for (int o = 0; o < BC; o++) {
+        double acc = w->bs[o] + s[o];
+        for (int i = 0; i < BC; i++)
+            acc += w->ws[o * BC + i] * x[i];
+        p->z[o] = acc;
+        p->y[o] = act ? gelu(acc) : acc;
+    }
+    for (int k = 0; k < BE; k++) {
+        double acc = w->b0[k];
+        for (int i = 0; i < BC; i++)
+            acc += w->w0[k * BC + i] * p->y[i];
+        p->h[k] = acc;
+        p->a[k] = gelu(acc);
+    }
+    for (int o = 0; o < BC; o++) {
+        double acc = w->b1[o] + w->g[o] * x[o];
+        for (int k = 0; k < BE; k++)
+            acc += w->w1[o * BE + k] * p->a[k];
+        p->q[o] = acc;
+        p->out[o] = act ? gelu(acc) : acc;
+    }
+}
+
+static double blk_phi(const blk_w *w, int act, const double *x, const double *s, const double *gv)
+{
+    blk_pos p;
+    blk_ref(w, act, x, s, &p);
+    double phi = 0;
+    for (int o = 0; o < BC; o++)
+        phi += gv[o] * p.out[o];
+    return phi;
+}
+
+/* The weights as the kernels read them: three uniform buffers laid out
+ * [W | bias | gate], or one parameter buffer at scattered offsets (push). */
+static void blk_upload(const blk_w *w, int ubo, nb_buffer **wb, uint32_t *nwb, uint32_t push[9])
+{
+    const double *src[7] = {w->ws, w->bs, w->w0, w->b0, w->w1, w->b1, w->g};
+    const uint32_t len[7] = {BC * BC, BC, BE * BC, BE, BC * BE, BC, BC};
+    if (ubo) {
+        float us[BC * BC + 2 * BC + 4] = {0}, u0[BE * BC + 2 * BE + 4] = {0}, u1[BC * BE + 2 * BC + 4] = {0};
+        for (int i = 0; i < BC * BC; i++)
+            us[i] = (float)w->ws[i];
+        for (int i = 0; i < BE * BC; i++) {
+            u0[i] = (float)w->w0[i];
+            u1[i] = (float)w->w1[i];
+        }
+        for (int o = 0; o < BC; o++) {
+            us[BC * BC + o] = (float)w->bs[o];
+            us[BC * BC + BC + o] = (float)w->g[o];
+            u1[BC * BE + o] = (float)w->b1[o];
+            u1[BC * BE + BC + o] = (float)w->g[o];
+        }
+        for (int k = 0; k < BE; k++)
+            u0[BE * BC + k] = (float)w->b0[k];
+        wb[0] = up(us, sizeof us / sizeof *us);
+        wb[1] = up(u0, sizeof u0 / sizeof *u0);
+        wb[2] = up(u1, sizeof u1 / sizeof *u1);
+        *nwb = 3;
+        for (int i = 2; i < 9; i++)
+            push[i] = 0;
+        return;
+    }
+    float prm[7 * 2 + BC * BC + BE * BC + BC * BE + 4 * BC + BE] = {0};
+    uint32_t at = 3; /* nonzero offsets, with a gap after each tensor */
+    for (int t = 0; t < 7; t++) {
+        push[2 + t] = at;
+        for (uint32_t i = 0; i < len[t]; i++)
+            prm[at + i] = (float)src[t][i];
+        at += len[t] + 1;
+    }
+    wb[0] = up(prm, at);
+    *nwb = 1;
+}
+
+static void blk_defs(char buf[][32], const char **defs, int act, int ubo, int save_z)
+{
+    int nd = 0;
+    def(buf, defs, &nd, "C", BC);
+    def(buf, defs, &nd, "E", BE);
+    def(buf, defs, &nd, "ACT", act);
+    def(buf, defs, &nd, "UBO", ubo);
+    if (save_z >= 0)
+        def(buf, defs, &nd, "SAVE_Z", save_z);
+}
+
+static void test_block(int act, int ubo)
+{
+    const uint64_t nc = (uint64_t)B * BC * N, ne = (uint64_t)B * BE * N;
+    blk_w w;
+    uint64_t seed = 70 + (uint64_t)(2 * act + ubo);
+    double *all[7] = {w.ws, w.bs, w.w0, w.b0, w.w1, w.b1, w.g};
+    const int len[7] = {BC * BC, BC, BE * BC, BE, BC * BE, BC, BC};
+    const double scale[7] = {0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 1.0};
+    for (int t = 0; t < 7; t++)
+        for (int i = 0; i < len[t]; i++) /* fp32-representable, as uploaded */
+            all[t][i] = (float)(scale[t] * nbt_rand(&seed));
+    float *x = malloc(nc * 4), *s = malloc(nc * 4), *gv = malloc(nc * 4);
+    fill(x, nc, 80, 2.0);
+    fill(s, nc, 81, 1.0);
+    fill(gv, nc, 82, 1.0);
+
+    /* reference, position by position */
+    double *want[8];
+    const uint64_t sizes[8] = {nc, nc, nc, ne, nc, ne, nc, nc}; /* z out | y a gq ga gz gx */
+    for (int t = 0; t < 8; t++)
+        want[t] = malloc(sizes[t] * 8);
+    for (int b = 0; b < B; b++)
+        for (int n = 0; n < N; n++) {
+            double xc[BC], sc[BC], gc[BC];
+            for (int i = 0; i < BC; i++) {
+                uint64_t at = ((uint64_t)b * BC + i) * N + n;
+                xc[i] = x[at];
+                sc[i] = s[at];
+                gc[i] = gv[at];
+            }
+            blk_pos p;
+            blk_ref(&w, act, xc, sc, &p);
+            double gq[BC], ga[BE];
+            for (int o = 0; o < BC; o++)
+                gq[o] = gc[o] * (act ? gelu_grad(p.q[o]) : 1.0);
+            for (int k = 0; k < BE; k++) {
+                double acc = 0;
+                for (int o = 0; o < BC; o++)
+                    acc += w.w1[o * BE + k] * gq[o];
+                ga[k] = acc * gelu_grad(p.h[k]);
+            }
+            for (int i = 0; i < BC; i++) {
+                uint64_t at = ((uint64_t)b * BC + i) * N + n;
+                want[0][at] = p.z[i];
+                want[1][at] = p.out[i];
+                want[2][at] = p.y[i];
+                want[4][at] = gq[i];
+                /* gz = dphi/ds and gx = dphi/dx by central differences */
+                const double hh = 1e-5;
+                double xp[BC], sp[BC];
+                memcpy(xp, xc, sizeof xp);
+                memcpy(sp, sc, sizeof sp);
+                sp[i] = sc[i] + hh;
+                double f1 = blk_phi(&w, act, xc, sp, gc);
+                sp[i] = sc[i] - hh;
+                double f0 = blk_phi(&w, act, xc, sp, gc);
+                want[6][at] = (f1 - f0) / (2 * hh);
+                xp[i] = xc[i] + hh;
+                f1 = blk_phi(&w, act, xp, sc, gc);
+                xp[i] = xc[i] - hh;
+                f0 = blk_phi(&w, act, xp, sc, gc);
+                want[7][at] = (f1 - f0) / (2 * hh);
+            }
+            for (int k = 0; k < BE; k++) {
+                uint64_t at = ((uint64_t)b * BE + k) * N + n;
+                want[3][at] = p.a[k];
+                want[5][at] = ga[k];
+            }
+        }
+
+    char buf[8][32];
+    const char *defs[9];
+    uint32_t push[9] = {B, N}, nwb;
+    nb_buffer *wb[3] = {0};
+    blk_upload(&w, ubo, wb, &nwb, push);
+    const char *var = ubo ? "uniform" : "storage";
+    char name[64];
+
+    /* forward, for inference (output only) and for training (z saved too) */
+    nb_buffer *bx = up(x, nc), *bs = up(s, nc), *bg = up(gv, nc), *bo = up(NULL, nc), *bz = up(NULL, nc);
+    nb_access acc[12];
+    nb_buffer *bufs[12];
+    float *got = malloc(nc * 4);
+    uint32_t n = 0;
+    for (int save_z = 0; save_z < 2; save_z++) {
+        blk_defs(buf, defs, act, ubo, save_z);
+        n = 0;
+        for (uint32_t i = 0; i < nwb; i++) {
+            acc[n] = ubo ? NB_UNIFORM : NB_READ;
+            bufs[n++] = wb[i];
+        }
+        nb_buffer *fio[4] = {bx, bs, bo, bz};
+        for (int i = 0; i < 3 + save_z; i++) {
+            acc[n] = i < 2 ? NB_READ : NB_WRITE;
+            bufs[n++] = fio[i];
+        }
+        nb_kernel *k = kern("block_fwd", defs, n, acc, 36);
+        run(k, (N / 4 + 63) / 64, B, 1, bufs, push);
+        nb_kernel_destroy(k);
+        down(bo, got, nc);
+        double e = rel_err(got, want[1], nc);
+        if (save_z) {
+            down(bz, got, nc);
+            e = fmax(e, rel_err(got, want[0], nc));
+        }
+        snprintf(name, sizeof name, "act %d, %s, %s", act, save_z ? "output and z" : "output", var);
+        report("block_fwd", name, e, 2e-6);
+    }
+
+    /* backward from the saved z */
+    blk_defs(buf, defs, act, ubo, -1);
+    nb_buffer *outs[6];
+    for (int t = 0; t < 6; t++)
+        outs[t] = up(NULL, sizes[2 + t]);
+    n = nwb;
+    nb_buffer *bio[3] = {bz, bx, bg};
+    for (int i = 0; i < 3; i++) {
+        acc[n] = NB_READ;
+        bufs[n++] = bio[i];
+    }
+    for (int t = 0; t < 6; t++) {
+        acc[n] = NB_WRITE;
+        bufs[n++] = outs[t];
+    }
+    nb_kernel *k = kern("block_bwd", defs, n, acc, 36);
+    run(k, (N / 4 + 63) / 64, B, 1, bufs, push);
+    nb_kernel_destroy(k);
+    static const char *what[3] = {"y, a recomputed", "gq, ga vs analytic",
+                                  "gz, gx vs finite differences"};
+    for (int pair = 0; pair < 3; pair++) {
+        double e = 0;
+        for (int t = 2 * pair; t < 2 * pair + 2; t++) {
+            down(outs[t], got, sizes[2 + t]);
+            e = fmax(e, rel_err(got, want[2 + t], sizes[2 + t]));
+        }
+        snprintf(name, sizeof name, "act %d, %s, %s", act, what[pair], var);
+        report("block_bwd", name, e, pair ? 1e-5 : 2e-6);
+    }
+    for (int t = 0; t < 6; t++)
+        nb_buffer_destroy(outs[t]);
+    nb_buffer *rest[8] = {bx, bs, bg, bo, bz, wb[0], wb[1], wb[2]};
+    for (int i = 0; i < 8; i++)
+        nb_buffer_destroy(rest[i]);
+    for (int t = 0; t < 8; t++)
+        free(want[t]);
+    free(x);
+    free(s);
+    free(gv);
+    free(got);
 }
 
 /* ------------------------------------------------------------- spectral */
@@ -798,6 +1061,9 @@ int main(void)
     test_linear_bwd_w(0, 0, 4, 4);
     test_linear_bwd_w(1, 1, 8, 8); /* tiles wider than the layer */
     test_linear_bwd_w(1, 0, 2, 3); /* sides that do not divide it */
+    for (int act = 0; act < 2; act++)
+        for (int ubo = 0; ubo < 2; ubo++)
+            test_block(act, ubo);
     test_ewise();
     test_grid();
     test_nerf_input();
