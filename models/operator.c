@@ -50,7 +50,7 @@ struct nm_model {
 
     /* kernels */
     nb_kernel *k_grid;
-    nb_kernel *f_lift0, *f_lift1, *f_proj0, *f_proj1;
+    nb_kernel *k_lift, *k_proj; /* mlp_fwd */
     nb_kernel *k_blk[2], *k_blk_bwd[2]; /* [activation]: block_fwd, block_bwd */
     nb_kernel *k_mix, *k_mix_bwd, *k_wgrad, *k_reduce, *k_acc, *k_adamw;
     nb_kernel *k_loss[2][3]; /* [p==4][pass-1] */
@@ -109,47 +109,16 @@ static void def(defs *d, const char *name, long v)
     d->p[d->n] = NULL;
 }
 
-static nb_status lin_fwd(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t cout, int bias, int add, int gate,
-                         int gelu, int save_pre)
+static nb_status lin_bwd_x(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t cout, int dgelu)
 {
     defs d = {.n = 0};
     def(&d, "CIN", cin);
     def(&d, "COUT", cout);
-    def(&d, "BIAS", bias);
-    def(&d, "ADD", add);
-    def(&d, "GATE", gate);
-    def(&d, "GELU", gelu);
-    def(&d, "SAVE_PRE", save_pre);
-    def(&d, "UBO", m->ubo);
-    nb_access acc[6] = {m->ubo ? NB_UNIFORM : NB_READ, NB_READ, NB_WRITE};
-    uint32_t n = 3;
-    if (save_pre)
-        acc[n++] = NB_WRITE;
-    if (add)
-        acc[n++] = NB_READ;
-    if (gate)
-        acc[n++] = NB_READ;
-    return kernel(m, k, "linear_fwd", d.p, n, acc, 20);
-}
-
-static nb_status lin_bwd_x(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t cout, int accum, int dgelu,
-                           int gate)
-{
-    defs d = {.n = 0};
-    def(&d, "CIN", cin);
-    def(&d, "COUT", cout);
-    def(&d, "ACCUM", accum);
     def(&d, "DGELU", dgelu);
-    def(&d, "GATE", gate);
     def(&d, "UBO", m->ubo);
     def(&d, "BIAS", 1); /* every layer's uniform buffer has a bias slot */
-    nb_access acc[5] = {m->ubo ? NB_UNIFORM : NB_READ, NB_READ, accum ? NB_READ_WRITE : NB_WRITE};
-    uint32_t n = 3;
-    if (dgelu)
-        acc[n++] = NB_READ;
-    if (gate)
-        acc[n++] = NB_READ;
-    return kernel(m, k, "linear_bwd_x", d.p, n, acc, 16);
+    nb_access acc[4] = {m->ubo ? NB_UNIFORM : NB_READ, NB_READ, NB_WRITE, NB_READ};
+    return kernel(m, k, "linear_bwd_x", d.p, dgelu ? 4 : 3, acc, 12);
 }
 
 /* The side of a lane's tile of weight gradients along a dimension of c
@@ -176,6 +145,26 @@ static nb_status lin_bwd_w(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t co
     if (row > m->row_max)
         m->row_max = row;
     return kernel(m, k, "linear_bwd_w", d.p, gate ? 4 : 3, acc, 8);
+}
+
+/* mlp_fwd: the lifting or the projection, cin -> hid -> cout; training
+ * saves the hidden layer before and after its GELU for the backward pass. */
+static nb_status mlp_kernel(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t hid, uint32_t cout)
+{
+    defs d = {.n = 0};
+    def(&d, "CIN", cin);
+    def(&d, "HID", hid);
+    def(&d, "COUT", cout);
+    def(&d, "SAVE", m->training);
+    def(&d, "UBO", m->ubo);
+    nb_access acc[6];
+    uint32_t n = 0;
+    for (int i = 0; i < (m->ubo ? 2 : 1); i++)
+        acc[n++] = m->ubo ? NB_UNIFORM : NB_READ;
+    acc[n++] = NB_READ;
+    for (int i = 0; i < (m->training ? 3 : 1); i++)
+        acc[n++] = NB_WRITE;
+    return kernel(m, k, "mlp_fwd", d.p, n, acc, 24);
 }
 
 /* block_fwd (bwd = 0) or block_bwd (bwd = 1) for blocks with or without
@@ -237,8 +226,7 @@ static nb_status make_kernels(nm_model *m)
         nb_access acc[2] = {NB_READ, NB_WRITE};
         TRY(kernel(m, &m->k_grid, "grid", d.p, 2, acc, 8));
     }
-    TRY(lin_fwd(m, &m->f_lift0, I, L, 1, 0, 0, 1, 1));
-    TRY(lin_fwd(m, &m->f_lift1, L, C, 1, 0, 0, 0, 0));
+    TRY(mlp_kernel(m, &m->k_lift, I, L, C));
     /* the block variants in use: with the activation, without (last block) */
     const int used[2] = {!c->last_block_activation, c->blocks > 1 || c->last_block_activation};
     for (int act = 0; act < 2; act++)
@@ -247,8 +235,7 @@ static nb_status make_kernels(nm_model *m)
             if (m->training)
                 TRY(blk_kernel(m, &m->k_blk_bwd[act], 1, act));
         }
-    TRY(lin_fwd(m, &m->f_proj0, C, H, 1, 0, 0, 1, 1));
-    TRY(lin_fwd(m, &m->f_proj1, H, O, 1, 0, 0, 0, 0));
+    TRY(mlp_kernel(m, &m->k_proj, C, H, O));
     {
         defs e = {.n = 0};
         def(&e, "C", C);
@@ -286,9 +273,9 @@ static nb_status make_kernels(nm_model *m)
                                 pass == 2 ? NB_WRITE : NB_READ, NB_WRITE};
             TRY(kernel(m, &m->k_loss[p4][pass - 1], "lp_loss", e.p, pass == 3 ? 5 : 4, acc, 16));
         }
-    TRY(lin_bwd_x(m, &m->bx_proj1, H, O, 0, 1, 0));  /* -> dL/dhp */
-    TRY(lin_bwd_x(m, &m->bx_proj0, C, H, 0, 0, 0));  /* -> dL/dv */
-    TRY(lin_bwd_x(m, &m->bx_lift1, L, C, 0, 1, 0));  /* -> dL/dhl */
+    TRY(lin_bwd_x(m, &m->bx_proj1, H, O, 1)); /* -> dL/dhp */
+    TRY(lin_bwd_x(m, &m->bx_proj0, C, H, 0)); /* -> dL/dv */
+    TRY(lin_bwd_x(m, &m->bx_lift1, L, C, 1)); /* -> dL/dhl */
     TRY(lin_bwd_w(m, &m->bw_proj1, H, O, 1, 0));
     TRY(lin_bwd_w(m, &m->bw_proj0, C, H, 1, 0));
     TRY(lin_bwd_w(m, &m->bw_fc1, E, C, 1, 1));
@@ -340,10 +327,6 @@ static nb_status make_buffers(nm_model *m)
     B(m->yout, b * c->out_channels * N);
     if (c->grid)
         B(m->a0, b * m->I * N);
-    B(m->hl, b * c->lifting_channels * N);
-    B(m->al, b * c->lifting_channels * N);
-    B(m->hp, b * c->projection_channels * N);
-    B(m->ap, b * c->projection_channels * N);
     B(m->F, BCNC2);
     B(m->Y, BCNC2);
     B(m->sbuf, BCN);
@@ -362,6 +345,10 @@ static nb_status make_buffers(nm_model *m)
         B(m->ss[i], b * C * M * 2);
     if (!m->training)
         return NB_OK;
+    B(m->hl, b * c->lifting_channels * N);
+    B(m->al, b * c->lifting_channels * N);
+    B(m->hp, b * c->projection_channels * N);
+    B(m->ap, b * c->projection_channels * N);
     for (uint32_t i = 0; i < nz; i++)
         B(m->zs[i], BCN);
     B(m->ybuf, BCN);
@@ -501,7 +488,7 @@ void nm_model_destroy(nm_model *m)
     free(m->hw);
     free(m->ht);
     free(m->hg);
-    nb_kernel *ks[] = {m->k_grid,       m->f_lift0,       m->f_lift1,   m->f_proj0,   m->f_proj1,
+    nb_kernel *ks[] = {m->k_grid,       m->k_lift,        m->k_proj,
                        m->k_blk[0],     m->k_blk[1],      m->k_mix,     m->k_mix_bwd, m->k_wgrad,
                        m->k_blk_bwd[0], m->k_blk_bwd[1],  m->k_reduce,  m->k_acc,     m->k_adamw,
                        m->bx_proj1,     m->bx_proj0,      m->bx_lift1,  m->bw_proj1,  m->bw_proj0,
@@ -615,38 +602,14 @@ static nb_status submit(nm_model *m)
     return NB_OK;
 }
 
-/* out = act(W x + bias [+ add] [+ gate * gsrc]) */
-static void linf(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cout, nb_buffer *x, nb_buffer *out,
-                 nb_buffer *pre, nb_buffer *add, nb_buffer *gsrc, const char *label)
-{
-    nb_buffer *b[6] = {l.ubo ? l.ubo : r->m->prm, x, out};
-    int n = 3;
-    if (pre)
-        b[n++] = pre;
-    if (add)
-        b[n++] = add;
-    if (gsrc)
-        b[n++] = gsrc;
-    uint32_t push[5] = {r->b, r->m->c.length, (uint32_t)l.w, (uint32_t)l.b, (uint32_t)l.g};
-    run(r, k, cdiv(r->m->c.length / 4, 64), r->b, 1, b, push, label);
-    const double bn = (double)r->b * r->m->c.length;
-    work(r, label, 4.0 * bn * (cin + cout * (1 + (pre != NULL) + (add != NULL) + (gsrc != NULL))),
-         2.0 * bn * cin * cout);
-}
-
 static void linx(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cout, nb_buffer *g, nb_buffer *gx,
-                 nb_buffer *pre, nb_buffer *gg, const char *label)
+                 nb_buffer *pre, const char *label)
 {
-    nb_buffer *b[5] = {l.ubo ? l.ubo : r->m->prm, g, gx};
-    int n = 3;
-    if (pre)
-        b[n++] = pre;
-    if (gg)
-        b[n++] = gg;
-    uint32_t push[4] = {r->b, r->m->c.length, (uint32_t)l.w, (uint32_t)l.g};
+    nb_buffer *b[4] = {l.ubo ? l.ubo : r->m->prm, g, gx, pre};
+    uint32_t push[3] = {r->b, r->m->c.length, (uint32_t)l.w};
     run(r, k, cdiv(r->m->c.length / 4, 64), r->b, 1, b, push, label);
     const double bn = (double)r->b * r->m->c.length;
-    work(r, label, 4.0 * bn * (cout + cin * (1 + (pre != NULL) + (gg != NULL))), 2.0 * bn * cin * cout);
+    work(r, label, 4.0 * bn * (cout + cin * (1 + (pre != NULL))), 2.0 * bn * cin * cout);
 }
 
 /* Weight (and bias, gate) gradients: partial sums, then added into grad. */
@@ -678,6 +641,33 @@ static void ew(rec *r, const nb_kernel *k, nb_buffer *a, nb_buffer *out, nb_buff
     }
     run(r, k, groups, gy, 1, bs, push, label);
     work(r, label, 4.0 * (double)n * (b ? 3 : 2), (double)n);
+}
+
+/* One dispatch of mlp_fwd: x through layers l1 and l2 into out; h and a
+ * (the hidden layer before and after GELU) are written when training. */
+static void mlp(rec *r, const nb_kernel *k, const layer *l1, const layer *l2, nb_buffer *x, nb_buffer *out,
+                nb_buffer *h, nb_buffer *a, const char *label)
+{
+    nm_model *m = r->m;
+    nb_buffer *b[6];
+    uint32_t n = 0;
+    if (m->ubo) {
+        b[n++] = l1->ubo;
+        b[n++] = l2->ubo;
+    } else {
+        b[n++] = m->prm;
+    }
+    b[n++] = x;
+    b[n++] = out;
+    if (m->training) {
+        b[n++] = h;
+        b[n++] = a;
+    }
+    uint32_t push[6] = {r->b, m->c.length, (uint32_t)l1->w, (uint32_t)l1->b, (uint32_t)l2->w, (uint32_t)l2->b};
+    run(r, k, cdiv(m->c.length / 4, 64), r->b, 1, b, push, label);
+    const double bn = (double)r->b * m->c.length;
+    work(r, label, 4.0 * bn * (l1->cin + l2->cout + (m->training ? 2.0 * l1->cout : 0.0)),
+         2.0 * bn * ((double)l1->cin * l1->cout + (double)l2->cin * l2->cout));
 }
 
 /* One dispatch of block_fwd or block_bwd for block o: the weights, then
@@ -758,8 +748,7 @@ static void record_forward(rec *r)
         work(r, "grid", 4.0 * r->b * N * (2.0 * c->in_channels + 1), 0);
         a0 = m->a0;
     }
-    linf(r, m->f_lift0, m->lift0, m->I, c->lifting_channels, a0, m->al, m->hl, NULL, NULL, "lifting 0");
-    linf(r, m->f_lift1, m->lift1, c->lifting_channels, c->width, m->al, m->xs[0], NULL, NULL, NULL, "lifting 1");
+    mlp(r, m->k_lift, &m->lift0, &m->lift1, a0, m->xs[0], m->hl, m->al, "lifting");
     for (uint32_t j = 0; j < c->blocks; j++) {
         int act = act_on(c, j);
         nb_buffer *x = m->training ? m->xs[j] : m->xs[j % 2];
@@ -783,8 +772,7 @@ static void record_forward(rec *r)
         block(r, m->k_blk[act], o, io, 2, 1 + m->training, "block: skip, mlp, gate");
     }
     nb_buffer *vlast = m->training ? m->xs[c->blocks] : m->xs[c->blocks % 2];
-    linf(r, m->f_proj0, m->proj0, c->width, c->projection_channels, vlast, m->ap, m->hp, NULL, NULL, "projection 0");
-    linf(r, m->f_proj1, m->proj1, c->projection_channels, c->out_channels, m->ap, m->yout, NULL, NULL, NULL, "projection 1");
+    mlp(r, m->k_proj, &m->proj0, &m->proj1, vlast, m->yout, m->hp, m->ap, "projection");
 }
 
 static void record_loss(rec *r, int p)
@@ -809,9 +797,9 @@ static void record_backward(rec *r)
                    L = c->lifting_channels;
     const uint64_t BCN = (uint64_t)r->b * C * N;
     linw(r, m->bw_proj1, m->proj1, H, c->out_channels, 1, 0, m->gyo, m->ap, NULL, "grad W projection 1");
-    linx(r, m->bx_proj1, m->proj1, H, c->out_channels, m->gyo, m->gap, m->hp, NULL, "grad x projection 1");
+    linx(r, m->bx_proj1, m->proj1, H, c->out_channels, m->gyo, m->gap, m->hp, "grad x projection 1");
     linw(r, m->bw_proj0, m->proj0, C, H, 1, 0, m->gap, m->xs[c->blocks], NULL, "grad W projection 0");
-    linx(r, m->bx_proj0, m->proj0, C, H, m->gap, m->gv, NULL, NULL, "grad x projection 0");
+    linx(r, m->bx_proj0, m->proj0, C, H, m->gap, m->gv, NULL, "grad x projection 0");
     nb_buffer *gv = m->gv, *gx = m->gx;
     for (uint32_t j = c->blocks; j-- > 0;) {
         int act = act_on(c, j);
@@ -848,7 +836,7 @@ static void record_backward(rec *r)
         gx = t;
     }
     linw(r, m->bw_lift1, m->lift1, L, C, 1, 0, gv, m->al, NULL, "grad W lifting 1");
-    linx(r, m->bx_lift1, m->lift1, L, C, gv, m->gal, m->hl, NULL, "grad x lifting 1");
+    linx(r, m->bx_lift1, m->lift1, L, C, gv, m->gal, m->hl, "grad x lifting 1");
     linw(r, m->bw_lift0, m->lift0, m->I, L, 1, 0, m->gal, c->grid ? m->a0 : m->xin, NULL, "grad W lifting 0");
 }
 

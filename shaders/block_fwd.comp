@@ -6,7 +6,7 @@
 //   y = ACT ? GELU(z) : z
 //   a = GELU(W0 y + b0)
 //   q = W1 a + b1 + g * x,  out = ACT ? GELU(q) : q
-// Against the three linear_fwd dispatches it replaces, the E-wide hidden
+// Against the three pointwise dispatches it replaces, the E-wide hidden
 // layer and y never go through memory: per position it reads 2C floats and
 // writes C (2C when it saves z for the backward pass).
 // One invocation per (4 positions, trace); the length must be a multiple of 4.

@@ -3,7 +3,7 @@
 // g, the channel MLP W0 [E][C] with b0, and W1 [C][E] with b1. Read as
 // WS(o, i), BS(o), GT(o), W0(k, i), B0(k), W1(o, k), B1(o) from one of two
 // places:
-//   UBO = 1: three uniform buffers, one per layer as linear_fwd lays it out
+//   UBO = 1: three uniform buffers, one per layer laid out
 //            ([W | bias | gate]), at bindings 0-2; offsets are compile-time.
 //   UBO = 0: the flat parameter buffer at binding 0, at the push constants'
 //            offsets.

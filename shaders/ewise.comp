@@ -3,7 +3,7 @@
 //   2 ACC       out += a             (gradient accumulation)
 //   3 GELU      out = GELU(a)
 //   4 GELU_BWD  out = b * GELU'(a)   (a: the input of the GELU, b: dL/d out)
-// (The residual add and the soft-gating skip are fused into linear_fwd.)
+// (The skip, the gate and the channel MLP are fused into block_fwd.)
 // One invocation per 4 floats: a vec4 load costs lavapipe (Mesa 22.3) about
 // what a float load does, so this runs 2.5x as fast as one float per
 // invocation there. The last invocation handles a tail of 1-3 floats alone.

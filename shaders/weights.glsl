@@ -3,8 +3,8 @@
 //            gate] (W as [COUT][CIN]); offsets are compile-time, so every
 //            read is a constant offset into a uniform block.
 //   UBO = 0: the flat parameter buffer, at the push constants' offsets.
-// Needs CIN, COUT, BIAS (0/1) defined, and a push block p with w_off,
-// b_off (when the kernel has it) and g_off.
+// Used by linear_bwd_x. Needs CIN, COUT, BIAS (0/1) defined, and a push
+// block p with w_off (and b_off, g_off where a kernel reads them).
 #ifndef UBO
 #define UBO 0
 #endif

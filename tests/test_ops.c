@@ -78,45 +78,6 @@ static double gelu(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
 
 enum { B = 3, N = 520, CIN = 5, COUT = 3 }; /* B*N > 1024: two partial-sum rows */
 
-typedef struct lin_case {
-    int bias, add, gate, gelu, save_pre, ubo;
-} lin_case;
-
-/* out[b][o][n] = act(sum_i W[o][i] x[b][i][n] + bias[o] + add + gate[o] gsrc) */
-static void lin_ref(const lin_case *v, const double *W, const double *bias, const double *gate, const double *x,
-                    const double *add, const double *gsrc, double *pre, double *out)
-{
-    for (int b = 0; b < B; b++)
-        for (int o = 0; o < COUT; o++)
-            for (int n = 0; n < N; n++) {
-                double acc = v->bias ? bias[o] : 0;
-                for (int i = 0; i < CIN; i++)
-                    acc += W[o * CIN + i] * x[(b * CIN + i) * N + n];
-                int at = (b * COUT + o) * N + n;
-                if (v->add)
-                    acc += add[at];
-                if (v->gate)
-                    acc += gate[o] * gsrc[at];
-                pre[at] = acc;
-                out[at] = v->gelu ? gelu(acc) : acc;
-            }
-}
-
-/* The weights as the kernel reads them: params [W | bias | gate] at offset 3
- * (so a nonzero offset is exercised), or the same in a uniform buffer. */
-static nb_buffer *weights(const float *W, const float *bias, const float *gate, int ubo, uint32_t *off)
-{
-    float p[3 + COUT * CIN + 2 * COUT + 4] = {0};
-    uint32_t base = ubo ? 0 : 3;
-    memcpy(p + base, W, sizeof(float) * COUT * CIN);
-    memcpy(p + base + COUT * CIN, bias, sizeof(float) * COUT);
-    memcpy(p + base + COUT * CIN + COUT, gate, sizeof(float) * COUT);
-    off[0] = base;
-    off[1] = base + COUT * CIN;
-    off[2] = base + COUT * CIN + COUT;
-    return up(p, sizeof p / sizeof *p);
-}
-
 static void def(char buf[][32], const char **list, int *n, const char *name, int v)
 {
     snprintf(buf[*n], 32, "%s=%d", name, v);
@@ -124,163 +85,160 @@ static void def(char buf[][32], const char **list, int *n, const char *name, int
     list[++*n] = NULL;
 }
 
-static void test_linear_fwd(const lin_case *v)
-{
-    const uint64_t nx = B * CIN * N, ny = B * COUT * N;
-    float W[COUT * CIN], bias[COUT], gate[COUT], *x = malloc(nx * 4), *add = malloc(ny * 4), *gs = malloc(ny * 4);
-    fill(W, COUT * CIN, 1, 0.5);
-    fill(bias, COUT, 2, 0.5);
-    fill(gate, COUT, 3, 1.0);
-    fill(x, nx, 4, 2.0);
-    fill(add, ny, 5, 1.0);
-    fill(gs, ny, 6, 1.0);
-    double Wd[COUT * CIN], bd[COUT], gd[COUT], *xd = malloc(nx * 8), *ad = malloc(ny * 8), *gsd = malloc(ny * 8),
-                                                *pre = malloc(ny * 8), *out = malloc(ny * 8);
-    for (int i = 0; i < COUT * CIN; i++)
-        Wd[i] = W[i];
-    for (int i = 0; i < COUT; i++) {
-        bd[i] = bias[i];
-        gd[i] = gate[i];
-    }
-    for (uint64_t i = 0; i < nx; i++)
-        xd[i] = x[i];
-    for (uint64_t i = 0; i < ny; i++) {
-        ad[i] = add[i];
-        gsd[i] = gs[i];
-    }
-    lin_ref(v, Wd, bd, gd, xd, ad, gsd, pre, out);
+/* mlp_fwd (the lifting and the projection): out = W2 GELU(W1 x + b1) + b2,
+ * through HID hidden channels; with SAVE, h = W1 x + b1 and a = GELU(h)
+ * are written too. */
+enum { HID = 7 };
 
-    char buf[10][32];
-    const char *defs[11];
+static void test_mlp_fwd(int save, int ubo)
+{
+    const uint64_t nx = (uint64_t)B * CIN * N, nh = (uint64_t)B * HID * N, ny = (uint64_t)B * COUT * N;
+    float w1[HID * CIN], b1[HID], w2[COUT * HID], b2[COUT], *x = malloc(nx * 4);
+    fill(w1, HID * CIN, 41, 0.6);
+    fill(b1, HID, 42, 0.5);
+    fill(w2, COUT * HID, 43, 0.6);
+    fill(b2, COUT, 44, 0.5);
+    fill(x, nx, 45, 2.0);
+    double *h = malloc(nh * 8), *a = malloc(nh * 8), *out = malloc(ny * 8);
+    for (int b = 0; b < B; b++)
+        for (int n = 0; n < N; n++) {
+            for (int k = 0; k < HID; k++) {
+                double acc = b1[k];
+                for (int i = 0; i < CIN; i++)
+                    acc += (double)w1[k * CIN + i] * x[(b * CIN + i) * N + n];
+                h[(b * HID + k) * N + n] = acc;
+                a[(b * HID + k) * N + n] = gelu(acc);
+            }
+            for (int o = 0; o < COUT; o++) {
+                double acc = b2[o];
+                for (int k = 0; k < HID; k++)
+                    acc += (double)w2[o * HID + k] * a[(b * HID + k) * N + n];
+                out[(b * COUT + o) * N + n] = acc;
+            }
+        }
+    /* weights: two uniform buffers [W | bias | (gate slot)], or one storage
+     * buffer with the four tensors at nonzero offsets */
+    nb_buffer *bw[2] = {0};
+    uint32_t push[6] = {B, N, 0, 0, 0, 0}, nw;
+    if (ubo) {
+        float u1[HID * CIN + 2 * HID + 4] = {0}, u2[COUT * HID + 2 * COUT + 4] = {0};
+        memcpy(u1, w1, sizeof w1);
+        memcpy(u1 + HID * CIN, b1, sizeof b1);
+        memcpy(u2, w2, sizeof w2);
+        memcpy(u2 + COUT * HID, b2, sizeof b2);
+        bw[0] = up(u1, sizeof u1 / sizeof *u1);
+        bw[1] = up(u2, sizeof u2 / sizeof *u2);
+        nw = 2;
+    } else {
+        float prm[5 + HID * CIN + HID + COUT * HID + COUT + 4] = {0};
+        const float *src[4] = {w1, b1, w2, b2};
+        const uint32_t len[4] = {HID * CIN, HID, COUT * HID, COUT};
+        uint32_t at = 3;
+        for (int t = 0; t < 4; t++) {
+            push[2 + t] = at;
+            memcpy(prm + at, src[t], len[t] * 4);
+            at += len[t] + 1;
+        }
+        bw[0] = up(prm, at);
+        nw = 1;
+    }
+    char buf[8][32];
+    const char *defs[9];
     int nd = 0;
     def(buf, defs, &nd, "CIN", CIN);
+    def(buf, defs, &nd, "HID", HID);
     def(buf, defs, &nd, "COUT", COUT);
-    def(buf, defs, &nd, "BIAS", v->bias);
-    def(buf, defs, &nd, "ADD", v->add);
-    def(buf, defs, &nd, "GATE", v->gate);
-    def(buf, defs, &nd, "GELU", v->gelu);
-    def(buf, defs, &nd, "SAVE_PRE", v->save_pre);
-    def(buf, defs, &nd, "UBO", v->ubo);
-    uint32_t off[3];
-    nb_buffer *bw = weights(W, bias, gate, v->ubo, off), *bx = up(x, nx), *by = up(NULL, ny), *bp = up(NULL, ny),
-              *ba = up(add, ny), *bg = up(gs, ny);
-    nb_access acc[6] = {v->ubo ? NB_UNIFORM : NB_READ, NB_READ, NB_WRITE};
-    nb_buffer *bufs[6] = {bw, bx, by};
-    int nb = 3;
-    if (v->save_pre) {
-        acc[nb] = NB_WRITE;
-        bufs[nb++] = bp;
+    def(buf, defs, &nd, "SAVE", save);
+    def(buf, defs, &nd, "UBO", ubo);
+    nb_buffer *bx = up(x, nx), *by = up(NULL, ny), *bh = up(NULL, nh), *ba = up(NULL, nh);
+    nb_access acc[6];
+    nb_buffer *bufs[6];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < nw; i++) {
+        acc[n] = ubo ? NB_UNIFORM : NB_READ;
+        bufs[n++] = bw[i];
     }
-    if (v->add) {
-        acc[nb] = NB_READ;
-        bufs[nb++] = ba;
+    nb_buffer *io[4] = {bx, by, bh, ba};
+    for (int i = 0; i < (save ? 4 : 2); i++) {
+        acc[n] = i ? NB_WRITE : NB_READ;
+        bufs[n++] = io[i];
     }
-    if (v->gate) {
-        acc[nb] = NB_READ;
-        bufs[nb++] = bg;
-    }
-    nb_kernel *k = kern("linear_fwd", defs, (uint32_t)nb, acc, 20);
-    uint32_t push[5] = {B, N, off[0], off[1], off[2]};
+    nb_kernel *k = kern("mlp_fwd", defs, n, acc, 24);
     run(k, (N / 4 + 63) / 64, B, 1, bufs, push);
-    float *got = malloc(ny * 4);
+    float *got = malloc(nh * 4);
     down(by, got, ny);
-    char name[64];
-    snprintf(name, sizeof name, "bias %d add %d gate %d gelu %d pre %d %s", v->bias, v->add, v->gate, v->gelu,
-             v->save_pre, v->ubo ? "uniform" : "storage");
     double e = rel_err(got, out, ny);
-    if (v->save_pre) {
-        down(bp, got, ny);
-        e = fmax(e, rel_err(got, pre, ny));
+    if (save) {
+        down(bh, got, nh);
+        e = fmax(e, rel_err(got, h, nh));
+        down(ba, got, nh);
+        e = fmax(e, rel_err(got, a, nh));
     }
-    report("linear_fwd", name, e, 2e-6);
+    char name[64];
+    snprintf(name, sizeof name, "%d->%d->%d %s, %s", CIN, HID, COUT, save ? "output, h, a" : "output",
+             ubo ? "uniform" : "storage");
+    report("mlp_fwd", name, e, 2e-6);
     nb_kernel_destroy(k);
-    nb_buffer *all[] = {bw, bx, by, bp, ba, bg};
+    nb_buffer *all[] = {bw[0], bw[1], bx, by, bh, ba};
     for (int i = 0; i < 6; i++)
         nb_buffer_destroy(all[i]);
     free(x);
-    free(add);
-    free(gs);
-    free(xd);
-    free(ad);
-    free(gsd);
-    free(pre);
+    free(h);
+    free(a);
     free(out);
     free(got);
 }
 
-/* linear_bwd_x computes dphi/du for phi(u) = <g, W h(u)> + <gg, gate h(u)>,
- * h = GELU (DGELU) or identity; checked against finite differences of phi.
- * The layer maps cin -> cout; with the gate (the soft-gating skip of a
- * block) it is square. */
-static void test_linear_bwd_x(int cin, int cout, int accum, int dgelu, int gate_on, int ubo)
+/* linear_bwd_x computes dphi/du for phi(u) = <g, W h(u)>, h = GELU (DGELU)
+ * or identity; checked against finite differences of phi. The layer maps
+ * cin -> cout. */
+static void test_linear_bwd_x(int cin, int cout, int dgelu, int ubo)
 {
     const uint64_t nu = (uint64_t)B * cin * N, ng = (uint64_t)B * cout * N;
-    float *W = malloc((size_t)cout * cin * 4), *gate = malloc((size_t)cout * 4), *u = malloc(nu * 4),
-          *g = malloc(ng * 4), *gg = malloc(nu * 4), *old = malloc(nu * 4);
+    float *W = malloc((size_t)cout * cin * 4), *u = malloc(nu * 4), *g = malloc(ng * 4);
     fill(W, (uint64_t)cout * cin, 11, 0.5);
-    fill(gate, (uint64_t)cout, 12, 1.0);
     fill(u, nu, 13, 1.5);
     fill(g, ng, 14, 1.0);
-    fill(gg, nu, 15, 1.0);
-    fill(old, nu, 16, 1.0);
     double *fd = malloc(nu * 8);
     for (uint64_t t = 0; t < nu; t++) { /* phi depends on u[t] only through h(u[t]) */
         uint64_t b = t / ((uint64_t)cin * N), i = (t / N) % (uint64_t)cin, n = t % N;
         double coef = 0;
         for (int o = 0; o < cout; o++)
             coef += W[o * cin + i] * (double)g[(b * cout + o) * N + n];
-        if (gate_on)
-            coef += (double)gate[i] * gg[t];
         double hh = 1e-4, a = u[t] + hh, z = u[t] - hh;
-        fd[t] = coef * ((dgelu ? gelu(a) : a) - (dgelu ? gelu(z) : z)) / (2 * hh) + (accum ? old[t] : 0.0);
+        fd[t] = coef * ((dgelu ? gelu(a) : a) - (dgelu ? gelu(z) : z)) / (2 * hh);
     }
     char buf[10][32];
     const char *defs[11];
     int nd = 0;
     def(buf, defs, &nd, "CIN", cin);
     def(buf, defs, &nd, "COUT", cout);
-    def(buf, defs, &nd, "ACCUM", accum);
     def(buf, defs, &nd, "DGELU", dgelu);
-    def(buf, defs, &nd, "GATE", gate_on);
     def(buf, defs, &nd, "UBO", ubo);
     def(buf, defs, &nd, "BIAS", 1);
-    /* [W | bias (unused here) | gate], at offset 3 in a storage buffer */
+    /* [W | bias and gate slots (unused here)], at offset 3 in a storage buffer */
     uint32_t base = ubo ? 0 : 3, wn = (uint32_t)(cout * cin);
     uint64_t np = base + wn + 2 * (uint64_t)cout + 4;
     float *prm = calloc(np, 4);
     memcpy(prm + base, W, (size_t)wn * 4);
-    memcpy(prm + base + wn + cout, gate, (size_t)cout * 4);
-    nb_buffer *bw = up(prm, np), *bg = up(g, ng), *bx = up(old, nu), *bp = up(u, nu), *bgg = up(gg, nu);
-    nb_access acc[5] = {ubo ? NB_UNIFORM : NB_READ, NB_READ, accum ? NB_READ_WRITE : NB_WRITE};
-    nb_buffer *bufs[5] = {bw, bg, bx};
-    int nb = 3;
-    if (dgelu) {
-        acc[nb] = NB_READ;
-        bufs[nb++] = bp;
-    }
-    if (gate_on) {
-        acc[nb] = NB_READ;
-        bufs[nb++] = bgg;
-    }
-    nb_kernel *k = kern("linear_bwd_x", defs, (uint32_t)nb, acc, 16);
-    uint32_t push[4] = {B, N, base, base + wn + (uint32_t)cout};
+    nb_buffer *bw = up(prm, np), *bg = up(g, ng), *bx = up(NULL, nu), *bp = up(u, nu);
+    nb_access acc[4] = {ubo ? NB_UNIFORM : NB_READ, NB_READ, NB_WRITE, NB_READ};
+    nb_buffer *bufs[4] = {bw, bg, bx, bp};
+    nb_kernel *k = kern("linear_bwd_x", defs, dgelu ? 4 : 3, acc, 12);
+    uint32_t push[3] = {B, N, base};
     run(k, (N / 4 + 63) / 64, B, 1, bufs, push);
     float *got = malloc(nu * 4);
     down(bx, got, nu);
     char name[64];
-    snprintf(name, sizeof name, "%d<-%d accum %d dgelu %d gate %d %s", cin, cout, accum, dgelu, gate_on,
-             ubo ? "uniform" : "storage");
+    snprintf(name, sizeof name, "%d<-%d dgelu %d %s", cin, cout, dgelu, ubo ? "uniform" : "storage");
     report("linear_bwd_x", name, rel_err(got, fd, nu), 1e-5);
     nb_kernel_destroy(k);
-    nb_buffer *all[] = {bw, bg, bx, bp, bgg};
-    for (int i = 0; i < 5; i++)
+    nb_buffer *all[] = {bw, bg, bx, bp};
+    for (int i = 0; i < 4; i++)
         nb_buffer_destroy(all[i]);
     free(W);
-    free(gate);
     free(u);
     free(g);
-    free(gg);
-    free(old);
     free(fd);
     free(got);
     free(prm);
@@ -1044,18 +1002,13 @@ int main(void)
 {
     ctx = nbt_context();
     printf("  kernel           case                                     error     bound\n");
-    static const lin_case lc[] = {
-        {1, 0, 0, 1, 1, 1}, {1, 1, 0, 1, 1, 1}, {1, 0, 1, 1, 0, 1}, {1, 0, 1, 0, 0, 1},
-        {0, 1, 0, 0, 0, 0}, {1, 1, 1, 1, 1, 0}, {0, 0, 0, 0, 1, 1},
-    };
-    for (size_t i = 0; i < sizeof lc / sizeof *lc; i++)
-        test_linear_fwd(&lc[i]);
+    for (int save = 0; save < 2; save++)
+        for (int ubo = 0; ubo < 2; ubo++)
+            test_mlp_fwd(save, ubo);
     for (int ubo = 0; ubo < 2; ubo++)
-        for (int accum = 0; accum < 2; accum++)
-            for (int dg = 0; dg < 2; dg++)
-                test_linear_bwd_x(CIN, COUT, accum, dg, 0, ubo);
-    test_linear_bwd_x(4, 4, 0, 0, 1, 1); /* the skip's input gradient with the gate path */
-    test_linear_bwd_x(4, 4, 1, 1, 1, 0);
+        for (int dg = 0; dg < 2; dg++)
+            test_linear_bwd_x(CIN, COUT, dg, ubo);
+    test_linear_bwd_x(COUT, CIN, 1, 1); /* narrowing, as the lifting's second layer */
     test_linear_bwd_w(1, 0, 4, 4);
     test_linear_bwd_w(1, 1, 4, 4);
     test_linear_bwd_w(0, 0, 4, 4);
