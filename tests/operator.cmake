@@ -18,10 +18,12 @@ add_test(NAME test_torch_parity COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_to
 set_tests_properties(test_torch_parity PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV}" TIMEOUT 600 LABELS "operator;reference")
 noble_model_test(test_ops)
 
-# The model tests again with VkFFT, where the device would choose the host
-# FFT (lavapipe): both FFT paths stay covered.
+# The model tests again the way a GPU runs them: VkFFT where the device would
+# choose the host FFT, and the GPU's weight-gradient tiles where it would
+# choose the CPU's (lavapipe). Both paths of each stay covered.
 foreach(t test_operator test_training)
   add_test(NAME ${t}_vkfft COMMAND ${t})
-  set_tests_properties(${t}_vkfft PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV};NOBLE_FFT=vkfft" TIMEOUT 600
+  set_tests_properties(${t}_vkfft PROPERTIES
+                       ENVIRONMENT "${NOBLE_TEST_ENV};NOBLE_FFT=vkfft;NOBLE_WGRAD_TILES=gpu" TIMEOUT 600
                        LABELS "operator;runtime")
 endforeach()

@@ -247,7 +247,7 @@ static void test_linear_bwd_x(int cin, int cout, int dgelu, int ubo)
 /* linear_bwd_w + reduce_rows: d/dW, d/dbias, d/dgate of
  * phi = <g, W x + bias + gate * xg>, added into a gradient buffer that
  * already holds values (they accumulate). */
-static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi)
+static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int dot, int lanes)
 {
     const uint64_t nx = B * CIN * N, ng = B * COUT * N;
     float *x = malloc(nx * 4), *g = malloc(ng * 4), *xg = malloc(ng * 4);
@@ -287,7 +287,12 @@ static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi)
     def(buf, defs, &nd, "CHUNK", 1024);
     def(buf, defs, &nd, "TWO", two);
     def(buf, defs, &nd, "TWI", twi);
-    const uint32_t rows = (B * N + 1023) / 1024;
+    def(buf, defs, &nd, "DOT", dot);
+    /* each chunk of 1024 positions writes a row per phase (lanes / tiles) */
+    const uint32_t tiles = ((COUT + two - 1) / two) * ((CIN + twi - 1) / twi);
+    const uint32_t phases = tiles >= (uint32_t)lanes ? 1 : (uint32_t)lanes / tiles;
+    def(buf, defs, &nd, "PH", (int)phases);
+    const uint32_t chunks = (B * N + 1023) / 1024, rows = chunks * phases;
     nb_buffer *bg = up(g, ng), *bx = up(x, nx), *bxg = up(xg, ng), *bpart = up(NULL, (uint64_t)rows * width);
     /* the destination: weight at 5, bias at 40, gate at 50, starting at 1.0 */
     float dst0[64];
@@ -302,7 +307,7 @@ static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi)
     uint32_t push[2] = {B, N};
     nb_cmd *c;
     REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
-    uint32_t g1[3] = {rows, 1, 1}, g2[3] = {(uint32_t)(width + 63) / 64, 1, 1};
+    uint32_t g1[3] = {chunks, 1, 1}, g2[3] = {(uint32_t)(width + 63) / 64, 1, 1};
     REQUIRE_OK(nb_cmd_dispatch(c, k, g1, bufs, push, NULL));
     uint32_t rp[7] = {rows, (uint32_t)width, COUT * CIN, 5, bias_on ? COUT : 0, 40, 50};
     nb_buffer *rb[2] = {bpart, bd};
@@ -322,7 +327,8 @@ static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi)
     }
     int untouched = got[0] == 1.0f && got[4] == 1.0f && got[39] == 1.0f && got[63] == 1.0f;
     char name[64];
-    snprintf(name, sizeof name, "bias %d gate %d, %dx%d tiles, %u rows", bias_on, gate_on, two, twi, rows);
+    snprintf(name, sizeof name, "bias %d gate %d, %dx%d %s tiles, %u rows", bias_on, gate_on, two, twi,
+             dot ? "float" : "vec4", rows);
     report("linear_bwd_w", name, rel_err(sel, want, (uint64_t)width), 1e-5);
     CHECK(untouched, "reduce_rows wrote outside its segments");
     nb_kernel_destroy(k);
@@ -1009,11 +1015,14 @@ int main(void)
         for (int dg = 0; dg < 2; dg++)
             test_linear_bwd_x(CIN, COUT, dg, ubo);
     test_linear_bwd_x(COUT, CIN, 1, 1); /* narrowing, as the lifting's second layer */
-    test_linear_bwd_w(1, 0, 4, 4);
-    test_linear_bwd_w(1, 1, 4, 4);
-    test_linear_bwd_w(0, 0, 4, 4);
-    test_linear_bwd_w(1, 1, 8, 8); /* tiles wider than the layer */
-    test_linear_bwd_w(1, 0, 2, 3); /* sides that do not divide it */
+    test_linear_bwd_w(1, 0, 4, 4, 0, 64);
+    test_linear_bwd_w(1, 1, 4, 4, 0, 64);
+    test_linear_bwd_w(0, 0, 4, 4, 0, 64);
+    test_linear_bwd_w(1, 1, 8, 8, 0, 64); /* tiles wider than the layer */
+    test_linear_bwd_w(1, 0, 2, 3, 0, 64); /* sides that do not divide it */
+    test_linear_bwd_w(1, 1, COUT, CIN, 1, 8); /* the CPU shape: one float tile */
+    test_linear_bwd_w(0, 1, 2, 2, 1, 8);
+    test_linear_bwd_w(1, 0, 2, 2, 0, 1); /* one phase */
     for (int act = 0; act < 2; act++)
         for (int ubo = 0; ubo < 2; ubo++)
             test_block(act, ubo);
