@@ -9,7 +9,12 @@
 //   Y[b][i][k] = (1/N) sum_o F'[b][o][k] conj(W[i][o][k]),  F'_0 = Re F_0, F'_k = F_k
 //   (the factor 2 that Hermitian symmetry gives bins 1..N/2-1 in the gradient
 //   of the spectrum and the 1/2 of the C2R that maps it back cancel).
-// Defines: C (channels), M (modes), BACKWARD (0/1).
+// One invocation per (mode k, group of BG traces), flattened so that the
+// M modes fill the workgroups: it holds the group's C input coefficients
+// at k and loads each weight once for all BG traces (against one
+// invocation per (k, output, trace), which reloaded the inputs for every
+// output and the weights for every trace).
+// Defines: C (channels), M (modes), BG (traces per invocation), BACKWARD.
 // Bindings: 0 params (read; W at w_off as [C][C][M] complex), 1 F (read),
 // 2 Y (write), 3 S (write; forward only).
 // Push: batch, nc (= N/2 + 1), inv_n (1/N as float bits), w_off.
@@ -24,34 +29,45 @@ layout(push_constant) uniform P { uint batch; uint nc; float inv_n; uint w_off; 
 
 void main()
 {
-    uint k = gl_GlobalInvocationID.x, c = gl_WorkGroupID.y, b = gl_WorkGroupID.z;
-    if (k >= p.nc)
+    uint id = gl_GlobalInvocationID.x, k = id % M, b0 = (id / M) * BG;
+    if (b0 >= p.batch)
         return;
-    if (k >= M)
-        return;
-    uint at = (b * C + c) * p.nc + k;
-    vec2 acc = vec2(0.0);
-    for (uint j = 0; j < C; j++) {
-        vec2 v = f[(b * C + j) * p.nc + k];
+    uint nb = min(BG, p.batch - b0);
+    vec2 fv[BG][C];
+    for (uint t = 0; t < BG; t++)
+        for (uint j = 0; j < C; j++) {
+            vec2 v = t < nb ? f[((b0 + t) * C + j) * p.nc + k] : vec2(0.0);
 #if BACKWARD
-        if (k == 0)
-            v.y = 0.0;
-        // W[i = c][o = j][k]
-        uint w = p.w_off + ((c * C + j) * M + k) * 2;
-        vec2 wv = vec2(prm[w], prm[w + 1]);
-        acc += vec2(v.x * wv.x + v.y * wv.y, v.y * wv.x - v.x * wv.y); // v conj(w)
+            if (k == 0)
+                v.y = 0.0;
 #else
-        // W[i = j][o = c][k]
-        uint w = p.w_off + ((j * C + c) * M + k) * 2;
-        vec2 wv = vec2(prm[w], prm[w + 1]);
-        acc += vec2(v.x * wv.x - v.y * wv.y, v.x * wv.y + v.y * wv.x); // v w
+            if (t < nb)
+                s[((b0 + t) * C + j) * M + k] = v * p.inv_n;
 #endif
+            fv[t][j] = v;
+        }
+    for (uint c = 0; c < C; c++) {
+        vec2 acc[BG];
+        for (uint t = 0; t < BG; t++)
+            acc[t] = vec2(0.0);
+        for (uint j = 0; j < C; j++) {
+#if BACKWARD
+            uint w = p.w_off + ((c * C + j) * M + k) * 2; // W[i = c][o = j][k]
+            vec2 wv = vec2(prm[w], -prm[w + 1]);          // conj
+#else
+            uint w = p.w_off + ((j * C + c) * M + k) * 2; // W[i = j][o = c][k]
+            vec2 wv = vec2(prm[w], prm[w + 1]);
+#endif
+            for (uint t = 0; t < BG; t++) {
+                vec2 v = fv[t][j];
+                acc[t] += vec2(v.x * wv.x - v.y * wv.y, v.x * wv.y + v.y * wv.x);
+            }
+        }
+        for (uint t = 0; t < nb; t++) {
+            vec2 a = acc[t] * p.inv_n;
+            if (k == 0)
+                a.y = 0.0;
+            y[((b0 + t) * C + c) * p.nc + k] = a;
+        }
     }
-    acc *= p.inv_n;
-    if (k == 0)
-        acc.y = 0.0;
-    y[at] = acc;
-#if !BACKWARD
-    s[(b * C + c) * M + k] = f[at] * p.inv_n;
-#endif
 }

@@ -732,7 +732,7 @@ static void test_block(int act, int ubo)
 
 /* ------------------------------------------------------------- spectral */
 
-enum { SB = 2, SC = 3, SM = 5, SN = 32, SNC = SN / 2 + 1 };
+enum { SB = 3, SC = 3, SM = 5, SN = 32, SNC = SN / 2 + 1 };
 
 /* s[b][o][n] = irfft(mix(rfft(x)/N)) in double, as the reference does it */
 static void spec_ref(const double *W, const double *x, double *s)
@@ -789,18 +789,22 @@ static void test_spectral(void)
         Wd[i] = W[woff + i];
     spec_ref(Wd, xd, want);
 
-    char d[3][32];
+    /* two traces per invocation (the second group has one), one input per
+     * weight-gradient invocation: partial and several groups */
+    char d[5][32];
     snprintf(d[0], 32, "C=%d", SC);
     snprintf(d[1], 32, "M=%d", SM);
     snprintf(d[2], 32, "BACKWARD=0");
-    const char *fdefs[4] = {d[0], d[1], d[2], NULL};
+    snprintf(d[3], 32, "BG=2");
+    snprintf(d[4], 32, "IG=1");
+    const char *fdefs[5] = {d[0], d[1], d[2], d[3], NULL};
     nb_access facc[4] = {NB_READ, NB_READ, NB_WRITE, NB_WRITE};
     nb_kernel *kf = kern("spectral_mix", fdefs, 4, facc, 16);
     char d3[32] = "BACKWARD=1";
-    const char *bdefs[4] = {d[0], d[1], d3, NULL};
+    const char *bdefs[5] = {d[0], d[1], d3, d[3], NULL};
     nb_access bacc[3] = {NB_READ, NB_READ, NB_WRITE};
     nb_kernel *kb = kern("spectral_mix", bdefs, 3, bacc, 16);
-    const char *wdefs[3] = {d[0], d[1], NULL};
+    const char *wdefs[4] = {d[0], d[1], d[4], NULL};
     nb_access wacc[3] = {NB_READ, NB_READ, NB_READ_WRITE};
     nb_kernel *kw = kern("spectral_wgrad", wdefs, 3, wacc, 12);
     nb_fft *r2c, *c2r;
@@ -818,7 +822,7 @@ static void test_spectral(void)
     REQUIRE_OK(nb_cmd_fft(c, r2c, bx, bF, NULL));
     REQUIRE_OK(nb_cmd_fill(c, bY, 0, SB * SC * SNC * 8, 0));
     nb_buffer *fb[4] = {bp, bF, bY, bS};
-    uint32_t g[3] = {1, SC, SB};
+    uint32_t g[3] = {(SM * ((SB + 1) / 2) + 63) / 64, 1, 1};
     REQUIRE_OK(nb_cmd_dispatch(c, kf, g, fb, mp, NULL));
     REQUIRE_OK(nb_cmd_fft(c, c2r, bY, bs, NULL));
     REQUIRE_OK(nb_cmd_submit(c));
@@ -832,7 +836,7 @@ static void test_spectral(void)
     REQUIRE_OK(nb_cmd_fft(c, r2c, bgs, bF, NULL));
     REQUIRE_OK(nb_cmd_fill(c, bgrad, 0, (uint64_t)(nw + woff) * 4, 0));
     nb_buffer *wb[3] = {bS, bF, bgrad};
-    uint32_t wp[3] = {SB, SNC, woff}, gw[3] = {1, SC, SC};
+    uint32_t wp[3] = {SB, SNC, woff}, gw[3] = {(SM * SC + 63) / 64, 1, 1};
     REQUIRE_OK(nb_cmd_dispatch(c, kw, gw, wb, wp, NULL));
     REQUIRE_OK(nb_cmd_fill(c, bY, 0, SB * SC * SNC * 8, 0));
     nb_buffer *bb[3] = {bp, bF, bY};
