@@ -58,7 +58,7 @@ struct nm_model {
     nb_kernel *k_blk[2], *k_blk_bwd[2]; /* [activation]: block_fwd, block_bwd */
     nb_kernel *k_mix, *k_mix_bwd, *k_wgrad, *k_reduce, *k_acc, *k_adamw;
     nb_kernel *k_loss[2][3]; /* [p==4][pass-1] */
-    nb_kernel *bx_proj1, *bx_proj0, *bx_lift1;
+    nb_kernel *k_proj_bwd, *bx_lift1;
     nb_kernel *bw_proj1, *bw_proj0, *bw_fc1, *bw_fc0, *bw_skip, *bw_lift1, *bw_lift0;
 
     /* buffers */
@@ -211,6 +211,25 @@ static nb_status mlp_kernel(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t h
     return kernel(m, k, "mlp_fwd", d.p, n, acc, 24);
 }
 
+/* mlp_bwd: the input gradients of an mlp_fwd (cin -> hid -> cout). */
+static nb_status mlp_bwd_kernel(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t hid, uint32_t cout)
+{
+    defs d = {.n = 0};
+    def(&d, "CIN", cin);
+    def(&d, "HID", hid);
+    def(&d, "COUT", cout);
+    def(&d, "UBO", m->ubo);
+    nb_access acc[6];
+    uint32_t n = 0;
+    for (int i = 0; i < (m->ubo ? 2 : 1); i++)
+        acc[n++] = m->ubo ? NB_UNIFORM : NB_READ;
+    acc[n++] = NB_READ;
+    acc[n++] = NB_READ;
+    acc[n++] = NB_WRITE;
+    acc[n++] = NB_WRITE;
+    return kernel(m, k, "mlp_bwd", d.p, n, acc, 24);
+}
+
 /* block_fwd (bwd = 0) or block_bwd (bwd = 1) for blocks with or without
  * the activation after them. */
 static nb_status blk_kernel(nm_model *m, nb_kernel **k, int bwd, int act)
@@ -320,8 +339,7 @@ static nb_status make_kernels(nm_model *m)
                                 pass == 2 ? NB_WRITE : NB_READ, NB_WRITE};
             TRY(kernel(m, &m->k_loss[p4][pass - 1], "lp_loss", e.p, pass == 3 ? 5 : 4, acc, 16));
         }
-    TRY(lin_bwd_x(m, &m->bx_proj1, H, O, 1)); /* -> dL/dhp */
-    TRY(lin_bwd_x(m, &m->bx_proj0, C, H, 0)); /* -> dL/dv */
+    TRY(mlp_bwd_kernel(m, &m->k_proj_bwd, C, H, O)); /* -> dL/dhp, dL/dv */
     TRY(lin_bwd_x(m, &m->bx_lift1, L, C, 1)); /* -> dL/dhl */
     TRY(lin_bwd_w(m, &m->bw_proj1, H, O, 1, 0));
     TRY(lin_bwd_w(m, &m->bw_proj0, C, H, 1, 0));
@@ -547,7 +565,7 @@ void nm_model_destroy(nm_model *m)
     nb_kernel *ks[] = {m->k_grid,       m->k_lift,        m->k_proj,
                        m->k_blk[0],     m->k_blk[1],      m->k_mix,     m->k_mix_bwd, m->k_wgrad,
                        m->k_blk_bwd[0], m->k_blk_bwd[1],  m->k_reduce,  m->k_acc,     m->k_adamw,
-                       m->bx_proj1,     m->bx_proj0,      m->bx_lift1,  m->bw_proj1,  m->bw_proj0,
+                       m->k_proj_bwd,   m->bx_lift1,  m->bw_proj1,  m->bw_proj0,
                        m->bw_fc1,       m->bw_fc0,        m->bw_skip,   m->bw_lift1,  m->bw_lift0};
     for (size_t i = 0; i < sizeof ks / sizeof *ks; i++)
         nb_kernel_destroy(ks[i]);
@@ -729,6 +747,31 @@ static void mlp(rec *r, const nb_kernel *k, const layer *l1, const layer *l2, nb
          2.0 * bn * ((double)l1->cin * l1->cout + (double)l2->cin * l2->cout));
 }
 
+/* One dispatch of mlp_bwd: from g = dL/d out and the saved h of layers l1,
+ * l2, the hidden gradient gh and the input gradient gx. */
+static void mlp_bwd(rec *r, const nb_kernel *k, const layer *l1, const layer *l2, nb_buffer *g, nb_buffer *h,
+                    nb_buffer *gh, nb_buffer *gx, const char *label)
+{
+    nm_model *m = r->m;
+    nb_buffer *b[6];
+    uint32_t n = 0;
+    if (m->ubo) {
+        b[n++] = l1->ubo;
+        b[n++] = l2->ubo;
+    } else {
+        b[n++] = m->prm;
+    }
+    b[n++] = g;
+    b[n++] = h;
+    b[n++] = gh;
+    b[n++] = gx;
+    uint32_t push[6] = {r->b, m->c.length, (uint32_t)l1->w, (uint32_t)l1->b, (uint32_t)l2->w, (uint32_t)l2->b};
+    run(r, k, cdiv(m->c.length / 4, 64), r->b, 1, b, push, label);
+    const double bn = (double)r->b * m->c.length;
+    work(r, label, 4.0 * bn * (l2->cout + 2.0 * l1->cout + l1->cin),
+         2.0 * bn * ((double)l1->cin * l1->cout + (double)l2->cin * l2->cout));
+}
+
 /* One dispatch of block_fwd or block_bwd for block o: the weights, then
  * nr read and nw written tensors (io), each C or E channels wide. */
 static void block(rec *r, const nb_kernel *k, const blk *o, nb_buffer *const *io, uint32_t nr, uint32_t nw,
@@ -856,9 +899,8 @@ static void record_backward(rec *r)
                    L = c->lifting_channels;
     const uint64_t BCN = (uint64_t)r->b * C * N;
     linw(r, m->bw_proj1, m->proj1, H, c->out_channels, 1, 0, m->gyo, m->ap, NULL, "grad W projection 1");
-    linx(r, m->bx_proj1, m->proj1, H, c->out_channels, m->gyo, m->gap, m->hp, "grad x projection 1");
+    mlp_bwd(r, m->k_proj_bwd, &m->proj0, &m->proj1, m->gyo, m->hp, m->gap, m->gv, "grad x projection");
     linw(r, m->bw_proj0, m->proj0, C, H, 1, 0, m->gap, m->xs[c->blocks], NULL, "grad W projection 0");
-    linx(r, m->bx_proj0, m->proj0, C, H, m->gap, m->gv, NULL, "grad x projection 0");
     nb_buffer *gv = m->gv, *gx = m->gx;
     for (uint32_t j = c->blocks; j-- > 0;) {
         int act = act_on(c, j);

@@ -73,6 +73,7 @@ static double rel_err(const float *a, const double *b, uint64_t n)
 }
 
 static double gelu(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
+static double gelu_grad(double x) { return 0.5 * (1.0 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2.0 * M_PI); }
 
 /* ------------------------------------------------------------ pointwise */
 
@@ -186,6 +187,131 @@ static void test_mlp_fwd(int save, int ubo)
     free(h);
     free(a);
     free(out);
+    free(got);
+}
+
+/* mlp_bwd: from g = dL/d out and the saved h, gh = (W2^T g) GELU'(h) against
+ * the analytic gradient, and gx against central differences of
+ * phi(x) = <g, out(x)>, position by position. */
+static double mlp_phi(const float *w1, const float *b1, const float *w2, const double *x, const double *g)
+{
+    double phi = 0, a[HID];
+    for (int k = 0; k < HID; k++) {
+        double acc = b1[k];
+        for (int i = 0; i < CIN; i++)
+            acc += (double)w1[k * CIN + i] * x[i];
+        a[k] = gelu(acc);
+    }
+    for (int o = 0; o < COUT; o++) {
+        double acc = 0;
+        for (int k = 0; k < HID; k++)
+            acc += (double)w2[o * HID + k] * a[k];
+        phi += g[o] * acc;
+    }
+    return phi;
+}
+
+static void test_mlp_bwd(int ubo)
+{
+    const uint64_t nx = (uint64_t)B * CIN * N, nh = (uint64_t)B * HID * N, ng = (uint64_t)B * COUT * N;
+    float w1[HID * CIN], b1[HID], w2[COUT * HID], b2[COUT], *x = malloc(nx * 4), *g = malloc(ng * 4),
+                                                          *h = malloc(nh * 4);
+    fill(w1, HID * CIN, 46, 0.6);
+    fill(b1, HID, 47, 0.5);
+    fill(w2, COUT * HID, 48, 0.6);
+    fill(b2, COUT, 49, 0.5);
+    fill(x, nx, 50, 2.0);
+    fill(g, ng, 51, 1.0);
+    double *wgh = malloc(nh * 8), *wgx = malloc(nx * 8);
+    for (int b = 0; b < B; b++)
+        for (int n = 0; n < N; n++) {
+            double xc[CIN], gc[COUT];
+            for (int i = 0; i < CIN; i++)
+                xc[i] = x[(b * CIN + i) * N + n];
+            for (int o = 0; o < COUT; o++)
+                gc[o] = g[(b * COUT + o) * N + n];
+            for (int k = 0; k < HID; k++) {
+                double acc = b1[k], s = 0;
+                for (int i = 0; i < CIN; i++)
+                    acc += (double)w1[k * CIN + i] * xc[i];
+                h[(b * HID + k) * N + n] = (float)acc; /* the saved h, as the forward writes it */
+                for (int o = 0; o < COUT; o++)
+                    s += (double)w2[o * HID + k] * gc[o];
+                wgh[(b * HID + k) * N + n] = s * gelu_grad((float)acc);
+            }
+            for (int i = 0; i < CIN; i++) {
+                const double hh = 1e-5;
+                double xp[CIN];
+                memcpy(xp, xc, sizeof xp);
+                xp[i] = xc[i] + hh;
+                double f1 = mlp_phi(w1, b1, w2, xp, gc);
+                xp[i] = xc[i] - hh;
+                wgx[(b * CIN + i) * N + n] = (f1 - mlp_phi(w1, b1, w2, xp, gc)) / (2 * hh);
+            }
+        }
+    nb_buffer *bw[2] = {0};
+    uint32_t push[6] = {B, N, 0, 0, 0, 0}, nw;
+    if (ubo) {
+        float u1[HID * CIN + 2 * HID + 4] = {0}, u2[COUT * HID + 2 * COUT + 4] = {0};
+        memcpy(u1, w1, sizeof w1);
+        memcpy(u1 + HID * CIN, b1, sizeof b1);
+        memcpy(u2, w2, sizeof w2);
+        memcpy(u2 + COUT * HID, b2, sizeof b2);
+        bw[0] = up(u1, sizeof u1 / sizeof *u1);
+        bw[1] = up(u2, sizeof u2 / sizeof *u2);
+        nw = 2;
+    } else {
+        float prm[5 + HID * CIN + HID + COUT * HID + COUT + 4] = {0};
+        const float *src[4] = {w1, b1, w2, b2};
+        const uint32_t len[4] = {HID * CIN, HID, COUT * HID, COUT};
+        uint32_t at = 3;
+        for (int t = 0; t < 4; t++) {
+            push[2 + t] = at;
+            memcpy(prm + at, src[t], len[t] * 4);
+            at += len[t] + 1;
+        }
+        bw[0] = up(prm, at);
+        nw = 1;
+    }
+    char buf[8][32];
+    const char *defs[9];
+    int nd = 0;
+    def(buf, defs, &nd, "CIN", CIN);
+    def(buf, defs, &nd, "HID", HID);
+    def(buf, defs, &nd, "COUT", COUT);
+    def(buf, defs, &nd, "UBO", ubo);
+    nb_buffer *bg = up(g, ng), *bh = up(h, nh), *bgh = up(NULL, nh), *bgx = up(NULL, nx);
+    nb_access acc[6];
+    nb_buffer *bufs[6];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < nw; i++) {
+        acc[n] = ubo ? NB_UNIFORM : NB_READ;
+        bufs[n++] = bw[i];
+    }
+    nb_buffer *io[4] = {bg, bh, bgh, bgx};
+    for (int i = 0; i < 4; i++) {
+        acc[n] = i < 2 ? NB_READ : NB_WRITE;
+        bufs[n++] = io[i];
+    }
+    nb_kernel *k = kern("mlp_bwd", defs, n, acc, 24);
+    run(k, (N / 4 + 63) / 64, B, 1, bufs, push);
+    float *got = malloc(nh * 4);
+    char name[64];
+    down(bgh, got, nh);
+    snprintf(name, sizeof name, "gh vs analytic, %s", ubo ? "uniform" : "storage");
+    report("mlp_bwd", name, rel_err(got, wgh, nh), 1e-5);
+    down(bgx, got, nx);
+    snprintf(name, sizeof name, "gx vs finite differences, %s", ubo ? "uniform" : "storage");
+    report("mlp_bwd", name, rel_err(got, wgx, nx), 1e-5);
+    nb_kernel_destroy(k);
+    nb_buffer *all[] = {bw[0], bw[1], bg, bh, bgh, bgx};
+    for (int i = 0; i < 6; i++)
+        nb_buffer_destroy(all[i]);
+    free(x);
+    free(g);
+    free(h);
+    free(wgh);
+    free(wgx);
     free(got);
 }
 
@@ -483,7 +609,6 @@ typedef struct blk_w {
     double ws[BC * BC], bs[BC], g[BC], w0[BE * BC], b0[BE], w1[BC * BE], b1[BC];
 } blk_w;
 
-static double gelu_grad(double x) { return 0.5 * (1.0 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2.0 * M_PI); }
 
 /* One position: z = Ws x + bs + s, y = act(z), h = W0 y + b0, a = GELU(h),
  * q = W1 a + b1 + g x, out = act(q). */
@@ -1015,6 +1140,8 @@ int main(void)
     for (int save = 0; save < 2; save++)
         for (int ubo = 0; ubo < 2; ubo++)
             test_mlp_fwd(save, ubo);
+    for (int ubo = 0; ubo < 2; ubo++)
+        test_mlp_bwd(ubo);
     for (int ubo = 0; ubo < 2; ubo++)
         for (int dg = 0; dg < 2; dg++)
             test_linear_bwd_x(CIN, COUT, dg, ubo);
