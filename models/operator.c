@@ -55,7 +55,8 @@ struct nm_model {
     /* kernels */
     nb_kernel *k_grid;
     nb_kernel *k_lift, *k_proj; /* mlp_fwd */
-    nb_kernel *k_blk[2], *k_blk_bwd[2]; /* [activation]: block_fwd, block_bwd */
+    nb_kernel *k_blk[2];        /* [activation]: block_fwd */
+    nb_kernel *k_blk_bwd[2][2]; /* [activation][gradient in two parts]: block_bwd */
     nb_kernel *k_mix, *k_mix_bwd, *k_wgrad, *k_reduce, *k_acc, *k_adamw;
     nb_kernel *k_loss[2][3]; /* [p==4][pass-1] */
     nb_kernel *k_proj_bwd, *bx_lift1;
@@ -232,7 +233,7 @@ static nb_status mlp_bwd_kernel(nm_model *m, nb_kernel **k, uint32_t cin, uint32
 
 /* block_fwd (bwd = 0) or block_bwd (bwd = 1) for blocks with or without
  * the activation after them. */
-static nb_status blk_kernel(nm_model *m, nb_kernel **k, int bwd, int act)
+static nb_status blk_kernel(nm_model *m, nb_kernel **k, int bwd, int act, int gv2)
 {
     const nm_config *c = &m->c;
     defs d = {.n = 0};
@@ -242,11 +243,13 @@ static nb_status blk_kernel(nm_model *m, nb_kernel **k, int bwd, int act)
     def(&d, "UBO", m->ubo);
     if (!bwd)
         def(&d, "SAVE_Z", m->training);
-    nb_access acc[3 + 9];
+    else
+        def(&d, "GV2", gv2);
+    nb_access acc[3 + 10];
     uint32_t n = 0;
     for (int i = 0; i < (m->ubo ? 3 : 1); i++)
         acc[n++] = m->ubo ? NB_UNIFORM : NB_READ;
-    uint32_t reads = bwd ? 3 : 2, writes = bwd ? 6 : 1 + (uint32_t)m->training;
+    uint32_t reads = bwd ? 3 + (uint32_t)gv2 : 2, writes = bwd ? 6 : 1 + (uint32_t)m->training;
     for (uint32_t i = 0; i < reads; i++)
         acc[n++] = NB_READ;
     for (uint32_t i = 0; i < writes; i++)
@@ -293,11 +296,15 @@ static nb_status make_kernels(nm_model *m)
     /* the block variants in use: with the activation, without (last block) */
     const int used[2] = {!c->last_block_activation, c->blocks > 1 || c->last_block_activation};
     for (int act = 0; act < 2; act++)
-        if (used[act]) {
-            TRY(blk_kernel(m, &m->k_blk[act], 0, act));
-            if (m->training)
-                TRY(blk_kernel(m, &m->k_blk_bwd[act], 1, act));
-        }
+        if (used[act])
+            TRY(blk_kernel(m, &m->k_blk[act], 0, act, 0));
+    /* backward: the last block first, with its gradient in one part; the
+     * others (all activated) with the spectral part added on load */
+    if (m->training) {
+        TRY(blk_kernel(m, &m->k_blk_bwd[c->last_block_activation][0], 1, c->last_block_activation, 0));
+        if (c->blocks > 1)
+            TRY(blk_kernel(m, &m->k_blk_bwd[1][1], 1, 1, 1));
+    }
     TRY(mlp_kernel(m, &m->k_proj, C, H, O));
     {
         defs e = {.n = 0};
@@ -564,7 +571,8 @@ void nm_model_destroy(nm_model *m)
     free(m->hg);
     nb_kernel *ks[] = {m->k_grid,       m->k_lift,        m->k_proj,
                        m->k_blk[0],     m->k_blk[1],      m->k_mix,     m->k_mix_bwd, m->k_wgrad,
-                       m->k_blk_bwd[0], m->k_blk_bwd[1],  m->k_reduce,  m->k_acc,     m->k_adamw,
+                       m->k_blk_bwd[0][0], m->k_blk_bwd[0][1], m->k_blk_bwd[1][0], m->k_blk_bwd[1][1],
+                       m->k_reduce,  m->k_acc,     m->k_adamw,
                        m->k_proj_bwd,   m->bx_lift1,  m->bw_proj1,  m->bw_proj0,
                        m->bw_fc1,       m->bw_fc0,        m->bw_skip,   m->bw_lift1,  m->bw_lift0};
     for (size_t i = 0; i < sizeof ks / sizeof *ks; i++)
@@ -779,7 +787,7 @@ static void block(rec *r, const nb_kernel *k, const blk *o, nb_buffer *const *io
 {
     nm_model *m = r->m;
     const nm_config *c = &m->c;
-    nb_buffer *b[3 + 9];
+    nb_buffer *b[3 + 10];
     uint32_t n = 0;
     if (m->ubo) {
         b[n++] = o->skip.ubo;
@@ -908,8 +916,13 @@ static void record_backward(rec *r)
         nb_buffer *x = m->xs[j];
         /* recompute y and a from the saved z_j and x_j; the input gradients
          * of the skip, the channel MLP and the gate into gz and gx */
-        nb_buffer *io[9] = {m->zs[j], x, gv, m->ybuf, m->a, m->gq, m->ga, m->gz, gx};
-        block(r, m->k_blk_bwd[act], o, io, 3, 6, "grad block: recompute, grad x");
+        /* the gradient of x_{j+1}: gv, plus (but for the last block) the
+         * spectral part the previous iteration's C2R left in sbuf */
+        int gv2 = j + 1 < c->blocks;
+        nb_buffer *io[10] = {m->zs[j], x, gv, m->sbuf, m->ybuf, m->a, m->gq, m->ga, m->gz, gx};
+        if (!gv2)
+            memmove(io + 3, io + 4, 6 * sizeof *io);
+        block(r, m->k_blk_bwd[act][gv2], o, io, 3 + (uint32_t)gv2, 6, "grad block: recompute, grad x");
         linw(r, m->bw_fc1, o->fc1, E, C, 1, 1, m->gq, m->a, x, "grad W mlp 1 + gate");
         linw(r, m->bw_fc0, o->fc0, C, E, 1, 0, m->ga, m->ybuf, NULL, "grad W mlp 0");
         linw(r, m->bw_skip, o->skip, C, C, 1, 0, m->gz, x, NULL, "grad W skip + spectral bias");
@@ -931,11 +944,11 @@ static void record_backward(rec *r)
                  8.0 * r->b * C * C * c->modes);
         }
         fft(r, NB_FFT_C2R, m->Y, m->sbuf, "grad c2r");
-        ew(r, m->k_acc, m->sbuf, gx, NULL, BCN, "grad accumulate");
         nb_buffer *t = gv;
         gv = gx;
         gx = t;
     }
+    ew(r, m->k_acc, m->sbuf, gv, NULL, BCN, "grad accumulate"); /* block 0's spectral part */
     linw(r, m->bw_lift1, m->lift1, L, C, 1, 0, gv, m->al, NULL, "grad W lifting 1");
     linx(r, m->bx_lift1, m->lift1, L, C, gv, m->gal, m->hl, "grad x lifting 1");
     linw(r, m->bw_lift0, m->lift0, m->I, L, 1, 0, m->gal, c->grid ? m->a0 : m->xin, NULL, "grad W lifting 0");

@@ -14,9 +14,12 @@
 // input gradients of fc1, fc0 and the skip): per position it reads 3C floats
 // and writes 4C + 2E, where they read and wrote 10C + 7E.
 // One invocation per (4 positions, trace); the length must be a multiple of 4.
-// Defines: C, E; ACT (0/1); UBO (0/1), as in block_fwd.
-// Bindings: the weights as in block_fwd, then z, x, gv (read) and y, a, gq,
-// ga, gz, gx (write). Push: as in block_fwd.
+// GV2: gv comes in two parts, added on load (the skip and gate part that
+// the next block's block_bwd wrote, and the spectral part from its C2R),
+// which saves a pass that added them.
+// Defines: C, E; ACT, GV2 (0/1); UBO (0/1), as in block_fwd.
+// Bindings: the weights as in block_fwd, then z, x, gv, (GV2) gv2 (read)
+// and y, a, gq, ga, gz, gx (write). Push: as in block_fwd.
 #include "gelu.glsl"
 #include "vec.glsl"
 #include "block_weights.glsl"
@@ -24,12 +27,16 @@ layout(local_size_x = 64) in;
 layout(std430, binding = DB + 0) readonly buffer Zb { VT z[]; };
 layout(std430, binding = DB + 1) readonly buffer Xb { VT x[]; };
 layout(std430, binding = DB + 2) readonly buffer GVb { VT gv[]; };
-layout(std430, binding = DB + 3) writeonly buffer Yb { VT yo[]; };
-layout(std430, binding = DB + 4) writeonly buffer Ab { VT ao[]; };
-layout(std430, binding = DB + 5) writeonly buffer GQb { VT gqo[]; };
-layout(std430, binding = DB + 6) writeonly buffer GAb { VT gao[]; };
-layout(std430, binding = DB + 7) writeonly buffer GZb { VT gzo[]; };
-layout(std430, binding = DB + 8) writeonly buffer GXb { VT gxo[]; };
+#if GV2
+layout(std430, binding = DB + 3) readonly buffer GV2b { VT gv2[]; };
+#endif
+#define OB (DB + 3 + GV2)
+layout(std430, binding = OB + 0) writeonly buffer Yb { VT yo[]; };
+layout(std430, binding = OB + 1) writeonly buffer Ab { VT ao[]; };
+layout(std430, binding = OB + 2) writeonly buffer GQb { VT gqo[]; };
+layout(std430, binding = OB + 3) writeonly buffer GAb { VT gao[]; };
+layout(std430, binding = OB + 4) writeonly buffer GZb { VT gzo[]; };
+layout(std430, binding = OB + 5) writeonly buffer GXb { VT gxo[]; };
 
 void main()
 {
@@ -57,6 +64,9 @@ void main()
     }
     for (uint o = 0; o < C; o++) {
         VT g = gv[base + o * n4];
+#if GV2
+        g += gv2[base + o * n4];
+#endif
 #if ACT
         VT q = fma(VT(GT(o)), x[base + o * n4], VT(B1(o)));
         for (uint k = 0; k < E; k++)
