@@ -60,13 +60,13 @@ struct nm_model {
     nb_kernel *k_mix, *k_mix_bwd, *k_wgrad, *k_reduce, *k_acc, *k_adamw;
     nb_kernel *k_loss[2][3]; /* [p==4][pass-1] */
     nb_kernel *k_proj_bwd, *bx_lift1;
-    nb_kernel *bw_proj1, *bw_proj0, *bw_fc1, *bw_fc0, *bw_skip, *bw_lift1, *bw_lift0;
+    nb_kernel *bw_proj1, *bw_proj0, *bw_fc1, *bw_fc0[2], *bw_skip, *bw_lift1, *bw_lift0; /* bw_fc0[act] */
 
     /* buffers */
     nb_buffer *prm, *grad, *m1, *m2;
     nb_buffer *xin, *tgt, *yout, *a0, *hl, *al, *hp, *ap;
     nb_buffer **xs, **zs, **ss; /* per block (training) or 2/1/1 (inference) */
-    nb_buffer *F, *Y, *sbuf, *ybuf, *a;
+    nb_buffer *F, *Y, *sbuf, *a;
     nb_buffer *gyo, *gap, *gv, *gx, *gq, *ga, *gz, *gal, *part, *lpart, *lstats;
     uint32_t rows_max, row_max, loss_chunks;
     uint32_t chunk;  /* CHUNK_GPU or CHUNK_CPU */
@@ -161,7 +161,7 @@ static void wgrad_shape(const nm_model *m, uint32_t cin, uint32_t cout, uint32_t
     *phases = tiles >= lanes ? 1 : lanes / tiles;
 }
 
-static nb_status lin_bwd_w(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t cout, int bias, int gate)
+static nb_status lin_bwd_w(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t cout, int bias, int gate, int xgelu)
 {
     uint32_t two, twi, phases;
     int dot;
@@ -175,6 +175,7 @@ static nb_status lin_bwd_w(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t co
     def(&d, "PH", phases);
     def(&d, "BIAS", bias);
     def(&d, "GATE", gate);
+    def(&d, "XGELU", xgelu);
     def(&d, "CHUNK", m->chunk);
     nb_access acc[4] = {NB_READ, NB_READ, NB_WRITE, NB_READ};
     uint32_t row = cout * cin + (uint32_t)(bias + gate) * cout;
@@ -249,7 +250,7 @@ static nb_status blk_kernel(nm_model *m, nb_kernel **k, int bwd, int act, int gv
     uint32_t n = 0;
     for (int i = 0; i < (m->ubo ? 3 : 1); i++)
         acc[n++] = m->ubo ? NB_UNIFORM : NB_READ;
-    uint32_t reads = bwd ? 3 + (uint32_t)gv2 : 2, writes = bwd ? 6 : 1 + (uint32_t)m->training;
+    uint32_t reads = bwd ? 3 + (uint32_t)gv2 : 2, writes = bwd ? 5 : 1 + (uint32_t)m->training;
     for (uint32_t i = 0; i < reads; i++)
         acc[n++] = NB_READ;
     for (uint32_t i = 0; i < writes; i++)
@@ -348,13 +349,15 @@ static nb_status make_kernels(nm_model *m)
         }
     TRY(mlp_bwd_kernel(m, &m->k_proj_bwd, C, H, O)); /* -> dL/dhp, dL/dv */
     TRY(lin_bwd_x(m, &m->bx_lift1, L, C, 1)); /* -> dL/dhl */
-    TRY(lin_bwd_w(m, &m->bw_proj1, H, O, 1, 0));
-    TRY(lin_bwd_w(m, &m->bw_proj0, C, H, 1, 0));
-    TRY(lin_bwd_w(m, &m->bw_fc1, E, C, 1, 1));
-    TRY(lin_bwd_w(m, &m->bw_fc0, C, E, 1, 0));
-    TRY(lin_bwd_w(m, &m->bw_skip, C, C, 1, 0));      /* bias = the spectral bias */
-    TRY(lin_bwd_w(m, &m->bw_lift1, L, C, 1, 0));
-    TRY(lin_bwd_w(m, &m->bw_lift0, I, L, 1, 0));
+    TRY(lin_bwd_w(m, &m->bw_proj1, H, O, 1, 0, 0));
+    TRY(lin_bwd_w(m, &m->bw_proj0, C, H, 1, 0, 0));
+    TRY(lin_bwd_w(m, &m->bw_fc1, E, C, 1, 1, 0));
+    for (int act = 0; act < 2; act++) /* fc0's input GELU(z), or z in a block without it */
+        if (used[act])
+            TRY(lin_bwd_w(m, &m->bw_fc0[act], C, E, 1, 0, act));
+    TRY(lin_bwd_w(m, &m->bw_skip, C, C, 1, 0, 0)); /* bias = the spectral bias */
+    TRY(lin_bwd_w(m, &m->bw_lift1, L, C, 1, 0, 0));
+    TRY(lin_bwd_w(m, &m->bw_lift0, I, L, 1, 0, 0));
 #undef TRY
     return NB_OK;
 }
@@ -423,7 +426,6 @@ static nb_status make_buffers(nm_model *m)
     B(m->ap, b * c->projection_channels * N);
     for (uint32_t i = 0; i < nz; i++)
         B(m->zs[i], BCN);
-    B(m->ybuf, BCN);
     B(m->a, b * c->mlp_channels * N);
     B(m->grad, m->P);
     B(m->m1, m->P);
@@ -574,14 +576,14 @@ void nm_model_destroy(nm_model *m)
                        m->k_blk_bwd[0][0], m->k_blk_bwd[0][1], m->k_blk_bwd[1][0], m->k_blk_bwd[1][1],
                        m->k_reduce,  m->k_acc,     m->k_adamw,
                        m->k_proj_bwd,   m->bx_lift1,  m->bw_proj1,  m->bw_proj0,
-                       m->bw_fc1,       m->bw_fc0,        m->bw_skip,   m->bw_lift1,  m->bw_lift0};
+                       m->bw_fc1,       m->bw_fc0[0],     m->bw_fc0[1], m->bw_skip,   m->bw_lift1,  m->bw_lift0};
     for (size_t i = 0; i < sizeof ks / sizeof *ks; i++)
         nb_kernel_destroy(ks[i]);
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 3; b++)
             nb_kernel_destroy(m->k_loss[a][b]);
     nb_buffer *bs[] = {m->prm, m->grad, m->m1,  m->m2, m->xin, m->tgt, m->yout, m->a0,  m->hl,
-                       m->al,  m->hp,   m->ap,  m->F,  m->Y,   m->sbuf, m->ybuf, m->a,  m->gyo,
+                       m->al,  m->hp,   m->ap,  m->F,  m->Y,   m->sbuf, m->a,   m->gyo,
                        m->gap, m->gv,   m->gx,  m->gq, m->ga,  m->gz,   m->gal,
                        m->part, m->lpart, m->lstats};
     for (size_t i = 0; i < sizeof bs / sizeof *bs; i++)
@@ -805,10 +807,10 @@ static void block(rec *r, const nb_kernel *k, const blk *o, nb_buffer *const *io
     /* tensors: C wide but for a and ga (E wide) in block_bwd's outputs */
     const double bn = (double)r->b * c->length, C = c->width, E = c->mlp_channels;
     double floats = (nr + nw) * C;
-    if (nw == 6)
+    if (nw == 5)
         floats -= 2 * (C - E);
     /* forward: Ws, W0, W1; backward: W0, W1 again, then W1^T, W0^T, Ws^T */
-    work(r, label, 4.0 * bn * floats, 2.0 * bn * (nw == 6 ? C * C + 4 * C * E : C * C + 2 * C * E));
+    work(r, label, 4.0 * bn * floats, 2.0 * bn * (nw == 5 ? C * C + 4 * C * E : C * C + 2 * C * E));
 }
 
 /* Copies each layer's weight, bias and gate from the flat parameter buffer
@@ -919,12 +921,12 @@ static void record_backward(rec *r)
         /* the gradient of x_{j+1}: gv, plus (but for the last block) the
          * spectral part the previous iteration's C2R left in sbuf */
         int gv2 = j + 1 < c->blocks;
-        nb_buffer *io[10] = {m->zs[j], x, gv, m->sbuf, m->ybuf, m->a, m->gq, m->ga, m->gz, gx};
+        nb_buffer *io[9] = {m->zs[j], x, gv, m->sbuf, m->a, m->gq, m->ga, m->gz, gx};
         if (!gv2)
-            memmove(io + 3, io + 4, 6 * sizeof *io);
-        block(r, m->k_blk_bwd[act][gv2], o, io, 3 + (uint32_t)gv2, 6, "grad block: recompute, grad x");
+            memmove(io + 3, io + 4, 5 * sizeof *io);
+        block(r, m->k_blk_bwd[act][gv2], o, io, 3 + (uint32_t)gv2, 5, "grad block: recompute, grad x");
         linw(r, m->bw_fc1, o->fc1, E, C, 1, 1, m->gq, m->a, x, "grad W mlp 1 + gate");
-        linw(r, m->bw_fc0, o->fc0, C, E, 1, 0, m->ga, m->ybuf, NULL, "grad W mlp 0");
+        linw(r, m->bw_fc0[act], o->fc0, C, E, 1, 0, m->ga, m->zs[j], NULL, "grad W mlp 0");
         linw(r, m->bw_skip, o->skip, C, C, 1, 0, m->gz, x, NULL, "grad W skip + spectral bias");
         fft(r, NB_FFT_R2C, m->gz, m->F, "grad r2c");
         {

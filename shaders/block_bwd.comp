@@ -2,8 +2,9 @@
 // The backward pass through one FNO block's pointwise part (block_fwd), up
 // to its spectral convolution, in one pass over memory. From the saved z and
 // x and the gradient gv = dL/d out it recomputes the activations and
-// writes what the weight-gradient kernels and the spectral backward need:
-//   y  = ACT ? GELU(z) : z                       (input of fc0)
+// writes what the weight-gradient kernels and the spectral backward need
+// (not y = ACT ? GELU(z) : z, the input of fc0: fc0's weight gradient
+// applies the GELU to z as it loads it):
 //   a  = GELU(h),  h = W0 y + b0                 (input of fc1)
 //   gq = ACT ? gv * GELU'(q) : gv,  q = W1 a + b1 + g * x
 //   ga = (W1^T gq) * GELU'(h)                    (dL/dh)
@@ -12,14 +13,14 @@
 //                                                 spectral path, added later)
 // It replaces seven dispatches (recompute GELU, fc0, fc1, GELU', and the
 // input gradients of fc1, fc0 and the skip): per position it reads 3C floats
-// and writes 4C + 2E, where they read and wrote 10C + 7E.
+// and writes 3C + 2E, where they read and wrote 10C + 7E.
 // One invocation per (4 positions, trace); the length must be a multiple of 4.
 // GV2: gv comes in two parts, added on load (the skip and gate part that
 // the next block's block_bwd wrote, and the spectral part from its C2R),
 // which saves a pass that added them.
 // Defines: C, E; ACT, GV2 (0/1); UBO (0/1), as in block_fwd.
 // Bindings: the weights as in block_fwd, then z, x, gv, (GV2) gv2 (read)
-// and y, a, gq, ga, gz, gx (write). Push: as in block_fwd.
+// and a, gq, ga, gz, gx (write). Push: as in block_fwd.
 #include "gelu.glsl"
 #include "vec.glsl"
 #include "block_weights.glsl"
@@ -31,12 +32,11 @@ layout(std430, binding = DB + 2) readonly buffer GVb { VT gv[]; };
 layout(std430, binding = DB + 3) readonly buffer GV2b { VT gv2[]; };
 #endif
 #define OB (DB + 3 + GV2)
-layout(std430, binding = OB + 0) writeonly buffer Yb { VT yo[]; };
-layout(std430, binding = OB + 1) writeonly buffer Ab { VT ao[]; };
-layout(std430, binding = OB + 2) writeonly buffer GQb { VT gqo[]; };
-layout(std430, binding = OB + 3) writeonly buffer GAb { VT gao[]; };
-layout(std430, binding = OB + 4) writeonly buffer GZb { VT gzo[]; };
-layout(std430, binding = OB + 5) writeonly buffer GXb { VT gxo[]; };
+layout(std430, binding = OB + 0) writeonly buffer Ab { VT ao[]; };
+layout(std430, binding = OB + 1) writeonly buffer GQb { VT gqo[]; };
+layout(std430, binding = OB + 2) writeonly buffer GAb { VT gao[]; };
+layout(std430, binding = OB + 3) writeonly buffer GZb { VT gzo[]; };
+layout(std430, binding = OB + 4) writeonly buffer GXb { VT gxo[]; };
 
 void main()
 {
@@ -53,7 +53,6 @@ void main()
         y[i] = zi;
         dz[i] = VT(1.0);
 #endif
-        yo[base + i * n4] = y[i];
     }
     for (uint k = 0; k < E; k++) {
         VT h = VT(B0(k));

@@ -16,7 +16,9 @@
 // vec4, so a tile can cover a whole 24 x 24 layer: the model uses that on
 // CPU devices, where loads cost more than spilled accumulators, and 8 x 8
 // vec4 tiles (DOT = 0) on GPUs. The length and CHUNK are multiples of 4.
-// Defines: CIN, COUT, BIAS, GATE, CHUNK (positions per workgroup), TWO, TWI
+// XGELU: the layer's input is GELU of the x given (the channel MLP's first
+// layer, whose input y = GELU(z) is not stored).
+// Defines: CIN, COUT, BIAS, GATE, XGELU, CHUNK (positions per workgroup), TWO, TWI
 // (tile sides), DOT (0/1), PH (phases, 1 to 64 / tiles: on a GPU the 64
 // lanes; on a CPU device one SIMD width, since its lanes beyond run one
 // after another anyway and every phase is one more row to reduce).
@@ -74,6 +76,10 @@ void main()
                 gv[a] = o0 + a < COUT ? g[(b * COUT + o0 + a) * n4 + r] : VT(0.0);
             for (uint e = 0; e < TWI; e++)
                 xv[e] = i0 + e < CIN ? x[(b * CIN + i0 + e) * n4 + r] : VT(0.0);
+#if XGELU
+            for (uint e = 0; e < TWI; e++)
+                xv[e] = gelu_v(xv[e]);
+#endif
             for (uint a = 0; a < TWO; a++)
                 for (uint e = 0; e < TWI; e++)
                     acc[a][e] = ACC(acc[a][e], gv[a], xv[e]);

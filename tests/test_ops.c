@@ -374,7 +374,7 @@ static void test_linear_bwd_x(int cin, int cout, int dgelu, int ubo)
 /* linear_bwd_w + reduce_rows: d/dW, d/dbias, d/dgate of
  * phi = <g, W x + bias + gate * xg>, added into a gradient buffer that
  * already holds values (they accumulate). */
-static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int dot, int lanes)
+static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int dot, int lanes, int xgelu)
 {
     const uint64_t nx = B * CIN * N, ng = B * COUT * N;
     float *x = malloc(nx * 4), *g = malloc(ng * 4), *xg = malloc(ng * 4);
@@ -390,7 +390,8 @@ static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int do
             double s = 0;
             for (int b = 0; b < B; b++)
                 for (int n = 0; n < N; n++)
-                    s += (double)g[(b * COUT + o) * N + n] * x[(b * CIN + i) * N + n];
+                    s += (double)g[(b * COUT + o) * N + n] *
+                         (xgelu ? gelu(x[(b * CIN + i) * N + n]) : x[(b * CIN + i) * N + n]);
             want[o * CIN + i] = s;
         }
         double sb = 0, sg = 0;
@@ -415,6 +416,7 @@ static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int do
     def(buf, defs, &nd, "TWO", two);
     def(buf, defs, &nd, "TWI", twi);
     def(buf, defs, &nd, "DOT", dot);
+    def(buf, defs, &nd, "XGELU", xgelu);
     /* each chunk of 1024 positions writes a row per phase (lanes / tiles) */
     const uint32_t tiles = ((COUT + two - 1) / two) * ((CIN + twi - 1) / twi);
     const uint32_t phases = tiles >= (uint32_t)lanes ? 1 : (uint32_t)lanes / tiles;
@@ -454,8 +456,8 @@ static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int do
     }
     int untouched = got[0] == 1.0f && got[4] == 1.0f && got[39] == 1.0f && got[63] == 1.0f;
     char name[64];
-    snprintf(name, sizeof name, "bias %d gate %d, %dx%d %s tiles, %u rows", bias_on, gate_on, two, twi,
-             dot ? "float" : "vec4", rows);
+    snprintf(name, sizeof name, "bias %d gate %d%s, %dx%d %s tiles, %u rows", bias_on, gate_on,
+             xgelu ? " GELU(x)" : "", two, twi, dot ? "float" : "vec4", rows);
     report("linear_bwd_w", name, rel_err(sel, want, (uint64_t)width), 1e-5);
     CHECK(untouched, "reduce_rows wrote outside its segments");
     nb_kernel_destroy(k);
@@ -824,34 +826,35 @@ static void test_block(int act, int ubo, int gv2)
     for (uint64_t i = 0; i < nc; i++)
         gva[i] = gv2 ? gv[i] - gvb[i] : gv[i];
     nb_buffer *bga = up(gva, nc), *bgb = up(gvb, nc);
-    nb_buffer *outs[6];
-    for (int t = 0; t < 6; t++)
-        outs[t] = up(NULL, sizes[2 + t]);
+    /* outputs: a, gq, ga, gz, gx (want[3..7]; y, want[2], is not written) */
+    nb_buffer *outs[5];
+    for (int t = 0; t < 5; t++)
+        outs[t] = up(NULL, sizes[3 + t]);
     n = nwb;
     nb_buffer *bio[4] = {bz, bx, bga, bgb};
     for (int i = 0; i < 3 + gv2; i++) {
         acc[n] = NB_READ;
         bufs[n++] = bio[i];
     }
-    for (int t = 0; t < 6; t++) {
+    for (int t = 0; t < 5; t++) {
         acc[n] = NB_WRITE;
         bufs[n++] = outs[t];
     }
     nb_kernel *k = kern("block_bwd", defs, n, acc, 36);
     run(k, (N / 4 + 63) / 64, B, 1, bufs, push);
     nb_kernel_destroy(k);
-    static const char *what[3] = {"y, a recomputed", "gq, ga vs analytic",
-                                  "gz, gx vs finite differences"};
+    static const char *what[3] = {"a recomputed", "gq, ga vs analytic", "gz, gx vs finite differences"};
+    static const int first[4] = {0, 1, 3, 5}; /* outputs of each check */
     for (int pair = 0; pair < 3; pair++) {
         double e = 0;
-        for (int t = 2 * pair; t < 2 * pair + 2; t++) {
-            down(outs[t], got, sizes[2 + t]);
-            e = fmax(e, rel_err(got, want[2 + t], sizes[2 + t]));
+        for (int t = first[pair]; t < first[pair + 1]; t++) {
+            down(outs[t], got, sizes[3 + t]);
+            e = fmax(e, rel_err(got, want[3 + t], sizes[3 + t]));
         }
         snprintf(name, sizeof name, "act %d%s, %s, %s", act, gv2 ? " gv2" : "", what[pair], var);
         report("block_bwd", name, e, pair ? 1e-5 : 2e-6);
     }
-    for (int t = 0; t < 6; t++)
+    for (int t = 0; t < 5; t++)
         nb_buffer_destroy(outs[t]);
     nb_buffer_destroy(bga);
     nb_buffer_destroy(bgb);
@@ -1159,14 +1162,14 @@ int main(void)
         for (int dg = 0; dg < 2; dg++)
             test_linear_bwd_x(CIN, COUT, dg, ubo);
     test_linear_bwd_x(COUT, CIN, 1, 1); /* narrowing, as the lifting's second layer */
-    test_linear_bwd_w(1, 0, 4, 4, 0, 64);
-    test_linear_bwd_w(1, 1, 4, 4, 0, 64);
-    test_linear_bwd_w(0, 0, 4, 4, 0, 64);
-    test_linear_bwd_w(1, 1, 8, 8, 0, 64); /* tiles wider than the layer */
-    test_linear_bwd_w(1, 0, 2, 3, 0, 64); /* sides that do not divide it */
-    test_linear_bwd_w(1, 1, COUT, CIN, 1, 8); /* the CPU shape: one float tile */
-    test_linear_bwd_w(0, 1, 2, 2, 1, 8);
-    test_linear_bwd_w(1, 0, 2, 2, 0, 1); /* one phase */
+    test_linear_bwd_w(1, 0, 4, 4, 0, 64, 0);
+    test_linear_bwd_w(1, 1, 4, 4, 0, 64, 0);
+    test_linear_bwd_w(0, 0, 4, 4, 0, 64, 0);
+    test_linear_bwd_w(1, 1, 8, 8, 0, 64, 0); /* tiles wider than the layer */
+    test_linear_bwd_w(1, 0, 2, 3, 0, 64, 1); /* sides that do not divide it */
+    test_linear_bwd_w(1, 1, COUT, CIN, 1, 8, 1); /* the CPU shape: one float tile */
+    test_linear_bwd_w(0, 1, 2, 2, 1, 8, 0);
+    test_linear_bwd_w(1, 0, 2, 2, 0, 1, 0); /* one phase */
     for (int act = 0; act < 2; act++)
         for (int ubo = 0; ubo < 2; ubo++)
             test_block(act, ubo, act && ubo); /* the model's two: last block, others */
