@@ -193,43 +193,26 @@ static nb_status lin_bwd_w(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t co
 #define MIX_BG 8 /* lavapipe, batch 16: 4 -> 8 took the mix from 22.9 to 17.0 ms */
 static uint32_t wgrad_ig(uint32_t c) { return c % 4 == 0 ? 4 : c % 3 == 0 ? 3 : c % 2 == 0 ? 2 : 1; }
 
-/* mlp_fwd: the lifting or the projection, cin -> hid -> cout; training
- * saves the hidden layer before and after its GELU for the backward pass. */
-static nb_status mlp_kernel(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t hid, uint32_t cout)
-{
-    defs d = {.n = 0};
-    def(&d, "CIN", cin);
-    def(&d, "HID", hid);
-    def(&d, "COUT", cout);
-    def(&d, "SAVE", m->training);
-    def(&d, "UBO", m->ubo);
-    nb_access acc[6];
-    uint32_t n = 0;
-    for (int i = 0; i < (m->ubo ? 2 : 1); i++)
-        acc[n++] = m->ubo ? NB_UNIFORM : NB_READ;
-    acc[n++] = NB_READ;
-    for (int i = 0; i < (m->training ? 3 : 1); i++)
-        acc[n++] = NB_WRITE;
-    return kernel(m, k, "mlp_fwd", d.p, n, acc, 24);
-}
-
-/* mlp_bwd: the input gradients of an mlp_fwd (cin -> hid -> cout). */
-static nb_status mlp_bwd_kernel(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t hid, uint32_t cout)
+/* mlp_fwd (bwd = 0): the lifting or the projection, cin -> hid -> cout;
+ * training saves the hidden layer before and after its GELU for the
+ * backward pass. mlp_bwd (bwd = 1): its input gradients. */
+static nb_status mlp_kernel(nm_model *m, nb_kernel **k, int bwd, uint32_t cin, uint32_t hid, uint32_t cout)
 {
     defs d = {.n = 0};
     def(&d, "CIN", cin);
     def(&d, "HID", hid);
     def(&d, "COUT", cout);
     def(&d, "UBO", m->ubo);
+    if (!bwd)
+        def(&d, "SAVE", m->training);
     nb_access acc[6];
     uint32_t n = 0;
     for (int i = 0; i < (m->ubo ? 2 : 1); i++)
         acc[n++] = m->ubo ? NB_UNIFORM : NB_READ;
-    acc[n++] = NB_READ;
-    acc[n++] = NB_READ;
-    acc[n++] = NB_WRITE;
-    acc[n++] = NB_WRITE;
-    return kernel(m, k, "mlp_bwd", d.p, n, acc, 24);
+    uint32_t reads = bwd ? 2 : 1, writes = bwd ? 2 : m->training ? 3 : 1;
+    for (uint32_t i = 0; i < reads + writes; i++)
+        acc[n++] = i < reads ? NB_READ : NB_WRITE;
+    return kernel(m, k, bwd ? "mlp_bwd" : "mlp_fwd", d.p, n, acc, 24);
 }
 
 /* block_fwd (bwd = 0) or block_bwd (bwd = 1) for blocks with or without
@@ -293,7 +276,7 @@ static nb_status make_kernels(nm_model *m)
         nb_access acc[2] = {NB_READ, NB_WRITE};
         TRY(kernel(m, &m->k_grid, "grid", d.p, 2, acc, 8));
     }
-    TRY(mlp_kernel(m, &m->k_lift, I, L, C));
+    TRY(mlp_kernel(m, &m->k_lift, 0, I, L, C));
     /* the block variants in use: with the activation, without (last block) */
     const int used[2] = {!c->last_block_activation, c->blocks > 1 || c->last_block_activation};
     for (int act = 0; act < 2; act++)
@@ -306,7 +289,7 @@ static nb_status make_kernels(nm_model *m)
         if (c->blocks > 1)
             TRY(blk_kernel(m, &m->k_blk_bwd[1][1], 1, 1, 1));
     }
-    TRY(mlp_kernel(m, &m->k_proj, C, H, O));
+    TRY(mlp_kernel(m, &m->k_proj, 0, C, H, O));
     {
         defs e = {.n = 0};
         def(&e, "C", C);
@@ -347,7 +330,7 @@ static nb_status make_kernels(nm_model *m)
                                 pass == 2 ? NB_WRITE : NB_READ, NB_WRITE};
             TRY(kernel(m, &m->k_loss[p4][pass - 1], "lp_loss", e.p, pass == 3 ? 5 : 4, acc, 16));
         }
-    TRY(mlp_bwd_kernel(m, &m->k_proj_bwd, C, H, O)); /* -> dL/dhp, dL/dv */
+    TRY(mlp_kernel(m, &m->k_proj_bwd, 1, C, H, O)); /* -> dL/dhp, dL/dv */
     TRY(lin_bwd_x(m, &m->bx_lift1, L, C, 1)); /* -> dL/dhl */
     TRY(lin_bwd_w(m, &m->bw_proj1, H, O, 1, 0, 0));
     TRY(lin_bwd_w(m, &m->bw_proj0, C, H, 1, 0, 0));
@@ -730,56 +713,46 @@ static void ew(rec *r, const nb_kernel *k, nb_buffer *a, nb_buffer *out, nb_buff
     work(r, label, 4.0 * (double)n * (b ? 3 : 2), (double)n);
 }
 
-/* One dispatch of mlp_fwd: x through layers l1 and l2 into out; h and a
- * (the hidden layer before and after GELU) are written when training. */
+/* One dispatch of mlp_fwd or mlp_bwd over layers l1 and l2: their weights,
+ * then the nio tensors in io; floats: per position, the floats read and
+ * written (the op's bytes for the profile). */
+static void mlp_dispatch(rec *r, const nb_kernel *k, const layer *l1, const layer *l2, nb_buffer *const *io,
+                         uint32_t nio, double floats, const char *label)
+{
+    nm_model *m = r->m;
+    nb_buffer *b[6];
+    uint32_t n = 0;
+    if (m->ubo) {
+        b[n++] = l1->ubo;
+        b[n++] = l2->ubo;
+    } else {
+        b[n++] = m->prm;
+    }
+    for (uint32_t i = 0; i < nio; i++)
+        b[n++] = io[i];
+    uint32_t push[6] = {r->b, m->c.length, (uint32_t)l1->w, (uint32_t)l1->b, (uint32_t)l2->w, (uint32_t)l2->b};
+    run(r, k, cdiv(m->c.length / 4, 64), r->b, 1, b, push, label);
+    const double bn = (double)r->b * m->c.length;
+    work(r, label, 4.0 * bn * floats, 2.0 * bn * ((double)l1->cin * l1->cout + (double)l2->cin * l2->cout));
+}
+
+/* mlp_fwd: x through layers l1 and l2 into out; h and a (the hidden layer
+ * before and after GELU) are written when training. */
 static void mlp(rec *r, const nb_kernel *k, const layer *l1, const layer *l2, nb_buffer *x, nb_buffer *out,
                 nb_buffer *h, nb_buffer *a, const char *label)
 {
-    nm_model *m = r->m;
-    nb_buffer *b[6];
-    uint32_t n = 0;
-    if (m->ubo) {
-        b[n++] = l1->ubo;
-        b[n++] = l2->ubo;
-    } else {
-        b[n++] = m->prm;
-    }
-    b[n++] = x;
-    b[n++] = out;
-    if (m->training) {
-        b[n++] = h;
-        b[n++] = a;
-    }
-    uint32_t push[6] = {r->b, m->c.length, (uint32_t)l1->w, (uint32_t)l1->b, (uint32_t)l2->w, (uint32_t)l2->b};
-    run(r, k, cdiv(m->c.length / 4, 64), r->b, 1, b, push, label);
-    const double bn = (double)r->b * m->c.length;
-    work(r, label, 4.0 * bn * (l1->cin + l2->cout + (m->training ? 2.0 * l1->cout : 0.0)),
-         2.0 * bn * ((double)l1->cin * l1->cout + (double)l2->cin * l2->cout));
+    nb_buffer *io[4] = {x, out, h, a};
+    int t = r->m->training;
+    mlp_dispatch(r, k, l1, l2, io, t ? 4 : 2, l1->cin + l2->cout + (t ? 2.0 * l1->cout : 0.0), label);
 }
 
-/* One dispatch of mlp_bwd: from g = dL/d out and the saved h of layers l1,
- * l2, the hidden gradient gh and the input gradient gx. */
+/* mlp_bwd: from g = dL/d out and the saved h of layers l1, l2, the hidden
+ * gradient gh and the input gradient gx. */
 static void mlp_bwd(rec *r, const nb_kernel *k, const layer *l1, const layer *l2, nb_buffer *g, nb_buffer *h,
                     nb_buffer *gh, nb_buffer *gx, const char *label)
 {
-    nm_model *m = r->m;
-    nb_buffer *b[6];
-    uint32_t n = 0;
-    if (m->ubo) {
-        b[n++] = l1->ubo;
-        b[n++] = l2->ubo;
-    } else {
-        b[n++] = m->prm;
-    }
-    b[n++] = g;
-    b[n++] = h;
-    b[n++] = gh;
-    b[n++] = gx;
-    uint32_t push[6] = {r->b, m->c.length, (uint32_t)l1->w, (uint32_t)l1->b, (uint32_t)l2->w, (uint32_t)l2->b};
-    run(r, k, cdiv(m->c.length / 4, 64), r->b, 1, b, push, label);
-    const double bn = (double)r->b * m->c.length;
-    work(r, label, 4.0 * bn * (l2->cout + 2.0 * l1->cout + l1->cin),
-         2.0 * bn * ((double)l1->cin * l1->cout + (double)l2->cin * l2->cout));
+    nb_buffer *io[4] = {g, h, gh, gx};
+    mlp_dispatch(r, k, l1, l2, io, 4, l2->cout + 2.0 * l1->cout + l1->cin, label);
 }
 
 /* One dispatch of block_fwd or block_bwd for block o: the weights, then

@@ -92,6 +92,65 @@ static void def(char buf[][32], const char **list, int *n, const char *name, int
  * are written too. */
 enum { HID = 7 };
 
+/* The two layers' weights as mlp_fwd and mlp_bwd read them: two uniform
+ * buffers [W | bias | (gate slot)], or one storage buffer with the four
+ * tensors at nonzero offsets (set in push[2..5]). Returns the buffer count. */
+static uint32_t mlp_upload(const float *w1, const float *b1, const float *w2, const float *b2, int ubo,
+                           nb_buffer **bw, uint32_t push[6])
+{
+    if (ubo) {
+        float u1[HID * CIN + 2 * HID + 4] = {0}, u2[COUT * HID + 2 * COUT + 4] = {0};
+        memcpy(u1, w1, sizeof(float) * HID * CIN);
+        memcpy(u1 + HID * CIN, b1, sizeof(float) * HID);
+        memcpy(u2, w2, sizeof(float) * COUT * HID);
+        memcpy(u2 + COUT * HID, b2, sizeof(float) * COUT);
+        bw[0] = up(u1, sizeof u1 / sizeof *u1);
+        bw[1] = up(u2, sizeof u2 / sizeof *u2);
+        return 2;
+    }
+    float prm[5 + HID * CIN + HID + COUT * HID + COUT + 4] = {0};
+    const float *src[4] = {w1, b1, w2, b2};
+    const uint32_t len[4] = {HID * CIN, HID, COUT * HID, COUT};
+    uint32_t at = 3;
+    for (int t = 0; t < 4; t++) {
+        push[2 + t] = at;
+        memcpy(prm + at, src[t], len[t] * 4);
+        at += len[t] + 1;
+    }
+    bw[0] = up(prm, at);
+    return 1;
+}
+
+/* Builds and runs mlp_fwd (save >= 0) or mlp_bwd (save < 0) over the
+ * weights bw (nw buffers) and the tensors io (nr read, then written). */
+static void mlp_run(int save, int ubo, nb_buffer **bw, uint32_t nw, nb_buffer **io, int nr, int nio,
+                    const uint32_t push[6])
+{
+    char buf[8][32];
+    const char *defs[9];
+    int nd = 0;
+    def(buf, defs, &nd, "CIN", CIN);
+    def(buf, defs, &nd, "HID", HID);
+    def(buf, defs, &nd, "COUT", COUT);
+    def(buf, defs, &nd, "UBO", ubo);
+    if (save >= 0)
+        def(buf, defs, &nd, "SAVE", save);
+    nb_access acc[6];
+    nb_buffer *bufs[6];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < nw; i++) {
+        acc[n] = ubo ? NB_UNIFORM : NB_READ;
+        bufs[n++] = bw[i];
+    }
+    for (int i = 0; i < nio; i++) {
+        acc[n] = i < nr ? NB_READ : NB_WRITE;
+        bufs[n++] = io[i];
+    }
+    nb_kernel *k = kern(save >= 0 ? "mlp_fwd" : "mlp_bwd", defs, n, acc, 24);
+    run(k, (N / 4 + 63) / 64, B, 1, bufs, push);
+    nb_kernel_destroy(k);
+}
+
 static void test_mlp_fwd(int save, int ubo)
 {
     const uint64_t nx = (uint64_t)B * CIN * N, nh = (uint64_t)B * HID * N, ny = (uint64_t)B * COUT * N;
@@ -118,55 +177,11 @@ static void test_mlp_fwd(int save, int ubo)
                 out[(b * COUT + o) * N + n] = acc;
             }
         }
-    /* weights: two uniform buffers [W | bias | (gate slot)], or one storage
-     * buffer with the four tensors at nonzero offsets */
     nb_buffer *bw[2] = {0};
-    uint32_t push[6] = {B, N, 0, 0, 0, 0}, nw;
-    if (ubo) {
-        float u1[HID * CIN + 2 * HID + 4] = {0}, u2[COUT * HID + 2 * COUT + 4] = {0};
-        memcpy(u1, w1, sizeof w1);
-        memcpy(u1 + HID * CIN, b1, sizeof b1);
-        memcpy(u2, w2, sizeof w2);
-        memcpy(u2 + COUT * HID, b2, sizeof b2);
-        bw[0] = up(u1, sizeof u1 / sizeof *u1);
-        bw[1] = up(u2, sizeof u2 / sizeof *u2);
-        nw = 2;
-    } else {
-        float prm[5 + HID * CIN + HID + COUT * HID + COUT + 4] = {0};
-        const float *src[4] = {w1, b1, w2, b2};
-        const uint32_t len[4] = {HID * CIN, HID, COUT * HID, COUT};
-        uint32_t at = 3;
-        for (int t = 0; t < 4; t++) {
-            push[2 + t] = at;
-            memcpy(prm + at, src[t], len[t] * 4);
-            at += len[t] + 1;
-        }
-        bw[0] = up(prm, at);
-        nw = 1;
-    }
-    char buf[8][32];
-    const char *defs[9];
-    int nd = 0;
-    def(buf, defs, &nd, "CIN", CIN);
-    def(buf, defs, &nd, "HID", HID);
-    def(buf, defs, &nd, "COUT", COUT);
-    def(buf, defs, &nd, "SAVE", save);
-    def(buf, defs, &nd, "UBO", ubo);
+    uint32_t push[6] = {B, N, 0, 0, 0, 0}, nw = mlp_upload(w1, b1, w2, b2, ubo, bw, push);
     nb_buffer *bx = up(x, nx), *by = up(NULL, ny), *bh = up(NULL, nh), *ba = up(NULL, nh);
-    nb_access acc[6];
-    nb_buffer *bufs[6];
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < nw; i++) {
-        acc[n] = ubo ? NB_UNIFORM : NB_READ;
-        bufs[n++] = bw[i];
-    }
     nb_buffer *io[4] = {bx, by, bh, ba};
-    for (int i = 0; i < (save ? 4 : 2); i++) {
-        acc[n] = i ? NB_WRITE : NB_READ;
-        bufs[n++] = io[i];
-    }
-    nb_kernel *k = kern("mlp_fwd", defs, n, acc, 24);
-    run(k, (N / 4 + 63) / 64, B, 1, bufs, push);
+    mlp_run(save, ubo, bw, nw, io, 1, save ? 4 : 2, push);
     float *got = malloc(nh * 4);
     down(by, got, ny);
     double e = rel_err(got, out, ny);
@@ -180,7 +195,6 @@ static void test_mlp_fwd(int save, int ubo)
     snprintf(name, sizeof name, "%d->%d->%d %s, %s", CIN, HID, COUT, save ? "output, h, a" : "output",
              ubo ? "uniform" : "storage");
     report("mlp_fwd", name, e, 2e-6);
-    nb_kernel_destroy(k);
     nb_buffer *all[] = {bw[0], bw[1], bx, by, bh, ba};
     for (int i = 0; i < 6; i++)
         nb_buffer_destroy(all[i]);
@@ -251,51 +265,10 @@ static void test_mlp_bwd(int ubo)
             }
         }
     nb_buffer *bw[2] = {0};
-    uint32_t push[6] = {B, N, 0, 0, 0, 0}, nw;
-    if (ubo) {
-        float u1[HID * CIN + 2 * HID + 4] = {0}, u2[COUT * HID + 2 * COUT + 4] = {0};
-        memcpy(u1, w1, sizeof w1);
-        memcpy(u1 + HID * CIN, b1, sizeof b1);
-        memcpy(u2, w2, sizeof w2);
-        memcpy(u2 + COUT * HID, b2, sizeof b2);
-        bw[0] = up(u1, sizeof u1 / sizeof *u1);
-        bw[1] = up(u2, sizeof u2 / sizeof *u2);
-        nw = 2;
-    } else {
-        float prm[5 + HID * CIN + HID + COUT * HID + COUT + 4] = {0};
-        const float *src[4] = {w1, b1, w2, b2};
-        const uint32_t len[4] = {HID * CIN, HID, COUT * HID, COUT};
-        uint32_t at = 3;
-        for (int t = 0; t < 4; t++) {
-            push[2 + t] = at;
-            memcpy(prm + at, src[t], len[t] * 4);
-            at += len[t] + 1;
-        }
-        bw[0] = up(prm, at);
-        nw = 1;
-    }
-    char buf[8][32];
-    const char *defs[9];
-    int nd = 0;
-    def(buf, defs, &nd, "CIN", CIN);
-    def(buf, defs, &nd, "HID", HID);
-    def(buf, defs, &nd, "COUT", COUT);
-    def(buf, defs, &nd, "UBO", ubo);
+    uint32_t push[6] = {B, N, 0, 0, 0, 0}, nw = mlp_upload(w1, b1, w2, b2, ubo, bw, push);
     nb_buffer *bg = up(g, ng), *bh = up(h, nh), *bgh = up(NULL, nh), *bgx = up(NULL, nx);
-    nb_access acc[6];
-    nb_buffer *bufs[6];
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < nw; i++) {
-        acc[n] = ubo ? NB_UNIFORM : NB_READ;
-        bufs[n++] = bw[i];
-    }
     nb_buffer *io[4] = {bg, bh, bgh, bgx};
-    for (int i = 0; i < 4; i++) {
-        acc[n] = i < 2 ? NB_READ : NB_WRITE;
-        bufs[n++] = io[i];
-    }
-    nb_kernel *k = kern("mlp_bwd", defs, n, acc, 24);
-    run(k, (N / 4 + 63) / 64, B, 1, bufs, push);
+    mlp_run(-1, ubo, bw, nw, io, 2, 4, push);
     float *got = malloc(nh * 4);
     char name[64];
     down(bgh, got, nh);
@@ -304,7 +277,6 @@ static void test_mlp_bwd(int ubo)
     down(bgx, got, nx);
     snprintf(name, sizeof name, "gx vs finite differences, %s", ubo ? "uniform" : "storage");
     report("mlp_bwd", name, rel_err(got, wgx, nx), 1e-5);
-    nb_kernel_destroy(k);
     nb_buffer *all[] = {bw[0], bw[1], bg, bh, bgh, bgx};
     for (int i = 0; i < 6; i++)
         nb_buffer_destroy(all[i]);
