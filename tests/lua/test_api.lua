@@ -2,12 +2,9 @@
 -- `noble run`). Each check names what it proves.
 local noble = require("noble")
 
-local function check(cond, what) if not cond then error("FAILED: " .. what, 2) end end
-local function fails(fn, pattern, what)
-  local ok, err = pcall(fn)
-  check(not ok, what .. " (should fail)")
-  check(tostring(err):find(pattern, 1, true), what .. ": message '" .. tostring(err) .. "' lacks '" .. pattern .. "'")
-end
+package.path = (arg[0]:match("^(.*/)") or "./") .. "?.lua;" .. package.path
+local T = require("testlib")
+local check, fails = T.check, T.fails
 
 check(type(noble.version) == "string", "version")
 local devs = noble.devices()
@@ -92,4 +89,4 @@ fails(function() ctx:close() end, "open model", "closing a context under an open
 m3:close()
 fails(function() return m3:forward(noble.tensor(1, 1, N)) end, "closed", "a closed model")
 ctx:close()
-print("lua api: all checks passed")
+T.finish("lua api")

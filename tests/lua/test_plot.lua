@@ -4,12 +4,9 @@
 local noble = require("noble")
 local dir = assert(arg[1], "usage: noble run test_plot.lua DIR")
 
-local function check(cond, what) if not cond then error("FAILED: " .. what, 2) end end
-local function fails(fn, pattern, what)
-  local ok, err = pcall(fn)
-  check(not ok, what .. " (should fail)")
-  check(tostring(err):find(pattern, 1, true), what .. ": message '" .. tostring(err) .. "' lacks '" .. pattern .. "'")
-end
+package.path = (arg[0]:match("^(.*/)") or "./") .. "?.lua;" .. package.path
+local T = require("testlib")
+local check, fails = T.check, T.fails
 
 local function read(path)
   local f = io.open(path, "rb")
@@ -158,4 +155,4 @@ local after = listing(dir)
 check(#after == before, "failed plots leave no file behind: " .. table.concat(after, " "))
 for _, name in ipairs(after) do check(not name:find(".tmp.", 1, true), "no temporary file left: " .. name) end
 
-print("lua plot: all checks passed")
+T.finish("lua plot")

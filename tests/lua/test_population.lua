@@ -10,11 +10,9 @@ local json = require("noble.json")
 
 local dataset, work = ...
 assert(dataset and work, "usage: test_population.lua MINI.h5 WORKDIR")
-local failures = 0
-local function check(ok, what)
-  print((ok and "ok   " or "FAIL ") .. what)
-  if not ok then failures = failures + 1 end
-end
+package.path = (arg[0]:match("^(.*/)") or "./") .. "?.lua;" .. package.path
+local T = require("testlib")
+local check = T.check
 
 -- geometry: a square's hull and inside tests
 local h = pop.hull({ { 0, 0 }, { 1, 0 }, { 1, 1 }, { 0, 1 }, { 0.5, 0.5 }, { 0.2, 0.9 } })
@@ -85,5 +83,4 @@ local png = io.open(v.plot, "rb")
 check(png ~= nil and png:read(8) == "\137PNG\r\n\26\n", "variability.png")
 if png then png:close() end
 
-if failures > 0 then error(failures .. " check(s) failed") end
-print("population tests: all checks passed")
+T.finish("population tests")

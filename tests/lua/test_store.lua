@@ -5,12 +5,9 @@ local noble = require("noble")
 local json = require("noble.json")
 local dir = assert(arg[1], "usage: noble run test_store.lua DIR")
 
-local function check(cond, what) if not cond then error("FAILED: " .. what, 2) end end
-local function fails(fn, pattern, what)
-  local ok, err = pcall(fn)
-  check(not ok, what .. " (should fail)")
-  check(tostring(err):find(pattern, 1, true), what .. ": message '" .. tostring(err) .. "' lacks '" .. pattern .. "'")
-end
+package.path = (arg[0]:match("^(.*/)") or "./") .. "?.lua;" .. package.path
+local T = require("testlib")
+local check, fails = T.check, T.fails
 
 local function listing()
   local p = assert(io.popen('ls -A "' .. dir .. '"'))
@@ -201,4 +198,4 @@ do
 end
 
 check(listing() == "", "nothing left, got: " .. listing())
-print("lua store: all checks passed")
+T.finish("lua store")

@@ -9,11 +9,9 @@ local json = require("noble.json")
 
 local dataset, work = ...
 assert(dataset and work, "usage: test_train.lua MINI.h5 WORKDIR")
-local failures = 0
-local function check(ok, what)
-  print((ok and "ok   " or "FAIL ") .. what)
-  if not ok then failures = failures + 1 end
-end
+package.path = (arg[0]:match("^(.*/)") or "./") .. "?.lua;" .. package.path
+local T = require("testlib")
+local check = T.check
 
 -- a reduced network and a coarse time step, so that 20 epochs take seconds
 local net = { width = 8, blocks = 2, modes = 16, lifting_channels = 16, projection_channels = 32,
@@ -175,5 +173,4 @@ for _, png in ipairs(rep.plots) do
   check(head == "\137PNG\r\n\26\n", "plot " .. png .. " is a PNG")
 end
 
-if failures > 0 then error(failures .. " check(s) failed") end
-print("train tests: all checks passed")
+T.finish("train tests")
