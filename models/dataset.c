@@ -205,6 +205,33 @@ static nb_status read_field(hid_t f, const char *path, const char *name, H5T_cla
     return s;
 }
 
+/* One dataset of a group, as read_field takes it. */
+typedef struct field {
+    const char *name;
+    H5T_class_t cls;
+    int rank;
+    const hsize_t *want;
+    const char *like;
+    hid_t mem;
+    size_t elem;
+} field;
+
+/* read_field for each of n fields in turn, into out[i] (NULL for those not
+ * read); got is the last one's shape. On an error the fields read so far
+ * stay in out, for the caller to hand over to its cleanup. */
+static nb_status read_fields(hid_t f, const char *path, const field *fs, int n, hsize_t *got, void **out)
+{
+    for (int i = 0; i < n; i++)
+        out[i] = NULL;
+    for (int i = 0; i < n; i++) {
+        nb_status s = read_field(f, path, fs[i].name, fs[i].cls, fs[i].rank, fs[i].want, fs[i].like, got, fs[i].mem,
+                                 fs[i].elem, &out[i]);
+        if (s)
+            return s;
+    }
+    return NB_OK;
+}
+
 /* The `names` attribute of /traces/features: n strings. */
 static nb_status feature_names(hid_t f, const char *path, hsize_t n, char (**out)[32])
 {
@@ -342,25 +369,24 @@ static nb_status load(hid_t f, nm_dataset *d)
     TS[1] = d->n_samples;
     const char *like_ts = "[traces][samples], like /traces/voltage";
     const char *like_t = "one per trace, like /traces/voltage";
-    if ((s = read_field(f, path, "/traces/current", H5T_FLOAT, 2, TS, like_ts, got, H5T_NATIVE_FLOAT, 4, &p)))
+    const field per_trace[] = {
+        {"/traces/current", H5T_FLOAT, 2, TS, like_ts, H5T_NATIVE_FLOAT, 4},
+        {"/traces/amplitude", H5T_FLOAT, 1, T1, like_t, H5T_NATIVE_DOUBLE, 8},
+        {"/traces/model", H5T_INTEGER, 1, T1, like_t, H5T_NATIVE_INT32, 4},
+        {"/traces/near_threshold", H5T_INTEGER, 1, T1, like_t, H5T_NATIVE_UINT8, 1},
+        {"/traces/neuron_wall_s", H5T_FLOAT, 1, T1, like_t, H5T_NATIVE_DOUBLE, 8},
+        {"/traces/features", H5T_FLOAT, 2, TF, "[traces][features]", H5T_NATIVE_DOUBLE, 8},
+    };
+    void *pt[6];
+    s = read_fields(f, path, per_trace, 6, got, pt);
+    d->current = pt[0]; /* handed over even on an error, for the caller to free */
+    d->amplitude = pt[1];
+    d->model = pt[2];
+    d->near_threshold = pt[3];
+    d->neuron_wall_s = pt[4];
+    d->features = pt[5];
+    if (s)
         return s;
-    d->current = p;
-    if ((s = read_field(f, path, "/traces/amplitude", H5T_FLOAT, 1, T1, like_t, got, H5T_NATIVE_DOUBLE, 8, &p)))
-        return s;
-    d->amplitude = p;
-    if ((s = read_field(f, path, "/traces/model", H5T_INTEGER, 1, T1, like_t, got, H5T_NATIVE_INT32, 4, &p)))
-        return s;
-    d->model = p;
-    if ((s = read_field(f, path, "/traces/near_threshold", H5T_INTEGER, 1, T1, like_t, got, H5T_NATIVE_UINT8, 1, &p)))
-        return s;
-    d->near_threshold = p;
-    if ((s = read_field(f, path, "/traces/neuron_wall_s", H5T_FLOAT, 1, T1, like_t, got, H5T_NATIVE_DOUBLE, 8, &p)))
-        return s;
-    d->neuron_wall_s = p;
-    if ((s = read_field(f, path, "/traces/features", H5T_FLOAT, 2, TF, "[traces][features]", got, H5T_NATIVE_DOUBLE, 8,
-                        &p)))
-        return s;
-    d->features = p;
     d->n_features = (uint32_t)got[1];
     if ((s = feature_names(f, path, d->n_features, &d->feature_names)))
         return s;
@@ -374,15 +400,18 @@ static nb_status load(hid_t f, nm_dataset *d)
     d->n_models = (uint32_t)got[0];
     M1[0] = d->n_models;
     const char *like_m = "one per model, like /models/I_thr";
-    if ((s = read_field(f, path, "/models/s_thr", H5T_FLOAT, 1, M1, like_m, got, H5T_NATIVE_DOUBLE, 8, &p)))
+    const field per_model[] = {
+        {"/models/s_thr", H5T_FLOAT, 1, M1, like_m, H5T_NATIVE_DOUBLE, 8},
+        {"/models/split", H5T_INTEGER, 1, M1, like_m, H5T_NATIVE_INT8, 1},
+        {"/models/family", H5T_INTEGER, 1, M1, like_m, H5T_NATIVE_INT32, 4},
+    };
+    void *pm[3];
+    s = read_fields(f, path, per_model, 3, got, pm);
+    d->s_thr = pm[0];
+    d->split = pm[1];
+    d->family = pm[2];
+    if (s)
         return s;
-    d->s_thr = p;
-    if ((s = read_field(f, path, "/models/split", H5T_INTEGER, 1, M1, like_m, got, H5T_NATIVE_INT8, 1, &p)))
-        return s;
-    d->split = p;
-    if ((s = read_field(f, path, "/models/family", H5T_INTEGER, 1, M1, like_m, got, H5T_NATIVE_INT32, 4, &p)))
-        return s;
-    d->family = p;
 
     /* Agreement and ranges. */
 
