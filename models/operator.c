@@ -116,16 +116,18 @@ static void def(defs *d, const char *name, long v)
     d->p[d->n] = NULL;
 }
 
-static nb_status lin_bwd_x(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t cout, int dgelu)
+/* linear_bwd_x through the GELU before the layer (DGELU): the lifting's
+ * second layer, the one pointwise layer left outside the fused kernels. */
+static nb_status lin_bwd_x(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t cout)
 {
     defs d = {.n = 0};
     def(&d, "CIN", cin);
     def(&d, "COUT", cout);
-    def(&d, "DGELU", dgelu);
+    def(&d, "DGELU", 1);
     def(&d, "UBO", m->ubo);
     def(&d, "BIAS", 1); /* every layer's uniform buffer has a bias slot */
     nb_access acc[4] = {m->ubo ? NB_UNIFORM : NB_READ, NB_READ, NB_WRITE, NB_READ};
-    return kernel(m, k, "linear_bwd_x", d.p, dgelu ? 4 : 3, acc, 12);
+    return kernel(m, k, "linear_bwd_x", d.p, 4, acc, 12);
 }
 
 /* The side of a lane's tile of weight gradients along a dimension of c
@@ -331,7 +333,7 @@ static nb_status make_kernels(nm_model *m)
             TRY(kernel(m, &m->k_loss[p4][pass - 1], "lp_loss", e.p, pass == 3 ? 5 : 4, acc, 16));
         }
     TRY(mlp_kernel(m, &m->k_proj_bwd, 1, C, H, O)); /* -> dL/dhp, dL/dv */
-    TRY(lin_bwd_x(m, &m->bx_lift1, L, C, 1)); /* -> dL/dhl */
+    TRY(lin_bwd_x(m, &m->bx_lift1, L, C)); /* -> dL/dhl */
     TRY(lin_bwd_w(m, &m->bw_proj1, H, O, 1, 0, 0));
     TRY(lin_bwd_w(m, &m->bw_proj0, C, H, 1, 0, 0));
     TRY(lin_bwd_w(m, &m->bw_fc1, E, C, 1, 1, 0));
@@ -669,6 +671,7 @@ static nb_status submit(nm_model *m)
     return NB_OK;
 }
 
+/* gx = (W^T g) GELU'(pre) */
 static void linx(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cout, nb_buffer *g, nb_buffer *gx,
                  nb_buffer *pre, const char *label)
 {
@@ -676,7 +679,7 @@ static void linx(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cou
     uint32_t push[3] = {r->b, r->m->c.length, (uint32_t)l.w};
     run(r, k, cdiv(r->m->c.length / 4, 64), r->b, 1, b, push, label);
     const double bn = (double)r->b * r->m->c.length;
-    work(r, label, 4.0 * bn * (cout + cin * (1 + (pre != NULL))), 2.0 * bn * cin * cout);
+    work(r, label, 4.0 * bn * (cout + 2.0 * cin), 2.0 * bn * cin * cout);
 }
 
 /* Weight (and bias, gate) gradients: partial sums, then added into grad. */

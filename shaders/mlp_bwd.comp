@@ -13,20 +13,8 @@
 // Push: batch, n, then (UBO = 0) the offsets of W1, b1, W2, b2.
 #include "gelu.glsl"
 #include "vec.glsl"
+#include "mlp_weights.glsl"
 layout(local_size_x = 64) in;
-layout(push_constant) uniform P { uint batch, n, w1, b1, w2, b2; } p;
-#if UBO
-#define DB 2
-layout(std140, binding = 0) uniform U1 { vec4 u1[(HID * CIN + 2 * HID + 3) / 4]; };
-layout(std140, binding = 1) uniform U2 { vec4 u2[(COUT * HID + 2 * COUT + 3) / 4]; };
-#define W1(k, i) (u1[((k) * CIN + (i)) >> 2][((k) * CIN + (i)) & 3])
-#define W2(o, k) (u2[((o) * HID + (k)) >> 2][((o) * HID + (k)) & 3])
-#else
-#define DB 1
-layout(std430, binding = 0) readonly buffer Pa { float prm[]; };
-#define W1(k, i) prm[p.w1 + (k) * CIN + (i)]
-#define W2(o, k) prm[p.w2 + (o) * HID + (k)]
-#endif
 layout(std430, binding = DB + 0) readonly buffer G { VT g[]; };
 layout(std430, binding = DB + 1) readonly buffer H { VT hv[]; };
 layout(std430, binding = DB + 2) writeonly buffer GH { VT gh[]; };
