@@ -924,7 +924,7 @@ static void test_spectral(void)
     REQUIRE_OK(nb_fft_plan(ctx, SN, SB * SC, NB_FFT_R2C, NB_FP32, &r2c));
     REQUIRE_OK(nb_fft_plan(ctx, SN, SB * SC, NB_FFT_C2R, NB_FP32, &c2r));
     nb_buffer *bp = up(W, nw + woff), *bx = up(x, nx), *bF = up(NULL, SB * SC * SNC * 2),
-              *bY = up(NULL, SB * SC * SNC * 2), *bS = up(NULL, SB * SC * SM * 2), *bs = up(NULL, nx),
+              *bY = up(NULL, SB * SC * SNC * 2), *bS = up(NULL, (SB + 1) * SC * SM * 2), *bs = up(NULL, nx),
               *bgs = up(gs, nx), *bgrad = up(NULL, nw + woff);
     float inv_n = 1.0f / SN;
     uint32_t mp[4] = {SB, SNC, 0, woff};
@@ -934,6 +934,12 @@ static void test_spectral(void)
     REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
     REQUIRE_OK(nb_cmd_fft(c, r2c, bx, bF, NULL));
     REQUIRE_OK(nb_cmd_fill(c, bY, 0, SB * SC * SNC * 8, 0));
+    /* S holds one trace more than the batch, as a sentinel: the partial
+     * group of traces must not write past the batch */
+    float sent[(SB + 1) * SC * SM * 2];
+    for (int i = 0; i < (SB + 1) * SC * SM * 2; i++)
+        sent[i] = 12345.0f;
+    REQUIRE_OK(nb_buffer_upload(bS, 0, sent, sizeof sent));
     nb_buffer *fb[4] = {bp, bF, bY, bS};
     uint32_t g[3] = {(SM * ((SB + 1) / 2) + 63) / 64, 1, 1};
     REQUIRE_OK(nb_cmd_dispatch(c, kf, g, fb, mp, NULL));
@@ -943,6 +949,11 @@ static void test_spectral(void)
     float got[SB * SC * SN];
     down(bs, got, nx);
     report("spectral conv", "forward: R2C, mix, C2R", rel_err(got, want, nx), 2e-6);
+    down(bS, sent, (SB + 1) * SC * SM * 2);
+    int past = 0;
+    for (int i = SB * SC * SM * 2; i < (SB + 1) * SC * SM * 2; i++)
+        past += sent[i] != 12345.0f;
+    report("spectral_mix", "nothing written past the batch", past, 0);
 
     /* backward: R2C(gs), wgrad, mix BACKWARD, C2R -> dx */
     REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
