@@ -72,6 +72,7 @@ struct nm_model {
     uint32_t chunk;  /* CHUNK_GPU or CHUNK_CPU */
     int cpu_tiles;   /* weight-gradient tiles for CPU devices (wgrad_shape) */
     int ubo; /* weights through uniform buffers (every layer fits one) */
+    int texel; /* the fused kernels read their inputs as texels (NB_TEXEL) */
 
     /* the embedded input path (nm_model_set_embedding) */
     int has_emb;
@@ -179,7 +180,8 @@ static nb_status lin_bwd_w(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t co
     def(&d, "GATE", gate);
     def(&d, "XGELU", xgelu);
     def(&d, "CHUNK", m->chunk);
-    nb_access acc[4] = {NB_READ, NB_READ, NB_WRITE, NB_READ};
+    def(&d, "TEXEL", m->texel);
+    nb_access in = m->texel ? NB_TEXEL : NB_READ, acc[4] = {in, in, NB_WRITE, in};
     uint32_t row = cout * cin + (uint32_t)(bias + gate) * cout;
     if (row > m->row_max)
         m->row_max = row;
@@ -205,6 +207,7 @@ static nb_status mlp_kernel(nm_model *m, nb_kernel **k, int bwd, uint32_t cin, u
     def(&d, "HID", hid);
     def(&d, "COUT", cout);
     def(&d, "UBO", m->ubo);
+    def(&d, "TEXEL", m->texel);
     if (!bwd)
         def(&d, "SAVE", m->training);
     nb_access acc[6];
@@ -213,7 +216,7 @@ static nb_status mlp_kernel(nm_model *m, nb_kernel **k, int bwd, uint32_t cin, u
         acc[n++] = m->ubo ? NB_UNIFORM : NB_READ;
     uint32_t reads = bwd ? 2 : 1, writes = bwd ? 2 : m->training ? 3 : 1;
     for (uint32_t i = 0; i < reads + writes; i++)
-        acc[n++] = i < reads ? NB_READ : NB_WRITE;
+        acc[n++] = i >= reads ? NB_WRITE : m->texel ? NB_TEXEL : NB_READ;
     return kernel(m, k, bwd ? "mlp_bwd" : "mlp_fwd", d.p, n, acc, 24);
 }
 
@@ -227,6 +230,7 @@ static nb_status blk_kernel(nm_model *m, nb_kernel **k, int bwd, int act, int gv
     def(&d, "E", c->mlp_channels);
     def(&d, "ACT", act);
     def(&d, "UBO", m->ubo);
+    def(&d, "TEXEL", m->texel);
     if (!bwd)
         def(&d, "SAVE_Z", m->training);
     else
@@ -237,7 +241,7 @@ static nb_status blk_kernel(nm_model *m, nb_kernel **k, int bwd, int act, int gv
         acc[n++] = m->ubo ? NB_UNIFORM : NB_READ;
     uint32_t reads = bwd ? 3 + (uint32_t)gv2 : 2, writes = bwd ? 5 : 1 + (uint32_t)m->training;
     for (uint32_t i = 0; i < reads; i++)
-        acc[n++] = NB_READ;
+        acc[n++] = m->texel ? NB_TEXEL : NB_READ;
     for (uint32_t i = 0; i < writes; i++)
         acc[n++] = NB_WRITE;
     return kernel(m, k, bwd ? "block_bwd" : "block_fwd", d.p, n, acc, 36);
@@ -475,6 +479,16 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
         return nb_error(NB_ERR_INVALID_ARGUMENT, "NOBLE_WGRAD_TILES='%s': expected gpu or cpu", wt);
     }
     m->chunk = m->cpu_tiles ? CHUNK_CPU : CHUNK_GPU;
+    /* Texel reads where loads are vector gathers only through them (lavapipe:
+     * docs/benchmarks.md); NOBLE_LOADS=texel|storage overrides (tests run both). */
+    m->texel = nb_context_device(ctx)->type == NB_DEVICE_CPU;
+    const char *ld = getenv("NOBLE_LOADS");
+    if (ld && (strcmp(ld, "texel") == 0 || strcmp(ld, "storage") == 0))
+        m->texel = strcmp(ld, "texel") == 0;
+    else if (ld && *ld) {
+        free(m);
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "NOBLE_LOADS='%s': expected texel or storage", ld);
+    }
     /* The widest per-trace tensor decides how many traces one binding holds. */
     uint64_t widest = m->I;
     const uint32_t ch[] = {c->lifting_channels, c->projection_channels, c->width, c->mlp_channels, c->in_channels,
@@ -492,6 +506,12 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
                         "of %.1f MiB",
                         c->length, (double)per_trace / 1048576.0, (double)range / 1048576.0);
     }
+    /* A texel binding holds at most max_texel_buffer_elements vec4. */
+    uint64_t fit_texel = nb_context_device(ctx)->max_texel_buffer_elements * 16 / per_trace;
+    if (m->texel && fit_texel == 0)
+        m->texel = 0;
+    if (m->texel && fit_texel < fit)
+        fit = fit_texel;
     m->mb = max_batch < fit ? max_batch : (uint32_t)fit;
     /* A smaller micro-batch trades speed for device memory. */
     const char *env = getenv("NOBLE_MICROBATCH");

@@ -165,8 +165,14 @@ static nb_status make_instance(int validation, nb_context *ctx, VkInstance *out)
         layers[nlayers++] = VALIDATION_LAYER;
         exts[next++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
     }
+    /* Synchronization validation too: a missing barrier is a finding. */
+    VkValidationFeatureEnableEXT vfe[1] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
+    VkValidationFeaturesEXT vf = {.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
+                                  .enabledValidationFeatureCount = 1,
+                                  .pEnabledValidationFeatures = vfe,
+                                  .pNext = &dbg};
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-                               .pNext = validation ? &dbg : NULL,
+                               .pNext = validation ? (const void *)&vf : NULL,
                                .flags = flags,
                                .pApplicationInfo = &app,
                                .enabledLayerCount = nlayers,
@@ -339,6 +345,7 @@ static void describe(VkPhysicalDevice pd, uint32_t index, nb_device_info *d)
     }
     d->max_storage_buffer_range = L->maxStorageBufferRange;
     d->max_uniform_buffer_range = L->maxUniformBufferRange;
+    d->max_texel_buffer_elements = L->maxTexelBufferElements;
     d->max_push_constants_size = L->maxPushConstantsSize;
     d->max_workgroup_invocations = L->maxComputeWorkGroupInvocations;
     for (int i = 0; i < 3; i++) {

@@ -510,7 +510,7 @@ static nb_status check_desc(const nb_context *ctx, const nb_kernel_desc *d)
         return nb__fail(NB_ERR_INVALID_ARGUMENT, "kernel '%s': %u bindings, at most %d", d->name, d->n_bindings,
                         NB_MAX_BINDINGS);
     for (uint32_t i = 0; i < d->n_bindings; i++)
-        if (d->access[i] < NB_READ || d->access[i] > NB_UNIFORM)
+        if (d->access[i] < NB_READ || d->access[i] > NB_TEXEL)
             return nb__fail(NB_ERR_INVALID_ARGUMENT, "kernel '%s': binding %u has no access mode", d->name, i);
     if (d->push_bytes % 4 || d->push_bytes > ctx->info.max_push_constants_size)
         return nb__fail(NB_ERR_INVALID_ARGUMENT,
@@ -535,9 +535,7 @@ static nb_status make_pipeline(nb_context *ctx, nb_kernel *k, const nb_kernel_de
     VkDescriptorSetLayoutBinding b[NB_MAX_BINDINGS];
     for (uint32_t i = 0; i < d->n_bindings; i++)
         b[i] = (VkDescriptorSetLayoutBinding){.binding = i,
-                                              .descriptorType = d->access[i] == NB_UNIFORM
-                                                                    ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER
-                                                                    : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                              .descriptorType = nb__descriptor_type(d->access[i]),
                                               .descriptorCount = 1,
                                               .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
     VkDescriptorSetLayoutCreateInfo li = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,

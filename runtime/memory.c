@@ -20,6 +20,11 @@ struct nb_block {
 };
 
 #define STAGING_BYTES (64ull << 20)
+/* Every buffer may be bound as storage, uniform or (NB_TEXEL) uniform texel
+ * buffer, and copied. */
+#define BUFFER_USAGE                                                                                               \
+    (VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT |                                     \
+     VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT)
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return a ? (x + a - 1) / a * a : x; }
 
@@ -39,8 +44,7 @@ nb_status nb__memory_init(nb_context *ctx)
     /* Probe which memory types a storage buffer may live in. */
     VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
                              .size = 4096,
-                             .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT |
-                                      VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                             .usage = BUFFER_USAGE,
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
     VkBuffer probe;
     VkResult r = vkCreateBuffer(ctx->device, &bi, NULL, &probe);
@@ -257,8 +261,7 @@ nb_status nb_buffer_create(nb_context *ctx, uint64_t bytes, nb_memory_kind kind,
     b->kind = kind;
     VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
                              .size = bytes,
-                             .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT |
-                                      VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                             .usage = BUFFER_USAGE,
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
     VkResult r = vkCreateBuffer(ctx->device, &bi, NULL, &b->buffer);
     if (r != VK_SUCCESS) {
@@ -338,6 +341,8 @@ void nb_buffer_destroy(nb_buffer *b)
         return;
     nb_context *ctx = b->ctx;
     nb__fft_forget_buffer(ctx, b->id);
+    if (b->texel)
+        vkDestroyBufferView(ctx->device, b->texel, NULL);
     vkDestroyBuffer(ctx->device, b->buffer, NULL);
     if (b->block) {
         block_give(b->block, b->offset, b->alloc_bytes);
@@ -463,4 +468,26 @@ void nb_memory_trim(nb_context *ctx)
             pp = &b->next;
         }
     }
+}
+
+nb_status nb__buffer_texel_view(nb_buffer *b, VkBufferView *out)
+{
+    if (!b->texel) {
+        uint64_t texels = b->size / 16, max = b->ctx->info.max_texel_buffer_elements;
+        if (texels == 0 || texels > max)
+            return nb__fail(NB_ERR_UNSUPPORTED, "a texel view of %llu bytes: 1 to %llu vec4 on this device",
+                            (unsigned long long)b->size, (unsigned long long)max);
+        VkBufferViewCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
+                                     .buffer = b->buffer,
+                                     .format = VK_FORMAT_R32G32B32A32_SFLOAT,
+                                     .offset = 0,
+                                     .range = texels * 16};
+        VkResult r = vkCreateBufferView(b->ctx->device, &ci, NULL, &b->texel);
+        if (r != VK_SUCCESS) {
+            b->texel = VK_NULL_HANDLE;
+            return nb__vkfail(r, "vkCreateBufferView");
+        }
+    }
+    *out = b->texel;
+    return NB_OK;
 }

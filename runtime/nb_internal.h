@@ -38,6 +38,7 @@ struct nb_buffer {
     uint64_t id;          /* unique in the context; FFT bindings refer to it */
     void *mapped;         /* host pointer when the memory is host-visible */
     int coherent;
+    VkBufferView texel;   /* RGBA32F view of the whole buffer, made on first use (NB_TEXEL) */
 };
 
 typedef struct nb_memory {
@@ -77,6 +78,16 @@ struct nb_kernel {
     uint32_t push_bytes;
     int from_cache;
 };
+
+/* The descriptor type that binds a buffer used with this access. */
+static inline VkDescriptorType nb__descriptor_type(nb_access a)
+{
+    return a == NB_UNIFORM ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER
+           : a == NB_TEXEL ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+                           : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+}
+/* The buffer's RGBA32F texel view (made on first use, freed with it). */
+nb_status nb__buffer_texel_view(nb_buffer *b, VkBufferView *out);
 
 nb_status nb__kernels_init(nb_context *ctx, const char *cache_dir);
 void nb__kernels_destroy(nb_context *ctx);

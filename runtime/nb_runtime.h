@@ -84,6 +84,7 @@ typedef struct nb_device_info {
     uint64_t max_allocation_bytes;  /* maxMemoryAllocationSize */
     uint64_t max_storage_buffer_range;
     uint64_t max_uniform_buffer_range;
+    uint64_t max_texel_buffer_elements; /* of a uniform texel buffer (NB_TEXEL), in vec4 */
     uint32_t max_push_constants_size;
     uint32_t max_workgroup_invocations;
     uint32_t max_workgroup_size[3];
@@ -207,8 +208,15 @@ typedef struct nb_kernel nb_kernel;
 /* NB_UNIFORM: read through a uniform buffer (small, read-only data read the
  * same by every invocation, such as layer weights: cached and broadcast on
  * GPUs, loaded once per subgroup on CPUs); at most max_uniform_buffer_range
- * bytes. The others bind storage buffers. */
-typedef enum nb_access { NB_READ = 1, NB_WRITE = 2, NB_READ_WRITE = 3, NB_UNIFORM = 4 } nb_access;
+ * bytes.
+ * NB_TEXEL: read as vec4 texels through a uniform texel buffer over the whole
+ * buffer (format RGBA32F; GLSL `uniform samplerBuffer b`, read with
+ * texelFetch(b, i), i counted in vec4; texels past the end read as 0); at
+ * most max_texel_buffer_elements vec4. On lavapipe a texel fetch is one
+ * vector gather where a storage-buffer load is a loop over the lanes
+ * (docs/benchmarks.md has the measurement).
+ * The others bind storage buffers. */
+typedef enum nb_access { NB_READ = 1, NB_WRITE = 2, NB_READ_WRITE = 3, NB_UNIFORM = 4, NB_TEXEL = 5 } nb_access;
 
 typedef struct nb_kernel_desc {
     const char *name;       /* an embedded shader (shaders/<name>.comp) */

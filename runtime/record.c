@@ -80,13 +80,15 @@ static int vec_add(vec_buf *s, VkBuffer b)
 
 static nb_status new_dpool(nb_cmd *c)
 {
-    VkDescriptorPoolSize ps[2] = {{.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+    VkDescriptorPoolSize ps[3] = {{.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                    .descriptorCount = SETS_PER_POOL * NB_MAX_BINDINGS},
                                   {.type = VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER,
+                                   .descriptorCount = SETS_PER_POOL * NB_MAX_BINDINGS},
+                                  {.type = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER,
                                    .descriptorCount = SETS_PER_POOL * NB_MAX_BINDINGS}};
     VkDescriptorPoolCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
                                      .maxSets = SETS_PER_POOL,
-                                     .poolSizeCount = 2,
+                                     .poolSizeCount = 3,
                                      .pPoolSizes = ps};
     VkDescriptorPool *np = realloc(c->dpools, (c->ndpools + 1) * sizeof *np);
     if (!np)
@@ -314,6 +316,7 @@ nb_status nb_cmd_dispatch(nb_cmd *c, const nb_kernel *k, const uint32_t groups[3
     VkBuffer reads[NB_MAX_BINDINGS], writes[NB_MAX_BINDINGS];
     uint32_t nr = 0, nw = 0;
     VkDescriptorBufferInfo bi[NB_MAX_BINDINGS];
+    VkBufferView tv[NB_MAX_BINDINGS];
     VkWriteDescriptorSet wr[NB_MAX_BINDINGS];
     VkDescriptorSet set = VK_NULL_HANDLE;
     if (k->n_bindings) {
@@ -326,21 +329,30 @@ nb_status nb_cmd_dispatch(nb_cmd *c, const nb_kernel *k, const uint32_t groups[3
             if (b->ctx != c->ctx)
                 return nb__fail(NB_ERR_INVALID_ARGUMENT, "kernel '%s': binding %u belongs to another context",
                                 k->name, i);
-            int uniform = k->access[i] == NB_UNIFORM;
+            int uniform = k->access[i] == NB_UNIFORM, texel = k->access[i] == NB_TEXEL;
+            tv[i] = VK_NULL_HANDLE;
+            if (texel && (b->size < 16 || b->size / 16 > di->max_texel_buffer_elements))
+                return nb__fail(NB_ERR_UNSUPPORTED,
+                                "kernel '%s': texel binding %u is %llu bytes; a uniform texel buffer holds 1 to %llu "
+                                "vec4 (16 bytes each) on this device",
+                                k->name, i, (unsigned long long)b->size,
+                                (unsigned long long)di->max_texel_buffer_elements);
+            if (texel && (s = nb__buffer_texel_view(b, &tv[i])))
+                return s;
             if (uniform && b->size > di->max_uniform_buffer_range)
                 return nb__fail(NB_ERR_UNSUPPORTED,
                                 "kernel '%s': uniform binding %u is %llu bytes, over the device's uniform buffer "
                                 "range %llu",
                                 k->name, i, (unsigned long long)b->size,
                                 (unsigned long long)di->max_uniform_buffer_range);
-            if (!uniform && b->size > di->max_storage_buffer_range)
+            if (!uniform && !texel && b->size > di->max_storage_buffer_range)
                 return nb__fail(NB_ERR_UNSUPPORTED,
                                 "kernel '%s': binding %u is %llu bytes, over the device's storage buffer range %llu",
                                 k->name, i, (unsigned long long)b->size,
                                 (unsigned long long)di->max_storage_buffer_range);
-            if (uniform || (k->access[i] & NB_READ))
+            if (uniform || texel || (k->access[i] & NB_READ))
                 reads[nr++] = b->buffer;
-            if (!uniform && (k->access[i] & NB_WRITE))
+            if (!uniform && !texel && (k->access[i] & NB_WRITE))
                 writes[nw++] = b->buffer;
             bi[i] = (VkDescriptorBufferInfo){.buffer = b->buffer, .offset = 0, .range = VK_WHOLE_SIZE};
         }
@@ -351,10 +363,9 @@ nb_status nb_cmd_dispatch(nb_cmd *c, const nb_kernel *k, const uint32_t groups[3
                                            .dstSet = set,
                                            .dstBinding = i,
                                            .descriptorCount = 1,
-                                           .descriptorType = k->access[i] == NB_UNIFORM
-                                                                 ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER
-                                                                 : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                           .pBufferInfo = &bi[i]};
+                                           .descriptorType = nb__descriptor_type(k->access[i]),
+                                           .pBufferInfo = tv[i] ? NULL : &bi[i],
+                                           .pTexelBufferView = tv[i] ? &tv[i] : NULL};
         vkUpdateDescriptorSets(c->ctx->device, k->n_bindings, wr, 0, NULL);
     }
     if ((s = hazard(c, reads, nr, writes, nw)))

@@ -18,18 +18,18 @@
 // GV2: gv comes in two parts, added on load (the skip and gate part that
 // the next block's block_bwd wrote, and the spectral part from its C2R),
 // which saves a pass that added them.
-// Defines: C, E; ACT, GV2 (0/1); UBO (0/1), as in block_fwd.
+// Defines: C, E; ACT, GV2 (0/1); UBO, TEXEL (0/1), as in block_fwd.
 // Bindings: the weights as in block_fwd, then z, x, gv, (GV2) gv2 (read)
 // and a, gq, ga, gz, gx (write). Push: as in block_fwd.
 #include "gelu.glsl"
 #include "vec.glsl"
 #include "block_weights.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = DB + 0) readonly buffer Zb { VT z[]; };
-layout(std430, binding = DB + 1) readonly buffer Xb { VT x[]; };
-layout(std430, binding = DB + 2) readonly buffer GVb { VT gv[]; };
+VIN(DB + 0, Zb, z);
+VIN(DB + 1, Xb, x);
+VIN(DB + 2, GVb, gv);
 #if GV2
-layout(std430, binding = DB + 3) readonly buffer GV2b { VT gv2[]; };
+VIN(DB + 3, GV2b, gv2);
 #endif
 #define OB (DB + 3 + GV2)
 layout(std430, binding = OB + 0) writeonly buffer Ab { VT ao[]; };
@@ -46,7 +46,7 @@ void main()
     uint base = b * C * n4 + qi, ebase = b * E * n4 + qi;
     VT y[C], dz[C], a[E], dh[E], gq[C], ga[E], gz[C];
     for (uint i = 0; i < C; i++) {
-        VT zi = z[base + i * n4];
+        VT zi = LDV(z, base + i * n4);
 #if ACT
         gelu_both_v(zi, y[i], dz[i]);
 #else
@@ -62,12 +62,12 @@ void main()
         ao[ebase + k * n4] = a[k];
     }
     for (uint o = 0; o < C; o++) {
-        VT g = gv[base + o * n4];
+        VT g = LDV(gv, base + o * n4);
 #if GV2
-        g += gv2[base + o * n4];
+        g += LDV(gv2, base + o * n4);
 #endif
 #if ACT
-        VT q = fma(VT(GT(o)), x[base + o * n4], VT(B1(o)));
+        VT q = fma(VT(GT(o)), LDV(x, base + o * n4), VT(B1(o)));
         for (uint k = 0; k < E; k++)
             q = fma(VT(W1(o, k)), a[k], q);
         g *= gelu_grad_v(q);

@@ -10,7 +10,8 @@
 // layer and y never go through memory: per position it reads 2C floats and
 // writes C (2C when it saves z for the backward pass).
 // One invocation per (4 positions, trace); the length must be a multiple of 4.
-// Defines: C (width), E (channel-MLP width); ACT, SAVE_Z (0/1); UBO (0/1).
+// Defines: C (width), E (channel-MLP width); ACT, SAVE_Z (0/1); UBO (0/1);
+// TEXEL (0/1: x and s read as texels, vec.glsl).
 // Bindings: UBO = 1: 0, 1, 2 the uniform buffers of the skip [Ws | bs | g],
 // fc0 [W0 | b0] and fc1 [W1 | b1 | g] layers (W as [out][in]); UBO = 0: 0 the
 // flat parameter buffer (offsets in the push constants). Then x (read), s
@@ -20,8 +21,8 @@
 #include "vec.glsl"
 #include "block_weights.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = DB + 0) readonly buffer X { VT x[]; };
-layout(std430, binding = DB + 1) readonly buffer S { VT s[]; };
+VIN(DB + 0, X, x);
+VIN(DB + 1, S, s);
 layout(std430, binding = DB + 2) writeonly buffer Out { VT outv[]; };
 #if SAVE_Z
 layout(std430, binding = DB + 3) writeonly buffer Z { VT zv[]; };
@@ -35,9 +36,9 @@ void main()
     uint base = b * C * n4 + qi;
     VT xv[C], y[C], a[E];
     for (uint i = 0; i < C; i++)
-        xv[i] = x[base + i * n4];
+        xv[i] = LDV(x, base + i * n4);
     for (uint o = 0; o < C; o++) {
-        VT acc = VT(BS(o)) + s[base + o * n4];
+        VT acc = VT(BS(o)) + LDV(s, base + o * n4);
         for (uint i = 0; i < C; i++)
             acc = fma(VT(WS(o, i)), xv[i], acc);
 #if SAVE_Z

@@ -18,7 +18,8 @@
 // vec4 tiles (DOT = 0) on GPUs. The length and CHUNK are multiples of 4.
 // XGELU: the layer's input is GELU of the x given (the channel MLP's first
 // layer, whose input y = GELU(z) is not stored).
-// Defines: CIN, COUT, BIAS, GATE, XGELU, CHUNK (positions per workgroup), TWO, TWI
+// Defines: CIN, COUT, BIAS, GATE, XGELU, TEXEL (0/1: g, x and gx read as texels,
+// vec.glsl), CHUNK (positions per workgroup), TWO, TWI
 // (tile sides), DOT (0/1), PH (phases, 1 to 64 / tiles: on a GPU the 64
 // lanes; on a CPU device one SIMD width, since its lanes beyond run one
 // after another anyway and every phase is one more row to reduce).
@@ -27,11 +28,11 @@
 #include "gelu.glsl"
 #include "vec.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer Gr { VT g[]; };
-layout(std430, binding = 1) readonly buffer X { VT x[]; };
+VIN(0, Gr, g);
+VIN(1, X, x);
 layout(std430, binding = 2) writeonly buffer Pt { float part[]; };
 #if GATE
-layout(std430, binding = 3) readonly buffer GX { VT gxs[]; };
+VIN(3, GX, gxs);
 #endif
 layout(push_constant) uniform P { uint batch; uint n; } p;
 
@@ -73,9 +74,9 @@ void main()
             uint b = q / n4, r = q - b * n4;
             VT gv[TWO], xv[TWI];
             for (uint a = 0; a < TWO; a++)
-                gv[a] = o0 + a < COUT ? g[(b * COUT + o0 + a) * n4 + r] : VT(0.0);
+                gv[a] = o0 + a < COUT ? LDV(g, (b * COUT + o0 + a) * n4 + r) : VT(0.0);
             for (uint e = 0; e < TWI; e++)
-                xv[e] = i0 + e < CIN ? x[(b * CIN + i0 + e) * n4 + r] : VT(0.0);
+                xv[e] = i0 + e < CIN ? LDV(x, (b * CIN + i0 + e) * n4 + r) : VT(0.0);
 #if XGELU
             for (uint e = 0; e < TWI; e++)
                 xv[e] = gelu_v(xv[e]);
@@ -89,7 +90,7 @@ void main()
                     sb[a] += gv[a];
 #if GATE
                     if (o0 + a < COUT)
-                        sg[a] = fma(gv[a], gxs[(b * COUT + o0 + a) * n4 + r], sg[a]);
+                        sg[a] = fma(gv[a], LDV(gxs, (b * COUT + o0 + a) * n4 + r), sg[a]);
 #endif
                 }
 #endif

@@ -8,15 +8,16 @@
 // where two linear_bwd_x dispatches held all HID (96 for the projection)
 // and read gh back.
 // One invocation per (4 positions, trace); the length must be a multiple of 4.
-// Defines: CIN, HID, COUT; UBO (0/1), the weights as in mlp_fwd.
+// Defines: CIN, HID, COUT; UBO (0/1), the weights as in mlp_fwd; TEXEL (0/1:
+// g and h read as texels, vec.glsl).
 // Bindings: the weights as in mlp_fwd, then g, h (read), gh, gx (write).
 // Push: batch, n, then (UBO = 0) the offsets of W1, b1, W2, b2.
 #include "gelu.glsl"
 #include "vec.glsl"
 #include "mlp_weights.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = DB + 0) readonly buffer G { VT g[]; };
-layout(std430, binding = DB + 1) readonly buffer H { VT hv[]; };
+VIN(DB + 0, G, g);
+VIN(DB + 1, H, hv);
 layout(std430, binding = DB + 2) writeonly buffer GH { VT gh[]; };
 layout(std430, binding = DB + 3) writeonly buffer GX { VT gx[]; };
 
@@ -27,7 +28,7 @@ void main()
         return;
     VT gv[COUT], acc[CIN];
     for (uint o = 0; o < COUT; o++)
-        gv[o] = g[(b * COUT + o) * n4 + qi];
+        gv[o] = LDV(g, (b * COUT + o) * n4 + qi);
     for (uint i = 0; i < CIN; i++)
         acc[i] = VT(0.0);
     for (uint k = 0; k < HID; k++) {
@@ -35,7 +36,7 @@ void main()
         for (uint o = 0; o < COUT; o++)
             s = fma(VT(W2(o, k)), gv[o], s);
         uint at = (b * HID + k) * n4 + qi;
-        s *= gelu_grad_v(hv[at]);
+        s *= gelu_grad_v(LDV(hv, at));
         gh[at] = s;
         for (uint i = 0; i < CIN; i++)
             acc[i] = fma(VT(W1(k, i)), s, acc[i]);

@@ -6,7 +6,8 @@
 // at a time and consumed at once, so it never goes through memory unless
 // the backward pass needs it (SAVE: h and a written too).
 // One invocation per (4 positions, trace); the length must be a multiple of 4.
-// Defines: CIN, HID, COUT; SAVE (0/1); UBO (0/1).
+// Defines: CIN, HID, COUT; SAVE (0/1); UBO (0/1); TEXEL (0/1: x read as
+// texels, vec.glsl).
 // Bindings: UBO = 1: 0 and 1 the two layers' uniform buffers, each laid out
 // [W | bias | gate slot] (W as [out][in]); UBO = 0: 0 the flat parameter
 // buffer. Then x (read), out (write) and, with SAVE, h and a (write).
@@ -15,7 +16,7 @@
 #include "vec.glsl"
 #include "mlp_weights.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = DB + 0) readonly buffer X { VT x[]; };
+VIN(DB + 0, X, x);
 layout(std430, binding = DB + 1) writeonly buffer Out { VT outv[]; };
 #if SAVE
 layout(std430, binding = DB + 2) writeonly buffer H { VT hv[]; };
@@ -29,7 +30,7 @@ void main()
         return;
     VT xv[CIN], acc[COUT];
     for (uint i = 0; i < CIN; i++)
-        xv[i] = x[(b * CIN + i) * n4 + qi];
+        xv[i] = LDV(x, (b * CIN + i) * n4 + qi);
     for (uint o = 0; o < COUT; o++)
         acc[o] = VT(B2(o));
     for (uint k = 0; k < HID; k++) {

@@ -16,3 +16,19 @@ void gelu_both_v(VT x, out VT v, out VT d)
     }
 }
 float hsum(VT v) { return dot(v, vec4(1.0)); }
+
+// Large inputs: VIN(binding, block, name) declares one and LDV(name, i)
+// reads its i-th vec4. TEXEL = 1 reads them as texels of a uniform texel
+// buffer (nb_access NB_TEXEL), TEXEL = 0 from a storage buffer. On lavapipe
+// a texel fetch is one vector gather, where a storage-buffer load loops over
+// the lanes one by one; docs/benchmarks.md has the measurements.
+#ifndef TEXEL
+#define TEXEL 0
+#endif
+#if TEXEL
+#define VIN(bd, blk, name) layout(binding = bd) uniform samplerBuffer name
+#define LDV(name, i) texelFetch(name, int(i))
+#else
+#define VIN(bd, blk, name) layout(std430, binding = bd) readonly buffer blk { VT name[]; }
+#define LDV(name, i) name[i]
+#endif

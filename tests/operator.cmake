@@ -19,11 +19,12 @@ set_tests_properties(test_torch_parity PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV}
 noble_model_test(test_ops)
 
 # The model tests again the way a GPU runs them: VkFFT where the device would
-# choose the host FFT, and the GPU's weight-gradient tiles where it would
-# choose the CPU's (lavapipe). Both paths of each stay covered.
+# choose the host FFT, the GPU's weight-gradient tiles where it would choose
+# the CPU's, and storage-buffer loads where it would read texels (lavapipe).
+# Both paths of each stay covered.
 foreach(t test_operator test_training)
   add_test(NAME ${t}_vkfft COMMAND ${t})
   set_tests_properties(${t}_vkfft PROPERTIES
-                       ENVIRONMENT "${NOBLE_TEST_ENV};NOBLE_FFT=vkfft;NOBLE_WGRAD_TILES=gpu" TIMEOUT 600
+                       ENVIRONMENT "${NOBLE_TEST_ENV};NOBLE_FFT=vkfft;NOBLE_WGRAD_TILES=gpu;NOBLE_LOADS=storage" TIMEOUT 600
                        LABELS "operator;runtime")
 endforeach()

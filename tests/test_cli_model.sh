@@ -48,6 +48,11 @@ check "... and writes no output" test ! -e "$tmp/o2.h5"
 check "NaN input is refused" grep -q "not finite" "$tmp/e2"
 "$noble" model run --checkpoint "$tmp/missing.h5" --input "$tmp/io.h5" --output "$tmp/o4.h5" 2> "$tmp/e3"
 check "a missing checkpoint is named" grep -q "cannot read checkpoint $tmp/missing.h5" "$tmp/e3"
+for v in NOBLE_LOADS=disk NOBLE_WGRAD_TILES=tpu; do
+  env "$v" "$noble" model run --checkpoint "$tmp/small.h5" --input "$tmp/io.h5" --output "$tmp/o5.h5" 2> "$tmp/e7"
+  check "a bad $v is named" grep -q "${v%%=*}='${v#*=}': expected" "$tmp/e7"
+  check "... and writes no output" test ! -e "$tmp/o5.h5"
+done
 "$noble" model info --preset nonsense 2> "$tmp/e4"
 check "an unknown preset is named" grep -q "unknown preset 'nonsense'" "$tmp/e4"
 "$noble" model init --preset small --out /nonexistent-dir/x.h5 2> "$tmp/e5"

@@ -1,5 +1,5 @@
 /* Kernels compiled from GLSL at run time: saxpy and a reduction against a
- * double-precision CPU reference, defines and specialisation constants, the
+ * double-precision CPU reference, texel bindings, defines and specialisation constants, the
  * SPIR-V disk cache, and compile errors that name kernel and line. */
 #include "nb_test.h"
 
@@ -174,6 +174,77 @@ static void test_errors(nb_context *ctx)
     CHECK(s == NB_ERR_INVALID_ARGUMENT, "push size not a multiple of 4: %s", nb_status_name(s));
 }
 
+/* NB_TEXEL: a buffer read as vec4 texels, right after a dispatch that wrote
+ * it (the read must wait for the write), and a binding too small for one
+ * texel refused with a message that names the kernel. */
+static void test_texel(nb_context *ctx)
+{
+    const char *src = "#version 450\n"
+                      "layout(local_size_x = 64) in;\n"
+                      "layout(binding = 0) uniform samplerBuffer t;\n"
+                      "layout(std430, binding = 1) writeonly buffer O { vec4 o[]; };\n"
+                      "layout(push_constant) uniform P { uint n; } p;\n"
+                      "void main() { uint i = gl_GlobalInvocationID.x;\n"
+                      "  if (i < p.n) o[i] = texelFetch(t, int(i)) * 2.0 + vec4(0, 1, 2, 3); }\n";
+    nb_kernel_desc d = {.name = "texel_probe", .source = src, .n_bindings = 2, .access = {NB_TEXEL, NB_WRITE},
+                        .push_bytes = 4};
+    nb_kernel *k = NULL, *ks = saxpy_kernel(ctx, 64);
+    REQUIRE_OK(nb_kernel_create(ctx, &d, &k));
+    const uint32_t n = 1000; /* vec4 */
+    float *x = malloc(n * 16), *y = malloc(n * 16), *out = malloc(n * 16);
+    uint64_t seed = 99;
+    for (uint32_t i = 0; i < 4 * n; i++) {
+        x[i] = (float)nbt_rand(&seed);
+        y[i] = (float)nbt_rand(&seed);
+    }
+    nb_buffer *bx, *by, *bo, *tiny;
+    REQUIRE_OK(nb_buffer_create(ctx, n * 16ull, NB_MEM_DEVICE, &bx));
+    REQUIRE_OK(nb_buffer_create(ctx, n * 16ull + 8, NB_MEM_DEVICE, &by)); /* not a whole number of texels */
+    REQUIRE_OK(nb_buffer_create(ctx, n * 16ull, NB_MEM_DEVICE, &bo));
+    REQUIRE_OK(nb_buffer_create(ctx, 8, NB_MEM_DEVICE, &tiny));
+    CHECK_OK(nb_buffer_upload(bx, 0, x, n * 16ull));
+    CHECK_OK(nb_buffer_upload(by, 0, y, n * 16ull));
+    struct {
+        uint32_t n;
+        float a;
+    } sp = {4 * n, 3.0f};
+    nb_cmd *c;
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    nb_buffer *sb[2] = {bx, by}, *tb[2] = {by, bo};
+    uint32_t gs[3] = {(4 * n + 63) / 64, 1, 1}, gt[3] = {(n + 63) / 64, 1, 1};
+    CHECK_OK(nb_cmd_dispatch(c, ks, gs, sb, &sp, NULL)); /* y = 3 x + y */
+    CHECK_OK(nb_cmd_dispatch(c, k, gt, tb, &n, NULL));    /* o = 2 y + (0, 1, 2, 3) */
+    nb_cmd_stats st;
+    nb_cmd_stats_get(c, &st);
+    CHECK(st.barriers == 1, "the texel read of what saxpy wrote: 1 barrier, got %u", st.barriers);
+    CHECK_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    CHECK_OK(nb_buffer_download(bo, 0, out, n * 16ull));
+    double maxrel = 0;
+    for (uint32_t i = 0; i < 4 * n; i++) {
+        double ref = 2.0 * (3.0 * (double)x[i] + (double)y[i]) + (double)(i % 4);
+        double e = fabs((double)out[i] - ref) / (6.0 * fabs((double)x[i]) + 2.0 * fabs((double)y[i]) + 4.0);
+        if (e > maxrel)
+            maxrel = e;
+    }
+    CHECK(maxrel <= 2.4e-7, "texel reads after a write: max relative error %.3g", maxrel);
+
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    nb_buffer *bad[2] = {tiny, bo};
+    nb_status s = nb_cmd_dispatch(c, k, gt, bad, &n, NULL);
+    CHECK(s == NB_ERR_UNSUPPORTED && strstr(nb_last_error(), "texel_probe") && strstr(nb_last_error(), "8 bytes"),
+          "an 8-byte texel binding: %s, %s", nb_status_name(s), nb_last_error());
+    nb_cmd_destroy(c);
+    nb_buffer *all[] = {bx, by, bo, tiny};
+    for (int i = 0; i < 4; i++)
+        nb_buffer_destroy(all[i]);
+    nb_kernel_destroy(k);
+    nb_kernel_destroy(ks);
+    free(x);
+    free(y);
+    free(out);
+}
+
 static void test_cache(nb_context *ctx)
 {
     /* A source no other test uses, made unique per run, so the first
@@ -226,6 +297,7 @@ int main(void)
     test_reduction(ctx, 100000);
     test_reduction(ctx, 10000000);
     test_errors(ctx);
+    test_texel(ctx);
     test_cache(ctx);
     return nbt_finish(ctx);
 }

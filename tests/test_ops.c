@@ -92,6 +92,13 @@ static void def(char buf[][32], const char **list, int *n, const char *name, int
  * are written too. */
 enum { HID = 7 };
 
+/* How the fused kernels (mlp_*, block_*) are built, as the model builds them
+ * on one device or another: the weights from the parameter buffer or from
+ * uniform buffers, and the large inputs from storage buffers or as texels
+ * (vec.glsl). */
+enum { W_STORAGE, W_UNIFORM, W_TEXEL };
+static const char *const wmode_name[3] = {"storage", "uniform", "uniform, texel"};
+
 /* The two layers' weights as mlp_fwd and mlp_bwd read them: two uniform
  * buffers [W | bias | (gate slot)], or one storage buffer with the four
  * tensors at nonzero offsets (set in push[2..5]). Returns the buffer count. */
@@ -128,11 +135,13 @@ static void mlp_run(int save, int ubo, nb_buffer **bw, uint32_t nw, nb_buffer **
 {
     char buf[8][32];
     const char *defs[9];
+    int texel = ubo == W_TEXEL;
     int nd = 0;
     def(buf, defs, &nd, "CIN", CIN);
     def(buf, defs, &nd, "HID", HID);
     def(buf, defs, &nd, "COUT", COUT);
-    def(buf, defs, &nd, "UBO", ubo);
+    def(buf, defs, &nd, "UBO", ubo != W_STORAGE);
+    def(buf, defs, &nd, "TEXEL", texel);
     if (save >= 0)
         def(buf, defs, &nd, "SAVE", save);
     nb_access acc[6];
@@ -143,7 +152,7 @@ static void mlp_run(int save, int ubo, nb_buffer **bw, uint32_t nw, nb_buffer **
         bufs[n++] = bw[i];
     }
     for (int i = 0; i < nio; i++) {
-        acc[n] = i < nr ? NB_READ : NB_WRITE;
+        acc[n] = i >= nr ? NB_WRITE : texel ? NB_TEXEL : NB_READ;
         bufs[n++] = io[i];
     }
     nb_kernel *k = kern(save >= 0 ? "mlp_fwd" : "mlp_bwd", defs, n, acc, 24);
@@ -193,7 +202,7 @@ static void test_mlp_fwd(int save, int ubo)
     }
     char name[64];
     snprintf(name, sizeof name, "%d->%d->%d %s, %s", CIN, HID, COUT, save ? "output, h, a" : "output",
-             ubo ? "uniform" : "storage");
+             wmode_name[ubo]);
     report("mlp_fwd", name, e, 2e-6);
     nb_buffer *all[] = {bw[0], bw[1], bx, by, bh, ba};
     for (int i = 0; i < 6; i++)
@@ -272,10 +281,10 @@ static void test_mlp_bwd(int ubo)
     float *got = malloc(nh * 4);
     char name[64];
     down(bgh, got, nh);
-    snprintf(name, sizeof name, "gh vs analytic, %s", ubo ? "uniform" : "storage");
+    snprintf(name, sizeof name, "gh vs analytic, %s", wmode_name[ubo]);
     report("mlp_bwd", name, rel_err(got, wgh, nh), 1e-5);
     down(bgx, got, nx);
-    snprintf(name, sizeof name, "gx vs finite differences, %s", ubo ? "uniform" : "storage");
+    snprintf(name, sizeof name, "gx vs finite differences, %s", wmode_name[ubo]);
     report("mlp_bwd", name, rel_err(got, wgx, nx), 1e-5);
     nb_buffer *all[] = {bw[0], bw[1], bg, bh, bgh, bgx};
     for (int i = 0; i < 6; i++)
@@ -346,7 +355,7 @@ static void test_linear_bwd_x(int cin, int cout, int dgelu, int ubo)
 /* linear_bwd_w + reduce_rows: d/dW, d/dbias, d/dgate of
  * phi = <g, W x + bias + gate * xg>, added into a gradient buffer that
  * already holds values (they accumulate). */
-static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int dot, int lanes, int xgelu)
+static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int dot, int lanes, int xgelu, int texel)
 {
     const uint64_t nx = B * CIN * N, ng = B * COUT * N;
     float *x = malloc(nx * 4), *g = malloc(ng * 4), *xg = malloc(ng * 4);
@@ -377,11 +386,12 @@ static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int do
         if (gate_on)
             want[COUT * CIN + bias_on * COUT + o] = sg;
     }
-    char buf[10][32];
-    const char *defs[11];
+    char buf[11][32];
+    const char *defs[12];
     int nd = 0;
     def(buf, defs, &nd, "CIN", CIN);
     def(buf, defs, &nd, "COUT", COUT);
+    def(buf, defs, &nd, "TEXEL", texel);
     def(buf, defs, &nd, "BIAS", bias_on);
     def(buf, defs, &nd, "GATE", gate_on);
     def(buf, defs, &nd, "CHUNK", 1024);
@@ -400,7 +410,7 @@ static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int do
     for (int i = 0; i < 64; i++)
         dst0[i] = 1.0f;
     nb_buffer *bd = up(dst0, 64);
-    nb_access acc[4] = {NB_READ, NB_READ, NB_WRITE, NB_READ};
+    nb_access in = texel ? NB_TEXEL : NB_READ, acc[4] = {in, in, NB_WRITE, in};
     nb_kernel *k = kern("linear_bwd_w", defs, gate_on ? 4 : 3, acc, 8);
     nb_access racc[2] = {NB_READ, NB_READ_WRITE};
     nb_kernel *kr = kern("reduce_rows", NULL, 2, racc, 28);
@@ -428,8 +438,8 @@ static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int do
     }
     int untouched = got[0] == 1.0f && got[4] == 1.0f && got[39] == 1.0f && got[63] == 1.0f;
     char name[64];
-    snprintf(name, sizeof name, "bias %d gate %d%s, %dx%d %s tiles, %u rows", bias_on, gate_on,
-             xgelu ? " GELU(x)" : "", two, twi, dot ? "float" : "vec4", rows);
+    snprintf(name, sizeof name, "bias %d gate %d%s, %dx%d %s tiles, %u rows%s", bias_on, gate_on,
+             xgelu ? " GELU(x)" : "", two, twi, dot ? "float" : "vec4", rows, texel ? ", texel" : "");
     report("linear_bwd_w", name, rel_err(sel, want, (uint64_t)width), 1e-5);
     CHECK(untouched, "reduce_rows wrote outside its segments");
     nb_kernel_destroy(k);
@@ -674,7 +684,8 @@ static void blk_defs(char buf[][32], const char **defs, int act, int ubo, int sa
     def(buf, defs, &nd, "C", BC);
     def(buf, defs, &nd, "E", BE);
     def(buf, defs, &nd, "ACT", act);
-    def(buf, defs, &nd, "UBO", ubo);
+    def(buf, defs, &nd, "UBO", ubo != W_STORAGE);
+    def(buf, defs, &nd, "TEXEL", ubo == W_TEXEL);
     if (save_z >= 0)
         def(buf, defs, &nd, "SAVE_Z", save_z);
     else
@@ -756,7 +767,8 @@ static void test_block(int act, int ubo, int gv2)
     uint32_t push[9] = {B, N}, nwb;
     nb_buffer *wb[3] = {0};
     blk_upload(&w, ubo, wb, &nwb, push);
-    const char *var = ubo ? "uniform" : "storage";
+    const char *var = wmode_name[ubo];
+    const nb_access rd = ubo == W_TEXEL ? NB_TEXEL : NB_READ;
     char name[64];
 
     /* forward, for inference (output only) and for training (z saved too) */
@@ -774,7 +786,7 @@ static void test_block(int act, int ubo, int gv2)
         }
         nb_buffer *fio[4] = {bx, bs, bo, bz};
         for (int i = 0; i < 3 + save_z; i++) {
-            acc[n] = i < 2 ? NB_READ : NB_WRITE;
+            acc[n] = i < 2 ? rd : NB_WRITE;
             bufs[n++] = fio[i];
         }
         nb_kernel *k = kern("block_fwd", defs, n, acc, 36);
@@ -805,7 +817,7 @@ static void test_block(int act, int ubo, int gv2)
     n = nwb;
     nb_buffer *bio[4] = {bz, bx, bga, bgb};
     for (int i = 0; i < 3 + gv2; i++) {
-        acc[n] = NB_READ;
+        acc[n] = rd;
         bufs[n++] = bio[i];
     }
     for (int t = 0; t < 5; t++) {
@@ -1137,25 +1149,27 @@ int main(void)
     ctx = nbt_context();
     printf("  kernel           case                                     error     bound\n");
     for (int save = 0; save < 2; save++)
-        for (int ubo = 0; ubo < 2; ubo++)
-            test_mlp_fwd(save, ubo);
-    for (int ubo = 0; ubo < 2; ubo++)
-        test_mlp_bwd(ubo);
+        for (int mode = W_STORAGE; mode <= W_TEXEL; mode++)
+            test_mlp_fwd(save, mode);
+    for (int mode = W_STORAGE; mode <= W_TEXEL; mode++)
+        test_mlp_bwd(mode);
     for (int ubo = 0; ubo < 2; ubo++)
         for (int dg = 0; dg < 2; dg++)
             test_linear_bwd_x(CIN, COUT, dg, ubo);
     test_linear_bwd_x(COUT, CIN, 1, 1); /* narrowing, as the lifting's second layer */
-    test_linear_bwd_w(1, 0, 4, 4, 0, 64, 0);
-    test_linear_bwd_w(1, 1, 4, 4, 0, 64, 0);
-    test_linear_bwd_w(0, 0, 4, 4, 0, 64, 0);
-    test_linear_bwd_w(1, 1, 8, 8, 0, 64, 0); /* tiles wider than the layer */
-    test_linear_bwd_w(1, 0, 2, 3, 0, 64, 1); /* sides that do not divide it */
-    test_linear_bwd_w(1, 1, COUT, CIN, 1, 8, 1); /* the CPU shape: one float tile */
-    test_linear_bwd_w(0, 1, 2, 2, 1, 8, 0);
-    test_linear_bwd_w(1, 0, 2, 2, 0, 1, 0); /* one phase */
+    test_linear_bwd_w(1, 0, 4, 4, 0, 64, 0, 0);
+    test_linear_bwd_w(1, 1, 4, 4, 0, 64, 0, 0);
+    test_linear_bwd_w(0, 0, 4, 4, 0, 64, 0, 0);
+    test_linear_bwd_w(1, 1, 8, 8, 0, 64, 0, 0); /* tiles wider than the layer */
+    test_linear_bwd_w(1, 0, 2, 3, 0, 64, 1, 0); /* sides that do not divide it */
+    test_linear_bwd_w(1, 1, COUT, CIN, 1, 8, 1, 0); /* the CPU shape: one float tile */
+    test_linear_bwd_w(0, 1, 2, 2, 1, 8, 0, 0);
+    test_linear_bwd_w(1, 0, 2, 2, 0, 1, 0, 0); /* one phase */
+    test_linear_bwd_w(1, 1, 4, 4, 0, 64, 0, 1); /* inputs read as texels */
+    test_linear_bwd_w(1, 1, COUT, CIN, 1, 8, 1, 1);
     for (int act = 0; act < 2; act++)
-        for (int ubo = 0; ubo < 2; ubo++)
-            test_block(act, ubo, act && ubo); /* the model's two: last block, others */
+        for (int mode = W_STORAGE; mode <= W_TEXEL; mode++)
+            test_block(act, mode, act && mode != W_STORAGE); /* the model's two: last block, others */
     test_ewise();
     test_grid();
     test_nerf_input();
