@@ -229,7 +229,8 @@ nb_status nbb_operator(const nbb_operator_options *o, nbb_report *r)
     nbb_report_num(r, "length", c.length, "", "samples per trace");
     nbb_report_num(r, "parameters", (double)nm_param_count(&c), "", NULL);
     nbb_report_num(r, "rounds", rounds, "", "each time is the median of this many");
-    nbb_report_num(r, "ceiling_copy_shader_gbps", cl.copy_shader_gbps, "GB/s", "measured now, as in bench runtime");
+    nbb_report_num(r, "ceiling_copy_shader_gbps", cl.copy_shader_gbps, "GB/s",
+                   "measured now, as in bench runtime: the better of storage and texel reads");
     nbb_report_num(r, "ceiling_fma_fp32_gflops", cl.fma_gflops, "GFLOP/s", "measured now, as in bench runtime");
 
     float *params = malloc(nm_param_count(&c) * 4);

@@ -57,7 +57,9 @@ nb_status nbb_runtime(const nbb_options *o, nbb_report *r);
 
 /* The device ceilings other benches compare themselves with. */
 typedef struct nbb_ceilings {
-    double copy_shader_gbps; /* a vec4 copy kernel, bytes read + written per second */
+    double copy_shader_gbps; /* the better of the two below: the bandwidth ceiling */
+    double copy_storage_gbps; /* a vec4 copy kernel, bytes read + written per second */
+    double copy_texel_gbps;   /* the same reading texels (NB_TEXEL); 0 where a texel buffer can't hold it */
     double copy_vkcmd_gbps;  /* vkCmdCopyBuffer */
     double fma_gflops;       /* fp32 FMA */
     uint64_t bytes;          /* copy size used */
