@@ -127,7 +127,8 @@ static nb_status lin_bwd_x(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t co
     def(&d, "DGELU", 1);
     def(&d, "UBO", m->ubo);
     def(&d, "BIAS", 1); /* every layer's uniform buffer has a bias slot */
-    nb_access acc[4] = {m->ubo ? NB_UNIFORM : NB_READ, NB_READ, NB_WRITE, NB_READ};
+    def(&d, "TEXEL", m->texel);
+    nb_access in = m->texel ? NB_TEXEL : NB_READ, acc[4] = {m->ubo ? NB_UNIFORM : NB_READ, in, NB_WRITE, in};
     return kernel(m, k, "linear_bwd_x", d.p, 4, acc, 12);
 }
 

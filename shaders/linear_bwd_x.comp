@@ -4,7 +4,8 @@
 // One invocation per (4 positions, trace); the COUT gradients there sit in
 // registers as vec4 (vec.glsl). The length must be a multiple of 4.
 // Defines: CIN, COUT; DGELU (multiply by GELU'(pre)); UBO, BIAS (the layout
-// of the layer's uniform buffer: [W | bias | gate], as mlp_fwd reads it).
+// of the layer's uniform buffer: [W | bias | gate], as mlp_fwd reads it);
+// TEXEL (g and pre read as texels, vec.glsl).
 // Bindings: 0 weights (UBO = 1: the layer's uniform buffer; UBO = 0: the
 // flat parameter buffer, W at w_off as [COUT][CIN]), 1 g (read), 2 gx
 // (write), 3 pre (read, DGELU).
@@ -14,10 +15,10 @@
 #define B_OFF_UNUSED
 #include "weights.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 1) readonly buffer Gr { VT g[]; };
+VIN(1, Gr, g);
 layout(std430, binding = 2) writeonly buffer GX { VT gx[]; };
 #if DGELU
-layout(std430, binding = 3) readonly buffer Pre { VT pre[]; };
+VIN(3, Pre, pre);
 #endif
 layout(push_constant) uniform P { uint batch; uint n; uint w_off; } p;
 
@@ -29,7 +30,7 @@ void main()
     VT gv[COUT];
     uint gbase = b * COUT * n4 + q;
     for (uint o = 0; o < COUT; o++)
-        gv[o] = g[gbase + o * n4];
+        gv[o] = LDV(g, gbase + o * n4);
     uint xbase = b * CIN * n4 + q;
     for (uint i = 0; i < CIN; i++) {
         VT acc = VT(0.0);
@@ -37,7 +38,7 @@ void main()
             acc = fma(VT(WT(W_OFF + o * CIN + i)), gv[o], acc);
         uint at = xbase + i * n4;
 #if DGELU
-        acc *= gelu_grad_v(pre[at]);
+        acc *= gelu_grad_v(LDV(pre, at));
 #endif
         gx[at] = acc;
     }

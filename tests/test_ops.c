@@ -322,7 +322,8 @@ static void test_linear_bwd_x(int cin, int cout, int dgelu, int ubo)
     def(buf, defs, &nd, "CIN", cin);
     def(buf, defs, &nd, "COUT", cout);
     def(buf, defs, &nd, "DGELU", dgelu);
-    def(buf, defs, &nd, "UBO", ubo);
+    def(buf, defs, &nd, "UBO", ubo != W_STORAGE);
+    def(buf, defs, &nd, "TEXEL", ubo == W_TEXEL);
     def(buf, defs, &nd, "BIAS", 1);
     /* [W | bias and gate slots (unused here)], at offset 3 in a storage buffer */
     uint32_t base = ubo ? 0 : 3, wn = (uint32_t)(cout * cin);
@@ -330,7 +331,7 @@ static void test_linear_bwd_x(int cin, int cout, int dgelu, int ubo)
     float *prm = calloc(np, 4);
     memcpy(prm + base, W, (size_t)wn * 4);
     nb_buffer *bw = up(prm, np), *bg = up(g, ng), *bx = up(NULL, nu), *bp = up(u, nu);
-    nb_access acc[4] = {ubo ? NB_UNIFORM : NB_READ, NB_READ, NB_WRITE, NB_READ};
+    nb_access in = ubo == W_TEXEL ? NB_TEXEL : NB_READ, acc[4] = {ubo ? NB_UNIFORM : NB_READ, in, NB_WRITE, in};
     nb_buffer *bufs[4] = {bw, bg, bx, bp};
     nb_kernel *k = kern("linear_bwd_x", defs, dgelu ? 4 : 3, acc, 12);
     uint32_t push[3] = {B, N, base};
@@ -338,7 +339,7 @@ static void test_linear_bwd_x(int cin, int cout, int dgelu, int ubo)
     float *got = malloc(nu * 4);
     down(bx, got, nu);
     char name[64];
-    snprintf(name, sizeof name, "%d<-%d dgelu %d %s", cin, cout, dgelu, ubo ? "uniform" : "storage");
+    snprintf(name, sizeof name, "%d<-%d dgelu %d %s", cin, cout, dgelu, wmode_name[ubo]);
     report("linear_bwd_x", name, rel_err(got, fd, nu), 1e-5);
     nb_kernel_destroy(k);
     nb_buffer *all[] = {bw, bg, bx, bp};
@@ -1153,10 +1154,10 @@ int main(void)
             test_mlp_fwd(save, mode);
     for (int mode = W_STORAGE; mode <= W_TEXEL; mode++)
         test_mlp_bwd(mode);
-    for (int ubo = 0; ubo < 2; ubo++)
+    for (int mode = W_STORAGE; mode <= W_TEXEL; mode++)
         for (int dg = 0; dg < 2; dg++)
-            test_linear_bwd_x(CIN, COUT, dg, ubo);
-    test_linear_bwd_x(COUT, CIN, 1, 1); /* narrowing, as the lifting's second layer */
+            test_linear_bwd_x(CIN, COUT, dg, mode);
+    test_linear_bwd_x(COUT, CIN, 1, W_TEXEL); /* narrowing, as the lifting's second layer */
     test_linear_bwd_w(1, 0, 4, 4, 0, 64, 0, 0);
     test_linear_bwd_w(1, 1, 4, 4, 0, 64, 0, 0);
     test_linear_bwd_w(0, 0, 4, 4, 0, 64, 0, 0);
