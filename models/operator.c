@@ -297,13 +297,20 @@ static nb_status make_kernels(nm_model *m)
             TRY(blk_kernel(m, &m->k_blk_bwd[1][1], 1, 1, 1));
     }
     TRY(mlp_kernel(m, &m->k_proj, 0, C, H, O));
+    /* The spectral kernels read complex values two to a texel: the weights
+     * then start at an even float offset, as they do unless a width is odd. */
+    int st = m->texel;
+    for (uint32_t j = 0; j < c->blocks; j++)
+        st = st && m->bo[j].spec_w % 2 == 0;
+    const nb_access sin = st ? NB_TEXEL : NB_READ;
     {
         defs e = {.n = 0};
         def(&e, "C", C);
         def(&e, "M", c->modes);
         def(&e, "BACKWARD", 0);
         def(&e, "BG", MIX_BG);
-        nb_access acc[4] = {NB_READ, NB_READ, NB_WRITE, NB_WRITE};
+        def(&e, "TEXEL", st);
+        nb_access acc[4] = {sin, sin, NB_WRITE, NB_WRITE};
         TRY(kernel(m, &m->k_mix, "spectral_mix", e.p, 4, acc, 16));
     }
     if (!m->training)
@@ -314,13 +321,15 @@ static nb_status make_kernels(nm_model *m)
         def(&e, "M", c->modes);
         def(&e, "BACKWARD", 1);
         def(&e, "BG", MIX_BG);
-        nb_access acc[3] = {NB_READ, NB_READ, NB_WRITE};
+        def(&e, "TEXEL", st);
+        nb_access acc[3] = {sin, sin, NB_WRITE};
         TRY(kernel(m, &m->k_mix_bwd, "spectral_mix", e.p, 3, acc, 16));
         defs w = {.n = 0};
         def(&w, "C", C);
         def(&w, "M", c->modes);
         def(&w, "IG", wgrad_ig(C));
-        nb_access wacc[3] = {NB_READ, NB_READ, NB_READ_WRITE};
+        def(&w, "TEXEL", st);
+        nb_access wacc[3] = {sin, sin, NB_READ_WRITE};
         TRY(kernel(m, &m->k_wgrad, "spectral_wgrad", w.p, 3, wacc, 12));
         nb_access racc[2] = {NB_READ, NB_READ_WRITE};
         TRY(kernel(m, &m->k_reduce, "reduce_rows", NULL, 2, racc, 28));

@@ -165,14 +165,14 @@ static nb_status make_instance(int validation, nb_context *ctx, VkInstance *out)
         layers[nlayers++] = VALIDATION_LAYER;
         exts[next++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
     }
-    /* Synchronization validation too: a missing barrier is a finding. */
+    /* Level 2 adds synchronization validation: a missing barrier is a finding. */
     VkValidationFeatureEnableEXT vfe[1] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
     VkValidationFeaturesEXT vf = {.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
                                   .enabledValidationFeatureCount = 1,
                                   .pEnabledValidationFeatures = vfe,
                                   .pNext = &dbg};
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-                               .pNext = validation ? (const void *)&vf : NULL,
+                               .pNext = validation > 1 ? (const void *)&vf : validation ? (const void *)&dbg : NULL,
                                .flags = flags,
                                .pApplicationInfo = &app,
                                .enabledLayerCount = nlayers,
@@ -572,7 +572,7 @@ void nb_context_options_default(nb_context_options *o)
 static int env_validation(void)
 {
     const char *v = getenv("NOBLE_VALIDATE");
-    return v && *v && strcmp(v, "0") != 0;
+    return !v || !*v || strcmp(v, "0") == 0 ? 0 : strcmp(v, "sync") == 0 ? 2 : 1;
 }
 
 static nb_status make_device(nb_context *ctx)

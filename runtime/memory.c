@@ -260,7 +260,7 @@ nb_status nb_buffer_create(nb_context *ctx, uint64_t bytes, nb_memory_kind kind,
     b->size = bytes;
     b->kind = kind;
     VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
-                             .size = bytes,
+                             .size = align_up(bytes, 16), /* whole texels (NB_TEXEL) */
                              .usage = BUFFER_USAGE,
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
     VkResult r = vkCreateBuffer(ctx->device, &bi, NULL, &b->buffer);
@@ -473,7 +473,7 @@ void nb_memory_trim(nb_context *ctx)
 nb_status nb__buffer_texel_view(nb_buffer *b, VkBufferView *out)
 {
     if (!b->texel) {
-        uint64_t texels = b->size / 16, max = b->ctx->info.max_texel_buffer_elements;
+        uint64_t texels = (b->size + 15) / 16, max = b->ctx->info.max_texel_buffer_elements;
         if (texels == 0 || texels > max)
             return nb__fail(NB_ERR_UNSUPPORTED, "a texel view of %llu bytes: 1 to %llu vec4 on this device",
                             (unsigned long long)b->size, (unsigned long long)max);

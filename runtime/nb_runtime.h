@@ -137,7 +137,7 @@ typedef enum nb_fft_backend {
 
 typedef struct nb_context_options {
     int device_index;      /* -1: choose as nb_device_choose does */
-    int validation;        /* -1: from NOBLE_VALIDATE; 0 off; 1 on */
+    int validation;        /* -1: from NOBLE_VALIDATE (0, 1 or sync); 0 off; 1 on; 2 on with synchronization */
     const char *cache_dir; /* NULL: NOBLE_CACHE_DIR, else $XDG_CACHE_HOME/noble, else ~/.cache/noble; "" disables */
     uint64_t block_bytes;  /* size of a memory block; 0: 256 MiB (or less where the device limits it) */
     nb_fft_backend fft;    /* NB_FFT_AUTO by default */
@@ -211,8 +211,9 @@ typedef struct nb_kernel nb_kernel;
  * bytes.
  * NB_TEXEL: read as vec4 texels through a uniform texel buffer over the whole
  * buffer (format RGBA32F; GLSL `uniform samplerBuffer b`, read with
- * texelFetch(b, i), i counted in vec4; texels past the end read as 0); at
- * most max_texel_buffer_elements vec4. On lavapipe a texel fetch is one
+ * texelFetch(b, i), i counted in vec4; a buffer's last texel is whole, its
+ * tail past the buffer's size undefined); at most max_texel_buffer_elements
+ * vec4. On lavapipe a texel fetch is one
  * vector gather where a storage-buffer load is a loop over the lanes
  * (docs/benchmarks.md has the measurement).
  * The others bind storage buffers. */

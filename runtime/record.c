@@ -331,9 +331,9 @@ nb_status nb_cmd_dispatch(nb_cmd *c, const nb_kernel *k, const uint32_t groups[3
                                 k->name, i);
             int uniform = k->access[i] == NB_UNIFORM, texel = k->access[i] == NB_TEXEL;
             tv[i] = VK_NULL_HANDLE;
-            if (texel && (b->size < 16 || b->size / 16 > di->max_texel_buffer_elements))
+            if (texel && (b->size + 15) / 16 > di->max_texel_buffer_elements)
                 return nb__fail(NB_ERR_UNSUPPORTED,
-                                "kernel '%s': texel binding %u is %llu bytes; a uniform texel buffer holds 1 to %llu "
+                                "kernel '%s': texel binding %u is %llu bytes; a uniform texel buffer holds at most %llu "
                                 "vec4 (16 bytes each) on this device",
                                 k->name, i, (unsigned long long)b->size,
                                 (unsigned long long)di->max_texel_buffer_elements);

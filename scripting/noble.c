@@ -410,6 +410,7 @@ static void usage(FILE *f)
                "environment:\n"
                "  NOBLE_DEVICE     device index or name substring (default: discrete, integrated, virtual GPU, CPU)\n"
                "  NOBLE_VALIDATE=1 turn on the Khronos validation layer; its messages become errors\n"
+               "  NOBLE_VALIDATE=sync the same with synchronization validation (missing barriers)\n"
                "  NOBLE_CACHE_DIR  where compiled kernels are kept (default $XDG_CACHE_HOME/noble or ~/.cache/noble)\n",
             NB_VERSION_MAJOR, NB_VERSION_MINOR, NB_VERSION_PATCH, nbc_commands_usage());
 }

@@ -14,13 +14,22 @@
 // at k and loads each weight once for all BG traces (against one
 // invocation per (k, output, trace), which reloaded the inputs for every
 // output and the weights for every trace).
-// Defines: C (channels), M (modes), BG (traces per invocation), BACKWARD.
+// Defines: C (channels), M (modes), BG (traces per invocation), BACKWARD;
+// TEXEL (0/1: params and F read as texels, vec.glsl; w_off must be even).
 // Bindings: 0 params (read; W at w_off as [C][C][M] complex), 1 F (read),
 // 2 Y (write), 3 S (write; forward only).
 // Push: batch, nc (= N/2 + 1), inv_n (1/N as float bits), w_off.
+#include "gelu.glsl"
+#include "vec.glsl"
 layout(local_size_x = 64) in;
+#if TEXEL
+CXIN(0, Pa, prmc);
+#define WGT(w) LDC(prmc, (w) >> 1)
+#else
 layout(std430, binding = 0) readonly buffer Pa { float prm[]; };
-layout(std430, binding = 1) readonly buffer F { vec2 f[]; };
+#define WGT(w) vec2(prm[w], prm[(w) + 1])
+#endif
+CXIN(1, F, f);
 layout(std430, binding = 2) writeonly buffer Yb { vec2 y[]; };
 #if !BACKWARD
 layout(std430, binding = 3) writeonly buffer Sb { vec2 s[]; };
@@ -36,7 +45,7 @@ void main()
     vec2 fv[BG][C];
     for (uint t = 0; t < BG; t++)
         for (uint j = 0; j < C; j++) {
-            vec2 v = t < nb ? f[((b0 + t) * C + j) * p.nc + k] : vec2(0.0);
+            vec2 v = t < nb ? LDC(f, ((b0 + t) * C + j) * p.nc + k) : vec2(0.0);
 #if BACKWARD
             if (k == 0)
                 v.y = 0.0;
@@ -53,10 +62,10 @@ void main()
         for (uint j = 0; j < C; j++) {
 #if BACKWARD
             uint w = p.w_off + ((c * C + j) * M + k) * 2; // W[i = c][o = j][k]
-            vec2 wv = vec2(prm[w], -prm[w + 1]);          // conj
+            vec2 wv = WGT(w) * vec2(1.0, -1.0);           // conj
 #else
             uint w = p.w_off + ((j * C + c) * M + k) * 2; // W[i = j][o = c][k]
-            vec2 wv = vec2(prm[w], prm[w + 1]);
+            vec2 wv = WGT(w);
 #endif
             for (uint t = 0; t < BG; t++) {
                 vec2 v = fv[t][j];

@@ -8,12 +8,15 @@
 // M modes fill the workgroups: per trace it loads its IG values of S and
 // the C values of G at k once, and keeps the IG x C sums (against one
 // invocation per (k, o, i), which loaded both for every output).
-// Defines: C, M, IG (inputs per invocation; divides C).
+// Defines: C, M, IG (inputs per invocation; divides C); TEXEL (0/1: S and G
+// read as texels, vec.glsl).
 // Bindings: 0 S (read), 1 G (read, full half-spectrum), 2 grad (read-write:
 // added to, at w_off). Push: batch, nc, w_off.
+#include "gelu.glsl"
+#include "vec.glsl"
 layout(local_size_x = 64) in;
-layout(std430, binding = 0) readonly buffer Sb { vec2 s[]; };
-layout(std430, binding = 1) readonly buffer Gb { vec2 g[]; };
+CXIN(0, Sb, s);
+CXIN(1, Gb, g);
 layout(std430, binding = 2) buffer D { float grad[]; };
 layout(push_constant) uniform P { uint batch; uint nc; uint w_off; } p;
 
@@ -29,9 +32,9 @@ void main()
     for (uint b = 0; b < p.batch; b++) {
         vec2 sv[IG];
         for (uint a = 0; a < IG; a++)
-            sv[a] = s[(b * C + i0 + a) * M + k];
+            sv[a] = LDC(s, (b * C + i0 + a) * M + k);
         for (uint o = 0; o < C; o++) {
-            vec2 gv = g[(b * C + o) * p.nc + k];
+            vec2 gv = LDC(g, (b * C + o) * p.nc + k);
             gv = k == 0 ? vec2(gv.x, 0.0) : 2.0 * gv;
             for (uint a = 0; a < IG; a++) // conj(s) g
                 acc[a][o] += vec2(sv[a].x * gv.x + sv[a].y * gv.y, sv[a].x * gv.y - sv[a].y * gv.x);

@@ -32,3 +32,13 @@ float hsum(VT v) { return dot(v, vec4(1.0)); }
 #define VIN(bd, blk, name) layout(std430, binding = bd) readonly buffer blk { VT name[]; }
 #define LDV(name, i) name[i]
 #endif
+// Complex inputs, the same way: CXIN declares a buffer of vec2 and LDC(name, i)
+// reads its i-th complex value; as texels, two complex values share one.
+#if TEXEL
+#define CXIN(bd, blk, name) layout(binding = bd) uniform samplerBuffer name
+vec2 nb_half(vec4 q, uint i) { return (i & 1u) != 0u ? q.zw : q.xy; }
+#define LDC(name, i) nb_half(texelFetch(name, int((i) >> 1)), (i))
+#else
+#define CXIN(bd, blk, name) layout(std430, binding = bd) readonly buffer blk { vec2 name[]; }
+#define LDC(name, i) name[i]
+#endif

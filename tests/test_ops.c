@@ -898,14 +898,18 @@ static double spec_phi(const double *W, const double *x, const double *gs)
     return phi;
 }
 
-static void test_spectral(void)
+static void test_spectral(int texel)
 {
     const int nx = SB * SC * SN, nw = SC * SC * SM * 2;
-    float x[SB * SC * SN], gs[SB * SC * SN], W[SC * SC * SM * 2 + 7];
+    float x[SB * SC * SN], gs[SB * SC * SN], W[SC * SC * SM * 2 + 8];
     fill(x, nx, 51, 1.0);
     fill(gs, nx, 52, 1.0);
-    fill(W, nw + 7, 53, 0.7);
-    const int woff = 7; /* the weights at an offset in the parameter buffer */
+    fill(W, nw + 8, 53, 0.7);
+    /* the weights at an offset in the parameter buffer (even for texel reads:
+     * two complex values to a texel) */
+    const int woff = texel ? 8 : 7;
+    const char *var = texel ? ", texel" : "";
+    char name[80];
     double xd[SB * SC * SN], gsd[SB * SC * SN], Wd[SC * SC * SM * 2], want[SB * SC * SN];
     for (int i = 0; i < nx; i++) {
         xd[i] = x[i];
@@ -917,21 +921,23 @@ static void test_spectral(void)
 
     /* two traces per invocation (the second group has one), one input per
      * weight-gradient invocation: partial and several groups */
-    char d[5][32];
+    char d[6][32];
     snprintf(d[0], 32, "C=%d", SC);
     snprintf(d[1], 32, "M=%d", SM);
     snprintf(d[2], 32, "BACKWARD=0");
     snprintf(d[3], 32, "BG=2");
     snprintf(d[4], 32, "IG=1");
-    const char *fdefs[5] = {d[0], d[1], d[2], d[3], NULL};
-    nb_access facc[4] = {NB_READ, NB_READ, NB_WRITE, NB_WRITE};
+    snprintf(d[5], 32, "TEXEL=%d", texel);
+    const nb_access in = texel ? NB_TEXEL : NB_READ;
+    const char *fdefs[6] = {d[0], d[1], d[2], d[3], d[5], NULL};
+    nb_access facc[4] = {in, in, NB_WRITE, NB_WRITE};
     nb_kernel *kf = kern("spectral_mix", fdefs, 4, facc, 16);
     char d3[32] = "BACKWARD=1";
-    const char *bdefs[5] = {d[0], d[1], d3, d[3], NULL};
-    nb_access bacc[3] = {NB_READ, NB_READ, NB_WRITE};
+    const char *bdefs[6] = {d[0], d[1], d3, d[3], d[5], NULL};
+    nb_access bacc[3] = {in, in, NB_WRITE};
     nb_kernel *kb = kern("spectral_mix", bdefs, 3, bacc, 16);
-    const char *wdefs[4] = {d[0], d[1], d[4], NULL};
-    nb_access wacc[3] = {NB_READ, NB_READ, NB_READ_WRITE};
+    const char *wdefs[5] = {d[0], d[1], d[4], d[5], NULL};
+    nb_access wacc[3] = {in, in, NB_READ_WRITE};
     nb_kernel *kw = kern("spectral_wgrad", wdefs, 3, wacc, 12);
     nb_fft *r2c, *c2r;
     REQUIRE_OK(nb_fft_plan(ctx, SN, SB * SC, NB_FFT_R2C, NB_FP32, &r2c));
@@ -961,12 +967,14 @@ static void test_spectral(void)
     nb_cmd_destroy(c);
     float got[SB * SC * SN];
     down(bs, got, nx);
-    report("spectral conv", "forward: R2C, mix, C2R", rel_err(got, want, nx), 2e-6);
+    snprintf(name, sizeof name, "forward: R2C, mix, C2R%s", var);
+    report("spectral conv", name, rel_err(got, want, nx), 2e-6);
     down(bS, sent, (SB + 1) * SC * SM * 2);
     int past = 0;
     for (int i = SB * SC * SM * 2; i < (SB + 1) * SC * SM * 2; i++)
         past += sent[i] != 12345.0f;
-    report("spectral_mix", "nothing written past the batch", past, 0);
+    snprintf(name, sizeof name, "nothing written past the batch%s", var);
+    report("spectral_mix", name, past, 0);
 
     /* backward: R2C(gs), wgrad, mix BACKWARD, C2R -> dx */
     REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
@@ -981,7 +989,7 @@ static void test_spectral(void)
     REQUIRE_OK(nb_cmd_fft(c, c2r, bY, bs, NULL));
     REQUIRE_OK(nb_cmd_submit(c));
     nb_cmd_destroy(c);
-    float dx[SB * SC * SN], dW[SC * SC * SM * 2 + 7];
+    float dx[SB * SC * SN], dW[SC * SC * SM * 2 + 8];
     down(bs, dx, nx);
     down(bgrad, dW, nw + woff);
     double fdx[SB * SC * SN], fdw[SC * SC * SM * 2];
@@ -1004,8 +1012,10 @@ static void test_spectral(void)
         Wd[i] = keep;
         fdw[i] = (p - m) / (2 * h);
     }
-    report("spectral conv", "input gradient vs finite differences", rel_err(dx, fdx, nx), 1e-5);
-    report("spectral_wgrad", "weight gradient vs finite differences", rel_err(dW + woff, fdw, nw), 1e-5);
+    snprintf(name, sizeof name, "input gradient vs finite differences%s", var);
+    report("spectral conv", name, rel_err(dx, fdx, nx), 1e-5);
+    snprintf(name, sizeof name, "weight gradient vs finite differences%s", var);
+    report("spectral_wgrad", name, rel_err(dW + woff, fdw, nw), 1e-5);
     nb_kernel_destroy(kf);
     nb_kernel_destroy(kb);
     nb_kernel_destroy(kw);
@@ -1174,7 +1184,8 @@ int main(void)
     test_ewise();
     test_grid();
     test_nerf_input();
-    test_spectral();
+    test_spectral(0);
+    test_spectral(1);
     test_loss(2);
     test_loss(4);
     test_adamw();
