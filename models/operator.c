@@ -91,6 +91,20 @@ struct nm_model {
 
 /* ------------------------------------------------------------- creation */
 
+/* *out = 1 or 0 when the environment variable `name` says `on` or `off`,
+ * dflt when it is unset or empty; anything else is refused by name. */
+static nb_status env_choice(const char *name, const char *on, const char *off, int dflt, int *out)
+{
+    const char *v = getenv(name);
+    *out = dflt;
+    if (!v || !*v)
+        return NB_OK;
+    if (strcmp(v, on) != 0 && strcmp(v, off) != 0)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "%s='%s': expected %s or %s", name, v, on, off);
+    *out = strcmp(v, on) == 0;
+    return NB_OK;
+}
+
 static nb_status kernel(nm_model *m, nb_kernel **out, const char *name, const char *const *defines,
                         uint32_t nb, const nb_access *acc, uint32_t push)
 {
@@ -479,26 +493,17 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
     m->P = nm_param_count(c);
     m->I = nm_config_lifting_in(c);
     m->NC = c->length / 2 + 1;
-    m->cpu_tiles = nb_context_device(ctx)->type == NB_DEVICE_CPU;
-    /* NOBLE_WGRAD_TILES=gpu|cpu overrides the choice (tests run both on lavapipe) */
-    const char *wt = getenv("NOBLE_WGRAD_TILES");
-    if (wt && (strcmp(wt, "gpu") == 0 || strcmp(wt, "cpu") == 0))
-        m->cpu_tiles = strcmp(wt, "cpu") == 0;
-    else if (wt && *wt) {
+    /* Choices that follow the device, each with an override (tests run both
+     * sides on lavapipe): the weight-gradient tiles (NOBLE_WGRAD_TILES), and
+     * texel reads where loads are vector gathers only through them (lavapipe:
+     * docs/benchmarks.md; NOBLE_LOADS). */
+    int cpu = nb_context_device(ctx)->type == NB_DEVICE_CPU;
+    if (env_choice("NOBLE_WGRAD_TILES", "cpu", "gpu", cpu, &m->cpu_tiles) ||
+        env_choice("NOBLE_LOADS", "texel", "storage", cpu, &m->texel)) {
         free(m);
-        return nb_error(NB_ERR_INVALID_ARGUMENT, "NOBLE_WGRAD_TILES='%s': expected gpu or cpu", wt);
+        return NB_ERR_INVALID_ARGUMENT;
     }
     m->chunk = m->cpu_tiles ? CHUNK_CPU : CHUNK_GPU;
-    /* Texel reads where loads are vector gathers only through them (lavapipe:
-     * docs/benchmarks.md); NOBLE_LOADS=texel|storage overrides (tests run both). */
-    m->texel = nb_context_device(ctx)->type == NB_DEVICE_CPU;
-    const char *ld = getenv("NOBLE_LOADS");
-    if (ld && (strcmp(ld, "texel") == 0 || strcmp(ld, "storage") == 0))
-        m->texel = strcmp(ld, "texel") == 0;
-    else if (ld && *ld) {
-        free(m);
-        return nb_error(NB_ERR_INVALID_ARGUMENT, "NOBLE_LOADS='%s': expected texel or storage", ld);
-    }
     /* The widest per-trace tensor decides how many traces one binding holds. */
     uint64_t widest = m->I;
     const uint32_t ch[] = {c->lifting_channels, c->projection_channels, c->width, c->mlp_channels, c->in_channels,
