@@ -294,7 +294,8 @@ static nb_status make_kernels(nm_model *m)
     return s
     if (c->grid) {
         def(&d, "CIN", c->in_channels);
-        nb_access acc[2] = {NB_READ, NB_WRITE};
+        def(&d, "TEXEL", m->texel);
+        nb_access acc[2] = {m->texel ? NB_TEXEL : NB_READ, NB_WRITE};
         TRY(kernel(m, &m->k_grid, "grid", d.p, 2, acc, 8));
     }
     TRY(mlp_kernel(m, &m->k_lift, 0, I, L, C));
@@ -347,8 +348,10 @@ static nb_status make_kernels(nm_model *m)
         TRY(kernel(m, &m->k_wgrad, "spectral_wgrad", w.p, 3, wacc, 12));
         nb_access racc[2] = {NB_READ, NB_READ_WRITE};
         TRY(kernel(m, &m->k_reduce, "reduce_rows", NULL, 2, racc, 28));
-        nb_access aacc[4] = {NB_READ_WRITE, NB_READ, NB_READ_WRITE, NB_READ_WRITE};
-        TRY(kernel(m, &m->k_adamw, "adamw", NULL, 4, aacc, 36));
+        nb_access aacc[4] = {NB_READ_WRITE, m->texel ? NB_TEXEL : NB_READ, NB_READ_WRITE, NB_READ_WRITE};
+        defs a = {.n = 0};
+        def(&a, "TEXEL", m->texel);
+        TRY(kernel(m, &m->k_adamw, "adamw", a.p, 4, aacc, 36));
     }
     TRY(ewise(m, &m->k_acc, 2));
     for (int p4 = 0; p4 < 2; p4++)
@@ -867,7 +870,7 @@ static void record_forward(rec *r)
     } else if (c->grid) {
         nb_buffer *b[2] = {m->xin, m->a0};
         uint32_t push[2] = {r->b, N};
-        run(r, m->k_grid, cdiv(N, 64), r->b, 1, b, push, "grid");
+        run(r, m->k_grid, cdiv(N / 4, 64), r->b, 1, b, push, "grid");
         work(r, "grid", 4.0 * r->b * N * (2.0 * c->in_channels + 1), 0);
         a0 = m->a0;
     }
@@ -1207,7 +1210,7 @@ static nb_status train_step_in(nm_model *m, const input *in, const float *target
     memcpy(&push[1], pf, sizeof pf);
     nb_buffer *b[4] = {m->prm, m->grad, m->m1, m->m2};
     rec r = {m, m->cmd, 0, NB_OK};
-    uint32_t groups = cdiv(m->P, 256), gy = 1;
+    uint32_t groups = cdiv(cdiv(m->P, 4), 256), gy = 1; /* four parameters per invocation */
     if (groups > 65535) {
         gy = cdiv(groups, 65535);
         groups = 65535;

@@ -180,6 +180,9 @@ typedef struct nb_memory_stats {
     uint32_t buffers;        /* live buffers */
 } nb_memory_stats;
 
+/* A buffer is bound whole, and its binding is a whole number of 16-byte
+ * vec4 long: past `bytes` up to the next multiple of 16 lies padding that a
+ * vec4 kernel may touch and no one else reads. */
 nb_status nb_buffer_create(nb_context *ctx, uint64_t bytes, nb_memory_kind kind,
                            nb_buffer **out);
 void nb_buffer_destroy(nb_buffer *b);
