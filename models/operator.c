@@ -64,7 +64,7 @@ struct nm_model {
 
     /* buffers */
     nb_buffer *prm, *grad, *m1, *m2;
-    nb_buffer *xin, *tgt, *yout, *a0, *hl, *al, *hp, *ap;
+    nb_buffer *xin, *tgt, *yout, *a0, *hl, *hp; /* hl, hp: the lifting's and projection's hidden layers */
     nb_buffer **xs, **zs, **ss; /* per block (training) or 2/1/1 (inference) */
     nb_buffer *F, *Y, *sbuf, *a;
     nb_buffer *gyo, *gap, *gv, *gx, *gq, *ga, *gz, *gal, *part, *lpart, *lstats;
@@ -229,7 +229,7 @@ static nb_status mlp_kernel(nm_model *m, nb_kernel **k, int bwd, uint32_t cin, u
     uint32_t n = 0;
     for (int i = 0; i < (m->ubo ? 2 : 1); i++)
         acc[n++] = m->ubo ? NB_UNIFORM : NB_READ;
-    uint32_t reads = bwd ? 2 : 1, writes = bwd ? 2 : m->training ? 3 : 1;
+    uint32_t reads = bwd ? 2 : 1, writes = bwd || m->training ? 2 : 1;
     for (uint32_t i = 0; i < reads + writes; i++)
         acc[n++] = i >= reads ? NB_WRITE : m->texel ? NB_TEXEL : NB_READ;
     return kernel(m, k, bwd ? "mlp_bwd" : "mlp_fwd", d.p, n, acc, 24);
@@ -365,14 +365,14 @@ static nb_status make_kernels(nm_model *m)
         }
     TRY(mlp_kernel(m, &m->k_proj_bwd, 1, C, H, O)); /* -> dL/dhp, dL/dv */
     TRY(lin_bwd_x(m, &m->bx_lift1, L, C)); /* -> dL/dhl */
-    TRY(lin_bwd_w(m, &m->bw_proj1, H, O, 1, 0, 0));
+    TRY(lin_bwd_w(m, &m->bw_proj1, H, O, 1, 0, 1)); /* input GELU(h): h is what the forward saved */
     TRY(lin_bwd_w(m, &m->bw_proj0, C, H, 1, 0, 0));
     TRY(lin_bwd_w(m, &m->bw_fc1, E, C, 1, 1, 0));
     for (int act = 0; act < 2; act++) /* fc0's input GELU(z), or z in a block without it */
         if (used[act])
             TRY(lin_bwd_w(m, &m->bw_fc0[act], C, E, 1, 0, act));
     TRY(lin_bwd_w(m, &m->bw_skip, C, C, 1, 0, 0)); /* bias = the spectral bias */
-    TRY(lin_bwd_w(m, &m->bw_lift1, L, C, 1, 0, 0));
+    TRY(lin_bwd_w(m, &m->bw_lift1, L, C, 1, 0, 1));
     TRY(lin_bwd_w(m, &m->bw_lift0, I, L, 1, 0, 0));
 #undef TRY
     return NB_OK;
@@ -437,9 +437,7 @@ static nb_status make_buffers(nm_model *m)
     if (!m->training)
         return NB_OK;
     B(m->hl, b * c->lifting_channels * N);
-    B(m->al, b * c->lifting_channels * N);
     B(m->hp, b * c->projection_channels * N);
-    B(m->ap, b * c->projection_channels * N);
     for (uint32_t i = 0; i < nz; i++)
         B(m->zs[i], BCN);
     B(m->a, b * c->mlp_channels * N);
@@ -606,7 +604,7 @@ void nm_model_destroy(nm_model *m)
         for (int b = 0; b < 3; b++)
             nb_kernel_destroy(m->k_loss[a][b]);
     nb_buffer *bs[] = {m->prm, m->grad, m->m1,  m->m2, m->xin, m->tgt, m->yout, m->a0,  m->hl,
-                       m->al,  m->hp,   m->ap,  m->F,  m->Y,   m->sbuf, m->a,   m->gyo,
+                       m->hp,  m->F,    m->Y,   m->sbuf, m->a,  m->gyo,
                        m->gap, m->gv,   m->gx,  m->gq, m->ga,  m->gz,   m->gal,
                        m->part, m->lpart, m->lstats};
     for (size_t i = 0; i < sizeof bs / sizeof *bs; i++)
@@ -780,11 +778,11 @@ static void mlp_dispatch(rec *r, const nb_kernel *k, const layer *l1, const laye
 /* mlp_fwd: x through layers l1 and l2 into out; h and a (the hidden layer
  * before and after GELU) are written when training. */
 static void mlp(rec *r, const nb_kernel *k, const layer *l1, const layer *l2, nb_buffer *x, nb_buffer *out,
-                nb_buffer *h, nb_buffer *a, const char *label)
+                nb_buffer *h, const char *label)
 {
-    nb_buffer *io[4] = {x, out, h, a};
+    nb_buffer *io[3] = {x, out, h};
     int t = r->m->training;
-    mlp_dispatch(r, k, l1, l2, io, t ? 4 : 2, l1->cin + l2->cout + (t ? 2.0 * l1->cout : 0.0), label);
+    mlp_dispatch(r, k, l1, l2, io, t ? 3 : 2, l1->cin + l2->cout + (t ? (double)l1->cout : 0.0), label);
 }
 
 /* mlp_bwd: from g = dL/d out and the saved h of layers l1, l2, the hidden
@@ -874,7 +872,7 @@ static void record_forward(rec *r)
         work(r, "grid", 4.0 * r->b * N * (2.0 * c->in_channels + 1), 0);
         a0 = m->a0;
     }
-    mlp(r, m->k_lift, &m->lift0, &m->lift1, a0, m->xs[0], m->hl, m->al, "lifting");
+    mlp(r, m->k_lift, &m->lift0, &m->lift1, a0, m->xs[0], m->hl, "lifting");
     for (uint32_t j = 0; j < c->blocks; j++) {
         int act = act_on(c, j);
         nb_buffer *x = m->training ? m->xs[j] : m->xs[j % 2];
@@ -898,7 +896,7 @@ static void record_forward(rec *r)
         block(r, m->k_blk[act], o, io, 2, 1 + m->training, "block: skip, mlp, gate");
     }
     nb_buffer *vlast = m->training ? m->xs[c->blocks] : m->xs[c->blocks % 2];
-    mlp(r, m->k_proj, &m->proj0, &m->proj1, vlast, m->yout, m->hp, m->ap, "projection");
+    mlp(r, m->k_proj, &m->proj0, &m->proj1, vlast, m->yout, m->hp, "projection");
 }
 
 static void record_loss(rec *r, int p)
@@ -922,7 +920,7 @@ static void record_backward(rec *r)
     const uint32_t N = c->length, C = c->width, E = c->mlp_channels, H = c->projection_channels,
                    L = c->lifting_channels;
     const uint64_t BCN = (uint64_t)r->b * C * N;
-    linw(r, m->bw_proj1, m->proj1, H, c->out_channels, 1, 0, m->gyo, m->ap, NULL, "grad W projection 1");
+    linw(r, m->bw_proj1, m->proj1, H, c->out_channels, 1, 0, m->gyo, m->hp, NULL, "grad W projection 1");
     mlp_bwd(r, m->k_proj_bwd, &m->proj0, &m->proj1, m->gyo, m->hp, m->gap, m->gv, "grad x projection");
     linw(r, m->bw_proj0, m->proj0, C, H, 1, 0, m->gap, m->xs[c->blocks], NULL, "grad W projection 0");
     nb_buffer *gv = m->gv, *gx = m->gx;
@@ -965,7 +963,7 @@ static void record_backward(rec *r)
         gx = t;
     }
     ew(r, m->k_acc, m->sbuf, gv, NULL, BCN, "grad accumulate"); /* block 0's spectral part */
-    linw(r, m->bw_lift1, m->lift1, L, C, 1, 0, gv, m->al, NULL, "grad W lifting 1");
+    linw(r, m->bw_lift1, m->lift1, L, C, 1, 0, gv, m->hl, NULL, "grad W lifting 1");
     linx(r, m->bx_lift1, m->lift1, L, C, gv, m->gal, m->hl, "grad x lifting 1");
     linw(r, m->bw_lift0, m->lift0, m->I, L, 1, 0, m->gal, c->grid ? m->a0 : m->xin, NULL, "grad W lifting 0");
 }

@@ -4,13 +4,14 @@
 //   h = W1 x + b1,  a = GELU(h),  out = W2 a + b2
 // The hidden layer (HID channels, 2-4x the width) is computed one channel
 // at a time and consumed at once, so it never goes through memory unless
-// the backward pass needs it (SAVE: h and a written too).
+// the backward pass needs it (SAVE: h written too; the weight gradient of
+// the second layer applies the GELU to h as it loads it).
 // One invocation per (4 positions, trace); the length must be a multiple of 4.
 // Defines: CIN, HID, COUT; SAVE (0/1); UBO (0/1); TEXEL (0/1: x read as
 // texels, vec.glsl).
 // Bindings: UBO = 1: 0 and 1 the two layers' uniform buffers, each laid out
 // [W | bias | gate slot] (W as [out][in]); UBO = 0: 0 the flat parameter
-// buffer. Then x (read), out (write) and, with SAVE, h and a (write).
+// buffer. Then x (read), out (write) and, with SAVE, h (write).
 // Push: batch, n, then (UBO = 0) the offsets of W1, b1, W2, b2.
 #include "gelu.glsl"
 #include "vec.glsl"
@@ -20,7 +21,6 @@ VIN(DB + 0, X, x);
 layout(std430, binding = DB + 1) writeonly buffer Out { VT outv[]; };
 #if SAVE
 layout(std430, binding = DB + 2) writeonly buffer H { VT hv[]; };
-layout(std430, binding = DB + 3) writeonly buffer A { VT av[]; };
 #endif
 
 void main()
@@ -40,7 +40,6 @@ void main()
         VT a = gelu_v(h);
 #if SAVE
         hv[(b * HID + k) * n4 + qi] = h;
-        av[(b * HID + k) * n4 + qi] = a;
 #endif
         for (uint o = 0; o < COUT; o++)
             acc[o] = fma(VT(W2(o, k)), a, acc[o]);
