@@ -522,9 +522,11 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
                         "of %.1f MiB",
                         c->length, (double)per_trace / 1048576.0, (double)range / 1048576.0);
     }
-    /* A texel binding holds at most max_texel_buffer_elements vec4. */
-    uint64_t fit_texel = nb_context_device(ctx)->max_texel_buffer_elements * 16 / per_trace;
-    if (m->texel && fit_texel == 0)
+    /* A texel binding holds at most max_texel_buffer_elements vec4: one trace
+     * of every tensor, and the parameters and gradients (spectral mix, AdamW). */
+    uint64_t max_texels = nb_context_device(ctx)->max_texel_buffer_elements;
+    uint64_t fit_texel = max_texels * 16 / per_trace;
+    if (m->texel && (fit_texel == 0 || (m->P + 3) / 4 > max_texels))
         m->texel = 0;
     if (m->texel && fit_texel < fit)
         fit = fit_texel;
