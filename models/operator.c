@@ -777,8 +777,8 @@ static void mlp_dispatch(rec *r, const nb_kernel *k, const layer *l1, const laye
     work(r, label, 4.0 * bn * floats, 2.0 * bn * ((double)l1->cin * l1->cout + (double)l2->cin * l2->cout));
 }
 
-/* mlp_fwd: x through layers l1 and l2 into out; h and a (the hidden layer
- * before and after GELU) are written when training. */
+/* mlp_fwd: x through layers l1 and l2 into out; h (the hidden layer before
+ * GELU) is written when training. */
 static void mlp(rec *r, const nb_kernel *k, const layer *l1, const layer *l2, nb_buffer *x, nb_buffer *out,
                 nb_buffer *h, const char *label)
 {

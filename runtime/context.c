@@ -42,22 +42,25 @@ static int has_layer(const char *name)
     return found;
 }
 
-static int has_instance_ext(const char *name)
+/* An instance extension of the loader (layer NULL) or of a layer. */
+static int has_ext_of(const char *layer, const char *name)
 {
     uint32_t n = 0;
-    if (vkEnumerateInstanceExtensionProperties(NULL, &n, NULL) != VK_SUCCESS || n == 0)
+    if (vkEnumerateInstanceExtensionProperties(layer, &n, NULL) != VK_SUCCESS || n == 0)
         return 0;
     VkExtensionProperties *p = calloc(n, sizeof *p);
     if (!p)
         return 0;
     int found = 0;
-    if (vkEnumerateInstanceExtensionProperties(NULL, &n, p) == VK_SUCCESS)
+    if (vkEnumerateInstanceExtensionProperties(layer, &n, p) == VK_SUCCESS)
         for (uint32_t i = 0; i < n; i++)
             if (strcmp(p[i].extensionName, name) == 0)
                 found = 1;
     free(p);
     return found;
 }
+
+static int has_instance_ext(const char *name) { return has_ext_of(NULL, name); }
 
 static int has_device_ext(VkPhysicalDevice pd, const char *name)
 {
@@ -164,6 +167,12 @@ static nb_status make_instance(int validation, nb_context *ctx, VkInstance *out)
                             VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
         layers[nlayers++] = VALIDATION_LAYER;
         exts[next++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
+    }
+    if (validation > 1) {
+        if (!has_ext_of(VALIDATION_LAYER, VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME))
+            return nb__fail(NB_ERR_UNSUPPORTED, "NOBLE_VALIDATE=sync needs %s, which %s lacks",
+                            VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME, VALIDATION_LAYER);
+        exts[next++] = VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME;
     }
     /* Level 2 adds synchronization validation: a missing barrier is a finding. */
     VkValidationFeatureEnableEXT vfe[1] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};

@@ -330,6 +330,7 @@ nb_status nb_cmd_dispatch(nb_cmd *c, const nb_kernel *k, const uint32_t groups[3
                 return nb__fail(NB_ERR_INVALID_ARGUMENT, "kernel '%s': binding %u belongs to another context",
                                 k->name, i);
             int uniform = k->access[i] == NB_UNIFORM, texel = k->access[i] == NB_TEXEL;
+            uint64_t bound = (b->size + 15) / 16 * 16; /* what VK_WHOLE_SIZE binds: whole texels */
             tv[i] = VK_NULL_HANDLE;
             if (texel && (b->size + 15) / 16 > di->max_texel_buffer_elements)
                 return nb__fail(NB_ERR_UNSUPPORTED,
@@ -339,13 +340,13 @@ nb_status nb_cmd_dispatch(nb_cmd *c, const nb_kernel *k, const uint32_t groups[3
                                 (unsigned long long)di->max_texel_buffer_elements);
             if (texel && (s = nb__buffer_texel_view(b, &tv[i])))
                 return s;
-            if (uniform && b->size > di->max_uniform_buffer_range)
+            if (uniform && bound > di->max_uniform_buffer_range)
                 return nb__fail(NB_ERR_UNSUPPORTED,
                                 "kernel '%s': uniform binding %u is %llu bytes, over the device's uniform buffer "
                                 "range %llu",
                                 k->name, i, (unsigned long long)b->size,
                                 (unsigned long long)di->max_uniform_buffer_range);
-            if (!uniform && !texel && b->size > di->max_storage_buffer_range)
+            if (!uniform && !texel && bound > di->max_storage_buffer_range)
                 return nb__fail(NB_ERR_UNSUPPORTED,
                                 "kernel '%s': binding %u is %llu bytes, over the device's storage buffer range %llu",
                                 k->name, i, (unsigned long long)b->size,

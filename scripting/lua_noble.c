@@ -320,7 +320,9 @@ static int l_device(lua_State *L)
     nb_context_options_default(&o);
     if (lua_istable(L, 1)) {
         lua_getfield(L, 1, "validation");
-        if (!lua_isnil(L, -1))
+        if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "sync") == 0)
+            o.validation = 2; /* with synchronization validation */
+        else if (!lua_isnil(L, -1))
             o.validation = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }

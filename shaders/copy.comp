@@ -5,6 +5,9 @@
 // Bindings: 0 src (read), 1 dst (write). Push: n4 (number of vec4), stride
 // (vec4 per row of the dispatch grid, for grids wider than 65535 groups).
 layout(local_size_x_id = 0) in;
+#ifndef TEXEL
+#define TEXEL 0
+#endif
 #if TEXEL
 layout(set = 0, binding = 0) uniform samplerBuffer srct;
 #define SRC(i) texelFetch(srct, int(i))

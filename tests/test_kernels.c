@@ -199,7 +199,7 @@ static void test_texel(nb_context *ctx)
     }
     nb_buffer *bx, *by, *bo, *tiny;
     REQUIRE_OK(nb_buffer_create(ctx, n * 16ull, NB_MEM_DEVICE, &bx));
-    REQUIRE_OK(nb_buffer_create(ctx, n * 16ull + 8, NB_MEM_DEVICE, &by)); /* not a whole number of texels */
+    REQUIRE_OK(nb_buffer_create(ctx, n * 16ull + 8, NB_MEM_DEVICE, &by)); /* a partial texel past what is read */
     REQUIRE_OK(nb_buffer_create(ctx, n * 16ull, NB_MEM_DEVICE, &bo));
     REQUIRE_OK(nb_buffer_create(ctx, 8, NB_MEM_DEVICE, &tiny));
     CHECK_OK(nb_buffer_upload(bx, 0, x, n * 16ull));
