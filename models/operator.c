@@ -105,6 +105,10 @@ static nb_status env_choice(const char *name, const char *on, const char *off, i
     return NB_OK;
 }
 
+/* How a kernel reads a large input: as texels where the model chose them
+ * (m->texel, with the shader's TEXEL define), else from a storage buffer. */
+static nb_access in_access(const nm_model *m) { return m->texel ? NB_TEXEL : NB_READ; }
+
 static nb_status kernel(nm_model *m, nb_kernel **out, const char *name, const char *const *defines,
                         uint32_t nb, const nb_access *acc, uint32_t push)
 {
@@ -142,7 +146,7 @@ static nb_status lin_bwd_x(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t co
     def(&d, "UBO", m->ubo);
     def(&d, "BIAS", 1); /* every layer's uniform buffer has a bias slot */
     def(&d, "TEXEL", m->texel);
-    nb_access in = m->texel ? NB_TEXEL : NB_READ, acc[4] = {m->ubo ? NB_UNIFORM : NB_READ, in, NB_WRITE, in};
+    nb_access in = in_access(m), acc[4] = {m->ubo ? NB_UNIFORM : NB_READ, in, NB_WRITE, in};
     return kernel(m, k, "linear_bwd_x", d.p, 4, acc, 12);
 }
 
@@ -196,7 +200,7 @@ static nb_status lin_bwd_w(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t co
     def(&d, "XGELU", xgelu);
     def(&d, "CHUNK", m->chunk);
     def(&d, "TEXEL", m->texel);
-    nb_access in = m->texel ? NB_TEXEL : NB_READ, acc[4] = {in, in, NB_WRITE, in};
+    nb_access in = in_access(m), acc[4] = {in, in, NB_WRITE, in};
     uint32_t row = cout * cin + (uint32_t)(bias + gate) * cout;
     if (row > m->row_max)
         m->row_max = row;
@@ -231,7 +235,7 @@ static nb_status mlp_kernel(nm_model *m, nb_kernel **k, int bwd, uint32_t cin, u
         acc[n++] = m->ubo ? NB_UNIFORM : NB_READ;
     uint32_t reads = bwd ? 2 : 1, writes = bwd || m->training ? 2 : 1;
     for (uint32_t i = 0; i < reads + writes; i++)
-        acc[n++] = i >= reads ? NB_WRITE : m->texel ? NB_TEXEL : NB_READ;
+        acc[n++] = i >= reads ? NB_WRITE : in_access(m);
     return kernel(m, k, bwd ? "mlp_bwd" : "mlp_fwd", d.p, n, acc, 24);
 }
 
@@ -256,7 +260,7 @@ static nb_status blk_kernel(nm_model *m, nb_kernel **k, int bwd, int act, int gv
         acc[n++] = m->ubo ? NB_UNIFORM : NB_READ;
     uint32_t reads = bwd ? 3 + (uint32_t)gv2 : 2, writes = bwd ? 5 : 1 + (uint32_t)m->training;
     for (uint32_t i = 0; i < reads; i++)
-        acc[n++] = m->texel ? NB_TEXEL : NB_READ;
+        acc[n++] = in_access(m);
     for (uint32_t i = 0; i < writes; i++)
         acc[n++] = NB_WRITE;
     return kernel(m, k, bwd ? "block_bwd" : "block_fwd", d.p, n, acc, 36);
@@ -295,7 +299,7 @@ static nb_status make_kernels(nm_model *m)
     if (c->grid) {
         def(&d, "CIN", c->in_channels);
         def(&d, "TEXEL", m->texel);
-        nb_access acc[2] = {m->texel ? NB_TEXEL : NB_READ, NB_WRITE};
+        nb_access acc[2] = {in_access(m), NB_WRITE};
         TRY(kernel(m, &m->k_grid, "grid", d.p, 2, acc, 8));
     }
     TRY(mlp_kernel(m, &m->k_lift, 0, I, L, C));
@@ -348,7 +352,7 @@ static nb_status make_kernels(nm_model *m)
         TRY(kernel(m, &m->k_wgrad, "spectral_wgrad", w.p, 3, wacc, 12));
         nb_access racc[2] = {NB_READ, NB_READ_WRITE};
         TRY(kernel(m, &m->k_reduce, "reduce_rows", NULL, 2, racc, 28));
-        nb_access aacc[4] = {NB_READ_WRITE, m->texel ? NB_TEXEL : NB_READ, NB_READ_WRITE, NB_READ_WRITE};
+        nb_access aacc[4] = {NB_READ_WRITE, in_access(m), NB_READ_WRITE, NB_READ_WRITE};
         defs a = {.n = 0};
         def(&a, "TEXEL", m->texel);
         TRY(kernel(m, &m->k_adamw, "adamw", a.p, 4, aacc, 36));

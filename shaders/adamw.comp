@@ -7,12 +7,11 @@
 // Four parameters per invocation (vec4), ceil(n / 4) invocations: the
 // runtime makes every buffer a whole number of vec4 long, and what lies past
 // n is padding no one reads.
-// Define TEXEL (0/1): grad read as texels (vec.glsl).
+// Define TEXEL (0/1): grad read as texels (loads.glsl).
 // Bindings: 0 params (read-write), 1 grad (read), 2 m (read-write), 3 v (read-write).
 // Push: n, beta1, beta2, 1 - beta1, 1 - beta2, eps, decay (= 1 - lr wd),
 // step_size (= lr / bc1), inv_sqrt_bc2.
-#include "gelu.glsl"
-#include "vec.glsl"
+#include "loads.glsl"
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) buffer Pa { vec4 prm[]; };
 VIN(1, G, g);

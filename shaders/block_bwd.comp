@@ -22,6 +22,7 @@
 // Bindings: the weights as in block_fwd, then z, x, gv, (GV2) gv2 (read)
 // and a, gq, ga, gz, gx (write). Push: as in block_fwd.
 #include "gelu.glsl"
+#include "loads.glsl"
 #include "vec.glsl"
 #include "block_weights.glsl"
 layout(local_size_x = 64) in;

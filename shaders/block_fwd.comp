@@ -11,13 +11,14 @@
 // writes C (2C when it saves z for the backward pass).
 // One invocation per (4 positions, trace); the length must be a multiple of 4.
 // Defines: C (width), E (channel-MLP width); ACT, SAVE_Z (0/1); UBO (0/1);
-// TEXEL (0/1: x and s read as texels, vec.glsl).
+// TEXEL (0/1: x and s read as texels, loads.glsl).
 // Bindings: UBO = 1: 0, 1, 2 the uniform buffers of the skip [Ws | bs | g],
 // fc0 [W0 | b0] and fc1 [W1 | b1 | g] layers (W as [out][in]); UBO = 0: 0 the
 // flat parameter buffer (offsets in the push constants). Then x (read), s
 // (read), out (write) and, with SAVE_Z, z (write).
 // Push: batch, n, then (UBO = 0) the offsets of Ws, bs, W0, b0, W1, b1, g.
 #include "gelu.glsl"
+#include "loads.glsl"
 #include "vec.glsl"
 #include "block_weights.glsl"
 layout(local_size_x = 64) in;

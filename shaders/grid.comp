@@ -2,11 +2,10 @@
 // The lifting's input: the CIN data channels of x followed by the grid
 // channel linspace(0, 1, N+1)[:-1], i.e. n / N.
 // Four positions per invocation (vec4); N must be a multiple of 4.
-// Defines CIN; TEXEL (0/1: x read as texels, vec.glsl).
+// Defines CIN; TEXEL (0/1: x read as texels, loads.glsl).
 // Bindings: 0 x (read, [B][CIN][N]), 1 out (write, [B][CIN+1][N]).
 // Push: batch, n.
-#include "gelu.glsl"
-#include "vec.glsl"
+#include "loads.glsl"
 layout(local_size_x = 64) in;
 VIN(0, X, x);
 layout(std430, binding = 1) writeonly buffer O { VT o[]; };

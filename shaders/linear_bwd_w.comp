@@ -19,13 +19,14 @@
 // XGELU: the layer's input is GELU of the x given (the channel MLP's first
 // layer, whose input y = GELU(z) is not stored).
 // Defines: CIN, COUT, BIAS, GATE, XGELU, TEXEL (0/1: g, x and gx read as texels,
-// vec.glsl), CHUNK (positions per workgroup), TWO, TWI
+// loads.glsl), CHUNK (positions per workgroup), TWO, TWI
 // (tile sides), DOT (0/1), PH (phases, 1 to 64 / tiles: on a GPU the 64
 // lanes; on a CPU device one SIMD width, since its lanes beyond run one
 // after another anyway and every phase is one more row to reduce).
 // Bindings: 0 g (read), 1 x (read), 2 partials (write), 3 gx (read, GATE).
 // Push: batch, n.
 #include "gelu.glsl"
+#include "loads.glsl"
 #include "vec.glsl"
 layout(local_size_x = 64) in;
 VIN(0, Gr, g);

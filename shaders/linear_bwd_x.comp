@@ -5,12 +5,13 @@
 // registers as vec4 (vec.glsl). The length must be a multiple of 4.
 // Defines: CIN, COUT; DGELU (multiply by GELU'(pre)); UBO, BIAS (the layout
 // of the layer's uniform buffer: [W | bias | gate], as mlp_fwd reads it);
-// TEXEL (g and pre read as texels, vec.glsl).
+// TEXEL (g and pre read as texels, loads.glsl).
 // Bindings: 0 weights (UBO = 1: the layer's uniform buffer; UBO = 0: the
 // flat parameter buffer, W at w_off as [COUT][CIN]), 1 g (read), 2 gx
 // (write), 3 pre (read, DGELU).
 // Push: batch, n, w_off (unused when UBO = 1).
 #include "gelu.glsl"
+#include "loads.glsl"
 #include "vec.glsl"
 #define B_OFF_UNUSED
 #include "weights.glsl"

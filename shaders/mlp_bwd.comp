@@ -9,10 +9,11 @@
 // and read gh back.
 // One invocation per (4 positions, trace); the length must be a multiple of 4.
 // Defines: CIN, HID, COUT; UBO (0/1), the weights as in mlp_fwd; TEXEL (0/1:
-// g and h read as texels, vec.glsl).
+// g and h read as texels, loads.glsl).
 // Bindings: the weights as in mlp_fwd, then g, h (read), gh, gx (write).
 // Push: batch, n, then (UBO = 0) the offsets of W1, b1, W2, b2.
 #include "gelu.glsl"
+#include "loads.glsl"
 #include "vec.glsl"
 #include "mlp_weights.glsl"
 layout(local_size_x = 64) in;

@@ -8,12 +8,13 @@
 // the second layer applies the GELU to h as it loads it).
 // One invocation per (4 positions, trace); the length must be a multiple of 4.
 // Defines: CIN, HID, COUT; SAVE (0/1); UBO (0/1); TEXEL (0/1: x read as
-// texels, vec.glsl).
+// texels, loads.glsl).
 // Bindings: UBO = 1: 0 and 1 the two layers' uniform buffers, each laid out
 // [W | bias | gate slot] (W as [out][in]); UBO = 0: 0 the flat parameter
 // buffer. Then x (read), out (write) and, with SAVE, h (write).
 // Push: batch, n, then (UBO = 0) the offsets of W1, b1, W2, b2.
 #include "gelu.glsl"
+#include "loads.glsl"
 #include "vec.glsl"
 #include "mlp_weights.glsl"
 layout(local_size_x = 64) in;

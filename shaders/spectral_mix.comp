@@ -15,12 +15,11 @@
 // invocation per (k, output, trace), which reloaded the inputs for every
 // output and the weights for every trace).
 // Defines: C (channels), M (modes), BG (traces per invocation), BACKWARD;
-// TEXEL (0/1: params and F read as texels, vec.glsl; w_off must be even).
+// TEXEL (0/1: params and F read as texels, loads.glsl; w_off must be even).
 // Bindings: 0 params (read; W at w_off as [C][C][M] complex), 1 F (read),
 // 2 Y (write), 3 S (write; forward only).
 // Push: batch, nc (= N/2 + 1), inv_n (1/N as float bits), w_off.
-#include "gelu.glsl"
-#include "vec.glsl"
+#include "loads.glsl"
 layout(local_size_x = 64) in;
 #if TEXEL
 CXIN(0, Pa, prmc);

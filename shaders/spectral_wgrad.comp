@@ -9,11 +9,10 @@
 // the C values of G at k once, and keeps the IG x C sums (against one
 // invocation per (k, o, i), which loaded both for every output).
 // Defines: C, M, IG (inputs per invocation; divides C); TEXEL (0/1: S and G
-// read as texels, vec.glsl).
+// read as texels, loads.glsl).
 // Bindings: 0 S (read), 1 G (read, full half-spectrum), 2 grad (read-write:
 // added to, at w_off). Push: batch, nc, w_off.
-#include "gelu.glsl"
-#include "vec.glsl"
+#include "loads.glsl"
 layout(local_size_x = 64) in;
 CXIN(0, Sb, s);
 CXIN(1, Gb, g);
