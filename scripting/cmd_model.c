@@ -3,12 +3,13 @@
 #include "nb_bench.h"
 #include "nm_models.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct opts {
-    const char *preset, *checkpoint, *input, *output, *out, *dataset;
+    const char *preset, *checkpoint, *input, *output, *out, *dataset, *current, *codes;
     long length, seed, batch;
     int json;
 } opts;
@@ -44,6 +45,10 @@ static int parse(int argc, char **argv, opts *o)
             sv = &o->out;
         else if (strcmp(a, "--dataset") == 0)
             sv = &o->dataset;
+        else if (strcmp(a, "--current") == 0)
+            sv = &o->current;
+        else if (strcmp(a, "--codes") == 0)
+            sv = &o->codes;
         else if (strcmp(a, "--length") == 0)
             lv = &o->length;
         else if (strcmp(a, "--seed") == 0)
@@ -57,10 +62,16 @@ static int parse(int argc, char **argv, opts *o)
         if (sv) {
             *sv = argv[++i];
         } else {
+            /* the allowed ranges: a window the FFT can take, a seed, a batch */
+            long lo = lv == &o->length ? 8 : lv == &o->batch ? 1 : 0;
+            long hi = lv == &o->length ? 1L << 20 : lv == &o->batch ? 65536 : (1L << 53);
             char *end;
+            errno = 0;
             *lv = strtol(argv[++i], &end, 10);
-            if (*end || *lv < 0)
-                return usage_error("not a non-negative integer:", argv[i]);
+            if (end == argv[i] || *end || errno || *lv < lo || *lv > hi) {
+                fprintf(stderr, "noble model: %s %s: expected an integer from %ld to %ld\n", a, argv[i], lo, hi);
+                return 2;
+            }
         }
     }
     return 0;
@@ -194,51 +205,98 @@ static int init(const opts *o)
     return 0;
 }
 
+/* Runs what the checkpoint is. With an embedding (a NOBLE model, made by
+ * noble train) the network predicts V / voltage_scale: from --current
+ * (batch, length) pA and --codes (batch, codes) it makes the input on the
+ * device and gives mV; from an operator input (--dataset, (batch,
+ * in_channels, length)) its output is scaled to mV. Without an embedding
+ * the output is the bare operator's, in the units it was trained to:
+ * written with units "1" and said so. */
 static int run_model(const opts *o)
 {
     if (!o->checkpoint || !o->input || !o->output)
         return usage_error("run needs --checkpoint FILE --input FILE --output FILE", NULL);
+    if ((o->current != NULL) != (o->codes != NULL))
+        return usage_error("--current and --codes go together (the NOBLE input: current in pA, codes)", NULL);
     nm_checkpoint ck;
     if (nm_checkpoint_load(o->checkpoint, NULL, &ck))
         return fail("cannot load the checkpoint");
     const nm_config *c = &ck.config;
-    float *x = NULL, *y = NULL;
-    uint32_t rank = 0;
-    uint64_t d[4];
+    float *x = NULL, *q = NULL, *y = NULL;
+    uint32_t rank = 0, qrank = 0;
+    uint64_t d[4], qd[4];
     nb_context *ctx = NULL;
     nm_model *m = NULL;
     int rc = 1;
-    if (nm_array_load(o->input, o->dataset, &x, &rank, d)) {
-        fail("input");
+    const int embedded = o->current != NULL;
+    if (embedded && !ck.has_embedding) {
+        fprintf(stderr, "noble model: %s has no embedding: --current and --codes need a checkpoint made by noble "
+                        "train; give the operator's input (--dataset NAME, shape (batch, %u, %u))\n",
+                o->checkpoint, c->in_channels, c->length);
         goto done;
     }
-    if (rank != 3 || d[1] != c->in_channels || d[2] != c->length) {
-        fprintf(stderr,
-                "noble model: %s '%s' has shape (%llu%s%llu%s%llu), the model takes (batch, %u, %u)\n", o->input,
-                o->dataset, (unsigned long long)d[0], rank > 1 ? ", " : "", rank > 1 ? (unsigned long long)d[1] : 0ull,
-                rank > 2 ? ", " : "", rank > 2 ? (unsigned long long)d[2] : 0ull, c->in_channels, c->length);
-        goto done;
+    if (embedded) {
+        if (nm_array_load(o->input, o->current, &x, &rank, d) || nm_array_load(o->input, o->codes, &q, &qrank, qd)) {
+            fail("input");
+            goto done;
+        }
+        if (rank != 2 || d[1] != c->length || qrank != 2 || qd[0] != d[0] || qd[1] != ck.embedding.n_codes) {
+            fprintf(stderr,
+                    "noble model: %s: '%s' must have shape (batch, %u) and '%s' (batch, %u); they have rank %u and "
+                    "%u (%llu, %llu) and (%llu, %llu)\n",
+                    o->input, o->current, c->length, o->codes, ck.embedding.n_codes, rank, qrank,
+                    (unsigned long long)d[0], rank > 1 ? (unsigned long long)d[1] : 0ull, (unsigned long long)qd[0],
+                    qrank > 1 ? (unsigned long long)qd[1] : 0ull);
+            goto done;
+        }
+    } else {
+        if (nm_array_load(o->input, o->dataset, &x, &rank, d)) {
+            fail("input");
+            goto done;
+        }
+        if (rank != 3 || d[1] != c->in_channels || d[2] != c->length) {
+            char shape[96];
+            int at = 0;
+            for (uint32_t k = 0; k < rank && at < (int)sizeof shape; k++)
+                at += snprintf(shape + at, sizeof shape - (size_t)at, "%s%llu", k ? ", " : "", (unsigned long long)d[k]);
+            fprintf(stderr, "noble model: %s '%s' has shape (%s), the model takes (batch, %u, %u)\n", o->input,
+                    o->dataset, shape, c->in_channels, c->length);
+            goto done;
+        }
     }
+    const uint32_t out_ch = embedded ? 1 : c->out_channels;
     uint32_t B = (uint32_t)d[0], mb = o->batch ? (uint32_t)o->batch : (B < 64 ? B : 64);
-    y = malloc((uint64_t)B * c->out_channels * c->length * sizeof *y);
+    y = malloc((uint64_t)B * out_ch * c->length * sizeof *y);
     if (!y || nb_context_create(NULL, &ctx)) {
         fail("device");
         goto done;
     }
-    if (nm_model_create(ctx, c, mb, 0, &m) || nm_model_set_params(m, ck.params)) {
+    if (nm_model_create(ctx, c, mb, 0, &m) || nm_model_set_params(m, ck.params) ||
+        (ck.has_embedding && nm_model_set_embedding(m, &ck.embedding))) {
         fail("model");
         goto done;
     }
     for (uint32_t at = 0; at < B; at += mb) {
         uint32_t b = B - at < mb ? B - at : mb;
-        if (nm_model_forward(m, x + (uint64_t)at * c->in_channels * c->length, b,
-                             y + (uint64_t)at * c->out_channels * c->length)) {
-            fail("forward");
+        nb_status s = embedded ? nm_model_predict(m, x + (uint64_t)at * c->length,
+                                                  q + (uint64_t)at * ck.embedding.n_codes, b,
+                                                  y + (uint64_t)at * c->length)
+                               : nm_model_forward(m, x + (uint64_t)at * c->in_channels * c->length, b,
+                                                  y + (uint64_t)at * c->out_channels * c->length);
+        if (s) {
+            fail(embedded ? "predict" : "forward");
             goto done;
         }
     }
-    uint64_t yd[3] = {B, c->out_channels, c->length};
-    if (nm_array_save(o->output, "y", y, 3, yd, "mV")) {
+    if (!embedded && ck.has_embedding) /* the network predicts V / voltage_scale */
+        for (uint64_t i = 0; i < (uint64_t)B * out_ch * c->length; i++)
+            y[i] = (float)(y[i] * ck.embedding.voltage_scale);
+    uint64_t yd[3] = {B, out_ch, c->length};
+    if (embedded) {
+        yd[1] = c->length;
+    }
+    const char *units = ck.has_embedding ? "mV" : "1";
+    if (nm_array_save(o->output, "y", y, embedded ? 2 : 3, yd, units)) {
         fail("output");
         goto done;
     }
@@ -246,12 +304,21 @@ static int run_model(const opts *o)
         fail("validation");
         goto done;
     }
-    printf("wrote y (%u, %u, %u) to %s\n", B, c->out_channels, c->length, o->output);
+    if (embedded)
+        printf("wrote y (%u, %u) in mV to %s\n", B, c->length, o->output);
+    else if (ck.has_embedding)
+        printf("wrote y (%u, %u, %u) in mV (the operator's output x voltage_scale %g mV) to %s\n", B, out_ch,
+               c->length, ck.embedding.voltage_scale, o->output);
+    else
+        printf("wrote y (%u, %u, %u) to %s: the bare operator's output, in the units it was trained to (the "
+               "checkpoint has no embedding, so no voltage scale; units \"1\")\n",
+               B, out_ch, c->length, o->output);
     rc = 0;
 done:
     nm_model_destroy(m);
     nb_context_destroy(ctx);
     free(x);
+    free(q);
     free(y);
     nm_checkpoint_free(&ck);
     return rc;

@@ -10,8 +10,10 @@ const nbc_command nbc_commands[] = {
      "                                  the operator's configuration and parameters\n"
      "  noble model init [--preset P] [--length N] [--seed S] --out FILE\n"
      "                                  a freshly initialised checkpoint\n"
-     "  noble model run --checkpoint FILE --input FILE [--dataset x] --output FILE [--batch B]\n"
-     "                                  the operator on an HDF5 array (batch, channels, length)\n"
+     "  noble model run --checkpoint FILE --input FILE [--dataset x | --current NAME --codes NAME] --output FILE\n"
+     "                  [--batch B]       the checkpoint on HDF5 arrays: the operator's input (batch, channels,\n"
+     "                                  length), or NOBLE's current (batch, length) pA and codes (batch, 3);\n"
+     "                                  y in mV when the checkpoint has an embedding\n"
      "  noble model export --checkpoint FILE --out FILE\n"
      "                                  an inference copy: no optimiser moments\n"},
     {"datagen", nbc_datagen,

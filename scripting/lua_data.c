@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define T_DATASET "noble.dataset"
@@ -25,7 +27,7 @@ static nm_rng *check_rng(lua_State *L, int i) { return luaL_checkudata(L, i, T_R
 /* noble.rng(seed) */
 static int l_rng(lua_State *L)
 {
-    lua_Integer seed = luaL_optinteger(L, 1, 0);
+    lua_Integer seed = lua_isnoneornil(L, 1) ? 0 : nbl_int(L, 1, "noble.rng", "seed", 0, LUA_MAXINTEGER);
     nm_rng *r = lua_newuserdatauv(L, sizeof *r, 0);
     nm_rng_seed(r, (uint64_t)seed);
     luaL_setmetatable(L, T_RNG);
@@ -37,8 +39,11 @@ static int r_uniform(lua_State *L)
 {
     nm_rng *r = check_rng(L, 1);
     double u = nm_rng_uniform(r);
-    if (lua_gettop(L) >= 3)
-        u = luaL_checknumber(L, 2) + u * (luaL_checknumber(L, 3) - luaL_checknumber(L, 2));
+    if (lua_gettop(L) >= 2) {
+        double a = nbl_num(L, 2, "rng:uniform", "a", -HUGE_VAL, HUGE_VAL, 0);
+        double b = nbl_num(L, 3, "rng:uniform", "b", -HUGE_VAL, HUGE_VAL, 0);
+        u = a + u * (b - a);
+    }
     lua_pushnumber(L, u);
     return 1;
 }
@@ -56,8 +61,7 @@ static uint64_t below(nm_rng *r, uint64_t n)
 static int r_int(lua_State *L)
 {
     nm_rng *r = check_rng(L, 1);
-    lua_Integer n = luaL_checkinteger(L, 2);
-    luaL_argcheck(L, n > 0, 2, "n must be positive");
+    lua_Integer n = nbl_int(L, 2, "rng:int", "n", 1, LUA_MAXINTEGER);
     lua_pushinteger(L, (lua_Integer)below(r, (uint64_t)n));
     return 1;
 }
@@ -213,10 +217,9 @@ static int ds_models(lua_State *L) { return select_ids(L, 1); }
 
 static uint32_t check_id(lua_State *L, int i, uint32_t n, const char *what)
 {
-    lua_Integer v = luaL_checkinteger(L, i);
-    if (v < 0 || (uint64_t)v >= n)
-        luaL_error(L, "%s id %d is out of range (0 to %d)", what, (int)v, (int)n - 1);
-    return (uint32_t)v;
+    if (n == 0)
+        luaL_error(L, "the dataset has no %ss", what);
+    return (uint32_t)nbl_int(L, i, lua_pushfstring(L, "dataset:%s", what), "id", 0, (lua_Integer)n - 1);
 }
 
 static const char *split_name(int s)
@@ -258,22 +261,19 @@ static int ds_trace(lua_State *L)
     return 1;
 }
 
-/* ds:window_start([jitter_ms]) -> the first sample of the window */
+/* ds:window_start([jitter_ms]) -> the first sample of the window; the
+ * jitter must keep that sample inside the trace. */
 static int ds_window_start(lua_State *L)
 {
     nm_dataset *d = check_ds(L, 1);
-    lua_pushinteger(L, (lua_Integer)nm_dataset_window_start(d, luaL_optnumber(L, 2, 0.0)));
+    const double latest = d->stim_start_ms - d->window_step_start_ms; /* jitter of a start at sample 0 */
+    const double earliest = latest - (double)(d->n_samples - 1) * d->dt_ms;
+    double j = lua_isnoneornil(L, 2) ? 0.0 : nbl_num(L, 2, "dataset:window_start", "jitter_ms", earliest, latest, 0);
+    int64_t s = nm_dataset_window_start(d, j);
+    if (s < 0 || (uint64_t)s >= d->n_samples) /* only by rounding at the ends */
+        s = s < 0 ? 0 : (int64_t)d->n_samples - 1;
+    lua_pushinteger(L, (lua_Integer)s);
     return 1;
-}
-
-static int opt_field_int(lua_State *L, int t, const char *k, lua_Integer def)
-{
-    if (!lua_istable(L, t))
-        return (int)def;
-    lua_getfield(L, t, k);
-    lua_Integer v = lua_isnil(L, -1) ? def : luaL_checkinteger(L, -1);
-    lua_pop(L, 1);
-    return (int)v;
 }
 
 /* ds:batch(ids, {length = L, stride = 1, jitter = rng | starts = {..}})
@@ -283,18 +283,25 @@ static int opt_field_int(lua_State *L, int t, const char *k, lua_Integer def)
  * rng, each start is drawn: jitter U(jitter_ms) as the dataset says. */
 static int ds_batch(lua_State *L)
 {
+    static const char *const known[] = {"length", "stride", "jitter", "starts", NULL};
     nm_dataset *d = check_ds(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 3);
+    if (!lua_isnil(L, 3))
+        luaL_checktype(L, 3, LUA_TTABLE);
+    nbl_check_keys(L, 3, "dataset:batch", known);
     lua_Integer n = luaL_len(L, 2);
     if (n < 1)
         return luaL_error(L, "dataset:batch: no traces given");
-    int length = opt_field_int(L, 3, "length", 0);
-    int stride = opt_field_int(L, 3, "stride", 1);
-    if (stride < 1)
-        return luaL_error(L, "dataset:batch: stride %d (1 or more)", stride);
+    if (n > (lua_Integer)1 << 24)
+        return luaL_error(L, "dataset:batch: %I traces: at most 16777216 in one batch", n);
+    const lua_Integer S = (lua_Integer)d->n_samples;
+    int stride = (int)nbl_opt_int(L, 3, "dataset:batch", "stride", 1, 1, S > 1 ? S - 1 : 1);
+    int length = (int)nbl_opt_int(L, 3, "dataset:batch", "length", 0, 0, S);
     if (length <= 0) /* the window the dataset describes, at this stride */
         length = (int)floor(d->window_ms / d->dt_ms / stride);
+    if (length < 1)
+        return luaL_error(L, "dataset:batch: stride %d leaves no sample in the dataset's window", stride);
     uint32_t *ids = malloc((size_t)n * sizeof *ids);
     int64_t *starts = malloc((size_t)n * sizeof *starts);
     if (!ids || !starts) {
@@ -321,15 +328,23 @@ static int ds_batch(lua_State *L)
         if (!ok || v < 0 || (uint64_t)v >= d->n_traces) {
             free(ids);
             free(starts);
-            return luaL_error(L, "dataset:batch: entry %d is not a trace id (0 to %d)", (int)i + 1,
-                              (int)d->n_traces - 1);
+            return luaL_error(L, "dataset:batch: entry %I is not a trace id (0 to %I)", i + 1,
+                              (lua_Integer)d->n_traces - 1);
         }
         ids[i] = (uint32_t)v;
         if (have_starts) {
             lua_getfield(L, 3, "starts");
             lua_geti(L, -1, i + 1);
-            starts[i] = (int64_t)lua_tointeger(L, -1);
+            int ok0;
+            lua_Integer v0 = lua_tointegerx(L, -1, &ok0);
             lua_pop(L, 2);
+            if (!ok0 || v0 < 0 || v0 >= S) {
+                free(ids);
+                free(starts);
+                return luaL_error(L, "dataset:batch: starts[%I] is not a sample of the trace (an integer from 0 to %I)",
+                                  i + 1, S - 1);
+            }
+            starts[i] = (int64_t)v0;
         } else if (rng) {
             starts[i] = nm_dataset_window_start(
                 d, d->jitter_ms[0] + nm_rng_uniform(rng) * (d->jitter_ms[1] - d->jitter_ms[0]));
@@ -427,13 +442,18 @@ static int l_metrics(lua_State *L)
  * a multiple of 4 that the FFT computes exactly (docs/operator.md). */
 static int l_fft_length(lua_State *L)
 {
-    lua_Integer n = luaL_checkinteger(L, 1);
-    for (lua_Integer k = n - n % 4; k >= 4; k -= 4)
+    /* any whole number of samples; the search starts at the largest length
+     * the FFT takes (2^20), so it ends after at most 2^18 steps */
+    lua_Integer n = nbl_int(L, 1, "noble.fft_length", "n", 8, LUA_MAXINTEGER);
+    const lua_Integer top = (lua_Integer)1 << 20;
+    if (n > top)
+        n = top;
+    for (lua_Integer k = n - n % 4; k >= 8; k -= 4)
         if (nb_fft_length_ok((uint64_t)k)) {
             lua_pushinteger(L, k);
             return 1;
         }
-    return luaL_error(L, "noble.fft_length: no length of 4 or more is at most %d", (int)n);
+    return luaL_error(L, "noble.fft_length: no length the FFT takes is at most %I", n);
 }
 
 /* noble.now() -> milliseconds on a monotonic clock */
@@ -448,8 +468,65 @@ static int l_now(lua_State *L)
 /* noble.isatty(fd) -> whether 0, 1 or 2 is a terminal (progress bars) */
 static int l_isatty(lua_State *L)
 {
-    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    lua_pushboolean(L, isatty((int)nbl_int(L, 1, "noble.isatty", "fd", 0, INT32_MAX)));
     return 1;
+}
+
+/* noble.mkdir(path) -> the list of directories it made, outermost first
+ * (empty when path was there): path and its missing parents, like mkdir -p,
+ * so that a command that fails can remove exactly what it made. */
+static int l_mkdir(lua_State *L)
+{
+    size_t len;
+    const char *path = luaL_checklstring(L, 1, &len);
+    if (len == 0)
+        return luaL_error(L, "noble.mkdir: an empty path");
+    char *p = lua_newuserdatauv(L, len + 1, 0);
+    memcpy(p, path, len + 1);
+    lua_newtable(L);
+    int made = 0;
+    for (size_t i = 1; i <= len; i++) {
+        if (p[i] != '/' && p[i] != '\0')
+            continue;
+        char c = p[i];
+        p[i] = '\0';
+        struct stat st;
+        if (stat(p, &st) == 0) {
+            if (!S_ISDIR(st.st_mode))
+                return luaL_error(L, "cannot make the directory %s: %s is not a directory", path, p);
+        } else if (mkdir(p, 0777) == 0) {
+            lua_pushstring(L, p);
+            lua_rawseti(L, -2, ++made);
+        } else {
+            return luaL_error(L, "cannot make the directory %s: %s: %s", path, p, strerror(errno));
+        }
+        p[i] = c;
+    }
+    return 1;
+}
+
+/* noble.host_memory() -> available, total: bytes of host memory (what the
+ * system can give now without swapping, and all of it), for size checks
+ * before work starts. */
+static int l_host_memory(lua_State *L)
+{
+    long page = sysconf(_SC_PAGESIZE), total = sysconf(_SC_PHYS_PAGES);
+    double avail = -1;
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %lf kB", &avail) == 1) {
+                avail *= 1024;
+                break;
+            }
+        fclose(f);
+    }
+    if (avail < 0)
+        avail = (double)sysconf(_SC_AVPHYS_PAGES) * (double)page;
+    lua_pushnumber(L, avail);
+    lua_pushnumber(L, (double)total * (double)page);
+    return 2;
 }
 
 /* ----------------------------------------------------------------- open */
@@ -470,6 +547,7 @@ void nbl_open_data(lua_State *L)
     nbl_new_class(L, T_RNG, rng_m, NULL, NULL);
     nbl_new_class(L, T_DATASET, ds_m, ds_close, NULL);
     static const luaL_Reg fns[] = {{"dataset", l_dataset}, {"rng", l_rng}, {"metrics", l_metrics},
-                                   {"fft_length", l_fft_length}, {"isatty", l_isatty}, {"now", l_now}, {NULL, NULL}};
+                                   {"fft_length", l_fft_length}, {"isatty", l_isatty}, {"now", l_now},
+                                   {"mkdir", l_mkdir},       {"host_memory", l_host_memory}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
 }

@@ -21,6 +21,110 @@
 #define T_CONTEXT "noble.context"
 #define T_MODEL "noble.model"
 
+/* ------------------------------------------------------ checked arguments */
+
+/* A number as messages write it: 1, 2.5, 1e+10, nan (pushed). */
+static const char *number_text(lua_State *L, double v)
+{
+    char b[64];
+    snprintf(b, sizeof b, "%.14g", v);
+    return lua_pushstring(L, b);
+}
+
+/* The value at idx as a message shows it: integers as they are, other
+ * numbers by number_text, strings quoted, anything else by its type
+ * (pushed; an error unwinds it). */
+static const char *value_text(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_isinteger(L, idx))
+        return lua_pushfstring(L, "%I", lua_tointeger(L, idx));
+    if (lua_type(L, idx) == LUA_TNUMBER)
+        return number_text(L, lua_tonumber(L, idx));
+    if (lua_type(L, idx) == LUA_TSTRING)
+        return lua_pushfstring(L, "'%s'", lua_tostring(L, idx));
+    return lua_pushfstring(L, "a %s", luaL_typename(L, idx));
+}
+
+lua_Integer nbl_int(lua_State *L, int idx, const char *what, const char *name, lua_Integer lo, lua_Integer hi)
+{
+    idx = lua_absindex(L, idx);
+    int ok = 0;
+    lua_Integer v = 0;
+    if (lua_type(L, idx) == LUA_TNUMBER)
+        v = lua_tointegerx(L, idx, &ok); /* a float converts only when it is a whole number in range */
+    if (!ok || v < lo || v > hi)
+        luaL_error(L, "%s: %s = %s: expected an integer from %I to %I", what, name, value_text(L, idx), lo, hi);
+    return v;
+}
+
+double nbl_num(lua_State *L, int idx, const char *what, const char *name, double lo, double hi, int lo_open)
+{
+    idx = lua_absindex(L, idx);
+    double v = lua_type(L, idx) == LUA_TNUMBER ? lua_tonumber(L, idx) : NAN;
+    if (isfinite(v) && (lo_open ? v > lo : v >= lo) && v <= hi)
+        return v;
+    const char *range;
+    if (isinf(lo) && isinf(hi))
+        range = lua_pushstring(L, "a finite number");
+    else if (isinf(hi))
+        range = lua_pushfstring(L, "a finite number %s %s", lo_open ? ">" : ">=", number_text(L, lo));
+    else if (isinf(lo))
+        range = lua_pushfstring(L, "a number <= %s", number_text(L, hi));
+    else
+        range = lua_pushfstring(L, "a number from %s%s to %s", number_text(L, lo), lo_open ? " (excluded)" : "",
+                                number_text(L, hi));
+    luaL_error(L, "%s: %s = %s: expected %s", what, name, value_text(L, idx), range);
+    return 0;
+}
+
+lua_Integer nbl_opt_int(lua_State *L, int t, const char *what, const char *key, lua_Integer def, lua_Integer lo,
+                        lua_Integer hi)
+{
+    if (!lua_istable(L, t))
+        return def;
+    lua_getfield(L, t, key);
+    lua_Integer v = lua_isnil(L, -1) ? def : nbl_int(L, -1, what, key, lo, hi);
+    lua_pop(L, 1);
+    return v;
+}
+
+double nbl_opt_num(lua_State *L, int t, const char *what, const char *key, double def, double lo, double hi,
+                   int lo_open)
+{
+    if (!lua_istable(L, t))
+        return def;
+    lua_getfield(L, t, key);
+    double v = lua_isnil(L, -1) ? def : nbl_num(L, -1, what, key, lo, hi, lo_open);
+    lua_pop(L, 1);
+    return v;
+}
+
+void nbl_check_keys(lua_State *L, int t, const char *what, const char *const *known)
+{
+    if (!lua_istable(L, t))
+        return;
+    t = lua_absindex(L, t);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        int ok = 0;
+        if (lua_type(L, -1) == LUA_TSTRING)
+            for (int k = 0; known[k] && !ok; k++)
+                ok = strcmp(lua_tostring(L, -1), known[k]) == 0;
+        if (!ok) {
+            luaL_Buffer b;
+            luaL_buffinit(L, &b);
+            for (int k = 0; known[k]; k++) {
+                luaL_addstring(&b, k ? ", " : "");
+                luaL_addstring(&b, known[k]);
+            }
+            luaL_pushresult(&b);
+            luaL_error(L, "%s: unknown option %s (known: %s)", what, value_text(L, -2), lua_tostring(L, -1));
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- tensors */
 
 typedef nbl_tensor ltensor;
@@ -30,17 +134,19 @@ ltensor *nbl_tensor_new(lua_State *L, uint32_t rank, const uint64_t *dims)
     uint64_t n = 1;
     for (uint32_t i = 0; i < rank; i++) {
         if (dims[i] == 0 || dims[i] > (1ull << 32))
-            luaL_error(L, "tensor: dimension %d is %d (1 to 2^32)", (int)i + 1, (int)dims[i]);
+            luaL_error(L, "noble.tensor: dimension %d is %I: expected an integer from 1 to 4294967296", (int)i + 1,
+                       (lua_Integer)dims[i]);
+        if (dims[i] > (1ull << 34) / n) /* checked before the product could wrap */
+            luaL_error(L, "noble.tensor: more than 2^34 = 17179869184 elements is too many");
         n *= dims[i];
     }
-    if (n > (1ull << 34))
-        luaL_error(L, "tensor: %f elements is too many", (double)n);
     ltensor *t = lua_newuserdatauv(L, sizeof *t, 0);
     memset(t, 0, sizeof *t);
     luaL_setmetatable(L, T_TENSOR);
     t->data = calloc(n, sizeof *t->data);
     if (!t->data)
-        luaL_error(L, "tensor: out of host memory for %f floats", (double)n);
+        luaL_error(L, "noble.tensor: out of host memory for %I floats (%f MiB)", (lua_Integer)n,
+                   (lua_Number)((double)n * 4 / 1048576.0));
     t->n = n;
     t->rank = rank;
     memcpy(t->dims, dims, rank * sizeof *dims);
@@ -64,13 +170,16 @@ static int l_tensor(lua_State *L)
     if (lua_istable(L, 1)) {
         lua_Integer n = luaL_len(L, 1);
         if (lua_istable(L, 2)) {
-            rank = (uint32_t)luaL_len(L, 2);
-            if (rank < 1 || rank > 4)
-                return luaL_error(L, "tensor: a shape has 1 to 4 dimensions, got %d", (int)rank);
+            lua_Integer r = luaL_len(L, 2);
+            if (r < 1 || r > 4)
+                return luaL_error(L, "noble.tensor: a shape has 1 to 4 dimensions, got %I", r);
+            rank = (uint32_t)r;
             for (uint32_t i = 0; i < rank; i++) {
                 lua_geti(L, 2, i + 1);
-                dims[i] = (uint64_t)luaL_checkinteger(L, -1);
-                lua_pop(L, 1);
+                const int at = lua_gettop(L);
+                const char *name = lua_pushfstring(L, "shape[%d]", (int)i + 1);
+                dims[i] = (uint64_t)nbl_int(L, at, "noble.tensor", name, 1, (lua_Integer)1 << 32);
+                lua_pop(L, 2);
             }
         } else {
             rank = 1;
@@ -78,7 +187,7 @@ static int l_tensor(lua_State *L)
         }
         ltensor *t = nbl_tensor_new(L, rank, dims);
         if ((lua_Integer)t->n != n)
-            return luaL_error(L, "tensor: %d values do not fill a shape of %d elements", (int)n, (int)t->n);
+            return luaL_error(L, "noble.tensor: %I values do not fill a shape of %I elements", n, (lua_Integer)t->n);
         for (lua_Integer i = 1; i <= n; i++) {
             lua_geti(L, 1, i);
             t->data[i - 1] = (float)luaL_checknumber(L, -1);
@@ -88,9 +197,9 @@ static int l_tensor(lua_State *L)
     }
     int top = lua_gettop(L);
     if (top < 1 || top > 4)
-        return luaL_error(L, "tensor: give 1 to 4 dimensions, or a table of values");
+        return luaL_error(L, "noble.tensor: give 1 to 4 dimensions, or a table of values");
     for (int i = 1; i <= top; i++)
-        dims[rank++] = (uint64_t)luaL_checkinteger(L, i);
+        dims[rank++] = (uint64_t)nbl_int(L, i, "noble.tensor", lua_pushfstring(L, "d%d", i), 1, (lua_Integer)1 << 32);
     nbl_tensor_new(L, rank, dims);
     return 1;
 }
@@ -99,18 +208,16 @@ static int l_tensor(lua_State *L)
 static uint64_t tensor_index(lua_State *L, ltensor *t, int first, int count)
 {
     if (count == 1) {
-        lua_Integer i = luaL_checkinteger(L, first);
-        if (i < 1 || (uint64_t)i > t->n)
-            luaL_error(L, "tensor index %d outside 1..%d", (int)i, (int)t->n);
+        lua_Integer i = nbl_int(L, first, "tensor", "index", 1, (lua_Integer)t->n);
         return (uint64_t)i - 1;
     }
-    if ((uint32_t)count != t->rank)
+    if (count < 1 || (uint32_t)count != t->rank)
         luaL_error(L, "tensor of rank %d indexed with %d indices", (int)t->rank, count);
     uint64_t at = 0;
     for (int k = 0; k < count; k++) {
-        lua_Integer i = luaL_checkinteger(L, first + k);
-        if (i < 1 || (uint64_t)i > t->dims[k])
-            luaL_error(L, "tensor index %d is %d, outside 1..%d", k + 1, (int)i, (int)t->dims[k]);
+        const char *name = lua_pushfstring(L, "index %d", k + 1);
+        lua_Integer i = nbl_int(L, first + k, "tensor", name, 1, (lua_Integer)t->dims[k]);
+        lua_pop(L, 1);
         at = at * t->dims[k] + (uint64_t)(i - 1);
     }
     return at;
@@ -147,13 +254,11 @@ static int t_fill(lua_State *L)
 static int t_copy_row(lua_State *L)
 {
     ltensor *t = nbl_check_tensor(L, 1), *src = nbl_check_tensor(L, 3);
-    lua_Integer r = luaL_checkinteger(L, 2), sr = luaL_checkinteger(L, 4);
+    lua_Integer r = nbl_int(L, 2, "tensor:copy_row", "r", 1, (lua_Integer)t->dims[0]);
+    lua_Integer sr = nbl_int(L, 4, "tensor:copy_row", "sr", 1, (lua_Integer)src->dims[0]);
     uint64_t row = t->n / t->dims[0], srow = src->n / src->dims[0];
     if (row != srow)
-        return luaL_error(L, "copy_row: rows of %d and %d values", (int)row, (int)srow);
-    if (r < 1 || (uint64_t)r > t->dims[0] || sr < 1 || (uint64_t)sr > src->dims[0])
-        return luaL_error(L, "copy_row: row %d of %d from row %d of %d", (int)r, (int)t->dims[0], (int)sr,
-                          (int)src->dims[0]);
+        return luaL_error(L, "tensor:copy_row: rows of %I and %I values", (lua_Integer)row, (lua_Integer)srow);
     memmove(t->data + (uint64_t)(r - 1) * row, src->data + (uint64_t)(sr - 1) * srow, row * sizeof *t->data);
     lua_settop(L, 1);
     return 1;
@@ -318,12 +423,18 @@ static int l_device(lua_State *L)
 {
     nb_context_options o;
     nb_context_options_default(&o);
-    if (lua_istable(L, 1)) {
+    if (!lua_isnoneornil(L, 1)) {
+        static const char *const known[] = {"validation", NULL};
+        luaL_checktype(L, 1, LUA_TTABLE);
+        nbl_check_keys(L, 1, "noble.device", known);
         lua_getfield(L, 1, "validation");
         if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "sync") == 0)
             o.validation = 2; /* with synchronization validation */
-        else if (!lua_isnil(L, -1))
+        else if (lua_isboolean(L, -1))
             o.validation = lua_toboolean(L, -1);
+        else if (!lua_isnil(L, -1))
+            return luaL_error(L, "noble.device: validation = %s: expected true, false or \"sync\"",
+                              value_text(L, -1));
         lua_pop(L, 1);
     }
     lcontext *c = lua_newuserdatauv(L, sizeof *c, 0);
@@ -404,22 +515,15 @@ static lmodel *check_model(lua_State *L, int i)
     return m;
 }
 
-static uint32_t opt_uint(lua_State *L, int t, const char *k, uint32_t def)
-{
-    lua_getfield(L, t, k);
-    uint32_t v = lua_isnil(L, -1) ? def : (uint32_t)luaL_checkinteger(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
+/* The largest max_batch a model takes (traces per call; the device splits
+ * them further into micro-batches that fit its buffers). */
+#define MAX_BATCH 65536
 
-static double opt_num(lua_State *L, int t, const char *k, double def)
+/* A configuration or embedding count: the range here only keeps the value
+ * from wrapping; nm_config_check and nm_embedding_check give the real one. */
+static uint32_t opt_uint(lua_State *L, int t, const char *what, const char *k, uint32_t def)
 {
-    if (!lua_istable(L, t))
-        return def;
-    lua_getfield(L, t, k);
-    double v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
-    lua_pop(L, 1);
-    return v;
+    return (uint32_t)nbl_opt_int(L, t, what, k, def, 0, INT32_MAX);
 }
 
 /* An embedding table: {amp_freqs, feat_freqs, names = {..}, units = {..},
@@ -429,18 +533,21 @@ static void parse_embedding(lua_State *L, int t, nm_embedding *e)
 {
     t = lua_absindex(L, t);
     luaL_checktype(L, t, LUA_TTABLE);
+    static const char *const known[] = {"amp_freqs", "feat_freqs", "names", "units", "min", "max", "lo", "hi",
+                                        "current_scale", "voltage_scale", NULL};
+    nbl_check_keys(L, t, "embedding", known);
     nm_embedding_default(e);
-    e->amp_freqs = opt_uint(L, t, "amp_freqs", e->amp_freqs);
-    e->feat_freqs = opt_uint(L, t, "feat_freqs", e->feat_freqs);
-    e->lo = opt_num(L, t, "lo", e->lo);
-    e->hi = opt_num(L, t, "hi", e->hi);
-    e->current_scale = opt_num(L, t, "current_scale", e->current_scale);
-    e->voltage_scale = opt_num(L, t, "voltage_scale", e->voltage_scale);
+    e->amp_freqs = (uint32_t)nbl_opt_int(L, t, "embedding", "amp_freqs", e->amp_freqs, 0, 16);
+    e->feat_freqs = (uint32_t)nbl_opt_int(L, t, "embedding", "feat_freqs", e->feat_freqs, 0, 16);
+    e->lo = nbl_opt_num(L, t, "embedding", "lo", e->lo, -HUGE_VAL, HUGE_VAL, 0);
+    e->hi = nbl_opt_num(L, t, "embedding", "hi", e->hi, -HUGE_VAL, HUGE_VAL, 0);
+    e->current_scale = nbl_opt_num(L, t, "embedding", "current_scale", e->current_scale, 0, HUGE_VAL, 1);
+    e->voltage_scale = nbl_opt_num(L, t, "embedding", "voltage_scale", e->voltage_scale, 0, HUGE_VAL, 1);
     lua_getfield(L, t, "names");
     if (lua_istable(L, -1)) {
         lua_Integer n = luaL_len(L, -1);
         if (n < 1 || n > NM_MAX_CODES)
-            luaL_error(L, "embedding: %d codes (1 to %d)", (int)n, NM_MAX_CODES);
+            luaL_error(L, "embedding: names has %I entries: 1 to %d codes", n, NM_MAX_CODES);
         e->n_codes = (uint32_t)n;
         for (lua_Integer i = 0; i < n; i++) {
             lua_geti(L, -1, i + 1);
@@ -454,15 +561,17 @@ static void parse_embedding(lua_State *L, int t, nm_embedding *e)
         lua_getfield(L, t, arrays[a]);
         if (lua_istable(L, -1)) {
             if (luaL_len(L, -1) != (lua_Integer)e->n_codes)
-                luaL_error(L, "embedding: %s has %d entries, one per code (%d) expected", arrays[a],
-                           (int)luaL_len(L, -1), (int)e->n_codes);
+                luaL_error(L, "embedding: %s has %I entries, one per code (%d) expected", arrays[a], luaL_len(L, -1),
+                           (int)e->n_codes);
             for (uint32_t i = 0; i < e->n_codes; i++) {
                 lua_geti(L, -1, i + 1);
+                const int at = lua_gettop(L);
+                const char *name = lua_pushfstring(L, "%s[%d]", arrays[a], (int)i + 1);
                 if (a == 2)
-                    snprintf(e->units[i], sizeof e->units[i], "%s", luaL_checkstring(L, -1));
+                    snprintf(e->units[i], sizeof e->units[i], "%s", luaL_checkstring(L, at));
                 else
-                    (a ? e->max : e->min)[i] = luaL_checknumber(L, -1);
-                lua_pop(L, 1);
+                    (a ? e->max : e->min)[i] = nbl_num(L, at, "embedding", name, -HUGE_VAL, HUGE_VAL, 0);
+                lua_pop(L, 2);
             }
         }
         lua_pop(L, 1);
@@ -506,8 +615,32 @@ static void push_embedding(lua_State *L, const nm_embedding *e)
  *             training = true, seed = 0, context = ctx, <config fields>} */
 static int l_model(lua_State *L)
 {
+    static const char *const known[] = {"preset", "in_channels", "out_channels", "width", "blocks", "modes",
+                                        "lifting_channels", "projection_channels", "mlp_channels", "length",
+                                        "checkpoint", "max_batch", "training", "seed", "context", "embedding",
+                                        NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
+    nbl_check_keys(L, 1, "noble.model", known);
+    /* every number is checked before the device or a file is touched */
+    const char *const config_keys[] = {"in_channels", "out_channels", "width", "blocks", "modes",
+                                       "lifting_channels", "projection_channels", "mlp_channels", "length"};
+    for (size_t k = 0; k < sizeof config_keys / sizeof *config_keys; k++)
+        opt_uint(L, 1, "noble.model", config_keys[k], 0);
+    const uint32_t max_batch = (uint32_t)nbl_opt_int(L, 1, "noble.model", "max_batch", 16, 1, MAX_BATCH);
+    const uint64_t seed = (uint64_t)nbl_opt_int(L, 1, "noble.model", "seed", 0, 0, LUA_MAXINTEGER);
+    lua_getfield(L, 1, "training");
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+        return luaL_error(L, "noble.model: training = %s: expected true or false", value_text(L, -1));
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "checkpoint");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+        return luaL_error(L, "noble.model: checkpoint = %s: expected a file name", value_text(L, -1));
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "embedding");
+    if (!lua_isnil(L, -1) && !lua_istable(L, -1))
+        return luaL_error(L, "noble.model: embedding = %s: expected a table", value_text(L, -1));
+    lua_pop(L, 1);
     lua_getfield(L, 1, "context"); /* index 2: the context, made first */
     lcontext *ctx;
     if (lua_isnil(L, 2)) {
@@ -537,22 +670,21 @@ static int l_model(lua_State *L)
         lua_pop(L, 1);
         if (nm_config_preset(preset, &m->c))
             return luaL_error(L, "%s", nb_last_error());
-        m->c.in_channels = opt_uint(L, 1, "in_channels", m->c.in_channels);
-        m->c.out_channels = opt_uint(L, 1, "out_channels", m->c.out_channels);
-        m->c.width = opt_uint(L, 1, "width", m->c.width);
-        m->c.blocks = opt_uint(L, 1, "blocks", m->c.blocks);
-        m->c.modes = opt_uint(L, 1, "modes", m->c.modes);
-        m->c.lifting_channels = opt_uint(L, 1, "lifting_channels", m->c.lifting_channels);
-        m->c.projection_channels = opt_uint(L, 1, "projection_channels", m->c.projection_channels);
-        m->c.mlp_channels = opt_uint(L, 1, "mlp_channels", m->c.mlp_channels);
+        m->c.in_channels = opt_uint(L, 1, "noble.model", "in_channels", m->c.in_channels);
+        m->c.out_channels = opt_uint(L, 1, "noble.model", "out_channels", m->c.out_channels);
+        m->c.width = opt_uint(L, 1, "noble.model", "width", m->c.width);
+        m->c.blocks = opt_uint(L, 1, "noble.model", "blocks", m->c.blocks);
+        m->c.modes = opt_uint(L, 1, "noble.model", "modes", m->c.modes);
+        m->c.lifting_channels = opt_uint(L, 1, "noble.model", "lifting_channels", m->c.lifting_channels);
+        m->c.projection_channels = opt_uint(L, 1, "noble.model", "projection_channels", m->c.projection_channels);
+        m->c.mlp_channels = opt_uint(L, 1, "noble.model", "mlp_channels", m->c.mlp_channels);
     }
-    m->c.length = opt_uint(L, 1, "length", m->c.length);
-    m->max_batch = opt_uint(L, 1, "max_batch", 16);
+    m->c.length = opt_uint(L, 1, "noble.model", "length", m->c.length);
+    m->max_batch = max_batch;
     lua_getfield(L, 1, "training");
     m->training = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
     lua_pop(L, 1);
     nm_adamw_default(&m->opt);
-    uint64_t seed = opt_uint(L, 1, "seed", 0);
     nm_rng_seed(&m->rng, seed);
     nb_status s = nm_model_create(ctx->ctx, &m->c, m->max_batch, m->training, &m->m);
     if (!s)
@@ -615,12 +747,12 @@ static int m_close(lua_State *L)
 static uint32_t batch_of(lua_State *L, const lmodel *m, const ltensor *t, uint32_t channels, const char *what)
 {
     if (t->rank != 3 || t->dims[1] != channels || t->dims[2] != m->c.length)
-        luaL_error(L, "%s must have shape (batch, %d, %d), got rank %d (%d, %d, %d)", what, (int)channels,
-                   (int)m->c.length, (int)t->rank, (int)t->dims[0], t->rank > 1 ? (int)t->dims[1] : 0,
-                   t->rank > 2 ? (int)t->dims[2] : 0);
+        luaL_error(L, "%s must have shape (batch, %d, %d), got rank %d (%I, %I, %I)", what, (int)channels,
+                   (int)m->c.length, (int)t->rank, (lua_Integer)t->dims[0],
+                   (lua_Integer)(t->rank > 1 ? t->dims[1] : 0), (lua_Integer)(t->rank > 2 ? t->dims[2] : 0));
     if (t->dims[0] > m->max_batch)
-        luaL_error(L, "%s has a batch of %d, the model was made for at most %d (max_batch)", what, (int)t->dims[0],
-                   (int)m->max_batch);
+        luaL_error(L, "%s has a batch of %I, the model was made for at most %d (max_batch)", what,
+                   (lua_Integer)t->dims[0], (int)m->max_batch);
     return (uint32_t)t->dims[0];
 }
 
@@ -655,14 +787,14 @@ static uint32_t embedded_batch(lua_State *L, lmodel *m, int t, ltensor **cur, lt
     lua_pop(L, 2);
     ltensor *c = *cur;
     if (c->rank != 2 || c->dims[1] != m->c.length)
-        luaL_error(L, "the current must have shape (batch, %d), got rank %d (%d, %d)", (int)m->c.length, (int)c->rank,
-                   (int)c->dims[0], c->rank > 1 ? (int)c->dims[1] : 0);
+        luaL_error(L, "the current must have shape (batch, %d), got rank %d (%I, %I)", (int)m->c.length, (int)c->rank,
+                   (lua_Integer)c->dims[0], (lua_Integer)(c->rank > 1 ? c->dims[1] : 0));
     if ((*codes)->rank != 2 || (*codes)->dims[0] != c->dims[0] || (*codes)->dims[1] != e.n_codes)
-        luaL_error(L, "the codes must have shape (%d, %d)", (int)c->dims[0], (int)e.n_codes);
+        luaL_error(L, "the codes must have shape (%I, %d)", (lua_Integer)c->dims[0], (int)e.n_codes);
     if (volt && ((*volt)->rank != 2 || (*volt)->dims[0] != c->dims[0] || (*volt)->dims[1] != m->c.length))
-        luaL_error(L, "the voltage must have shape (%d, %d)", (int)c->dims[0], (int)m->c.length);
+        luaL_error(L, "the voltage must have shape (%I, %d)", (lua_Integer)c->dims[0], (int)m->c.length);
     if (c->dims[0] > m->max_batch)
-        luaL_error(L, "a batch of %d, the model was made for at most %d (max_batch)", (int)c->dims[0],
+        luaL_error(L, "a batch of %I, the model was made for at most %d (max_batch)", (lua_Integer)c->dims[0],
                    (int)m->max_batch);
     return (uint32_t)c->dims[0];
 }
@@ -733,15 +865,64 @@ static double terms_loss(void *user, uint32_t at, uint32_t b, uint32_t n, const 
     return t->use_sag ? nm_sag_loss(&t->sag, at, b, n, v, g) : nm_spike_loss(&t->spikes, at, b, n, v, g);
 }
 
+/* A number field already checked (step_options) or made by dataset:batch. */
+static double opt_num(lua_State *L, int t, const char *k, double def)
+{
+    return nbl_opt_num(L, t, "model:train_step", k, def, -HUGE_VAL, HUGE_VAL, 0);
+}
+
+/* The options of a step, checked before anything runs: {p = 2 | 4, lr > 0,
+ * weight_decay >= 0, sag = {...}, spikes = {...}} (sag and spikes only on
+ * the embedded path). */
+static int step_options(lua_State *L, int t, lmodel *m, const char *what, int batch_table)
+{
+    static const char *const known[] = {"p", "lr", "weight_decay", "sag", "spikes", NULL};
+    static const char *const known_loss[] = {"p", NULL};
+    if (!lua_isnoneornil(L, t))
+        luaL_checktype(L, t, LUA_TTABLE);
+    nbl_check_keys(L, t, what, m ? known : known_loss);
+    int p = (int)nbl_opt_int(L, t, what, "p", 4, 2, 4);
+    if (p == 3)
+        luaL_error(L, "%s: p = 3: expected 2 or 4", what);
+    if (m) {
+        m->opt.lr = nbl_opt_num(L, t, what, "lr", m->opt.lr, 0, 1, 1);
+        m->opt.weight_decay = nbl_opt_num(L, t, what, "weight_decay", m->opt.weight_decay, 0, 10, 0);
+    }
+    if (lua_istable(L, t)) {
+        static const char *const sag_keys[] = {"lambda", "tau", NULL};
+        static const char *const spike_keys[] = {"lambda", "threshold", "width", NULL};
+        const char *names[2] = {"sag", "spikes"};
+        for (int k = 0; k < 2; k++) {
+            lua_getfield(L, t, names[k]);
+            if (!lua_isnil(L, -1)) {
+                if (!batch_table)
+                    luaL_error(L, "%s: %s needs a batch table (m:train_step(batch, opts))", what, names[k]);
+                if (!lua_istable(L, -1))
+                    luaL_error(L, "%s: %s = %s: expected a table", what, names[k], value_text(L, -1));
+                const char *sub = lua_pushfstring(L, "%s: %s", what, names[k]);
+                nbl_check_keys(L, -2, sub, k ? spike_keys : sag_keys);
+                nbl_opt_num(L, -2, sub, "lambda", 0, 0, 1e6, 0);
+                if (k == 0) {
+                    nbl_opt_num(L, -2, sub, "tau", 0.1, 0, 1e3, 1);
+                } else {
+                    nbl_opt_num(L, -2, sub, "threshold", 0, -1e3, 1e3, 0);
+                    nbl_opt_num(L, -2, sub, "width", 5, 0, 1e3, 1);
+                }
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+    }
+    return p;
+}
+
 static int m_train_step(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
     if (lua_istable(L, 2) && !lua_getmetatable(L, 2)) { /* m:train_step(batch [, opts]) */
         ltensor *cur, *codes, *volt;
         uint32_t b = embedded_batch(L, m, 2, &cur, &codes, &volt);
-        int p = (int)opt_num(L, 3, "p", 4);
-        m->opt.lr = opt_num(L, 3, "lr", m->opt.lr);
-        m->opt.weight_decay = opt_num(L, 3, "weight_decay", m->opt.weight_decay);
+        int p = step_options(L, 3, m, "model:train_step", 1);
         double loss, term = 0;
         nb_status s;
         int sag = lua_istable(L, 3) && lua_getfield(L, 3, "sag") == LUA_TTABLE ? lua_gettop(L) : 0;
@@ -805,9 +986,7 @@ static int m_train_step(lua_State *L)
     uint32_t b = batch_of(L, m, x, m->c.in_channels, "the input");
     if (batch_of(L, m, y, m->c.out_channels, "the target") != b)
         return luaL_error(L, "input and target batches differ");
-    int p = (int)opt_num(L, 4, "p", 4);
-    m->opt.lr = opt_num(L, 4, "lr", m->opt.lr);
-    m->opt.weight_decay = opt_num(L, 4, "weight_decay", m->opt.weight_decay);
+    int p = step_options(L, 4, m, "model:train_step", 0);
     double loss;
     if (nm_model_train_step(m->m, x->data, y->data, b, p, &m->opt, m->step + 1, &loss))
         return luaL_error(L, "%s", nb_last_error());
@@ -824,7 +1003,7 @@ static int m_loss(lua_State *L) /* m:loss(x, y [, {p = 4}]) -> loss, without a s
     if (batch_of(L, m, y, m->c.out_channels, "the target") != b)
         return luaL_error(L, "input and target batches differ");
     double loss;
-    if (nm_model_backward(m->m, x->data, y->data, b, (int)opt_num(L, 4, "p", 4), &loss))
+    if (nm_model_backward(m->m, x->data, y->data, b, step_options(L, 4, NULL, "model:loss", 0), &loss))
         return luaL_error(L, "%s", nb_last_error());
     lua_pushnumber(L, loss);
     return 1;
@@ -845,7 +1024,8 @@ static int m_set_params(lua_State *L)
     lmodel *m = check_model(L, 1);
     ltensor *t = nbl_check_tensor(L, 2);
     if (t->n != nm_param_count(&m->c))
-        return luaL_error(L, "the model has %d parameters, the tensor %d", (int)nm_param_count(&m->c), (int)t->n);
+        return luaL_error(L, "the model has %I parameters, the tensor %I", (lua_Integer)nm_param_count(&m->c),
+                          (lua_Integer)t->n);
     if (nm_model_set_params(m->m, t->data))
         return luaL_error(L, "%s", nb_last_error());
     return 0;
@@ -855,6 +1035,19 @@ static int m_save(lua_State *L) /* m:save(path): parameters, moments, step */
 {
     lmodel *m = check_model(L, 1);
     const char *path = luaL_checkstring(L, 2);
+    static const char *const known[] = {"epoch", "best_metric", "state", NULL};
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        nbl_check_keys(L, 3, "model:save", known);
+        nbl_opt_int(L, 3, "model:save", "epoch", 0, 0, LUA_MAXINTEGER);
+        lua_getfield(L, 3, "best_metric");
+        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TNUMBER) /* inf: no best yet, NaN allowed */
+            return luaL_error(L, "model:save: best_metric = %s: expected a number", value_text(L, -1));
+        lua_getfield(L, 3, "state");
+        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+            return luaL_error(L, "model:save: state = %s: expected a string", value_text(L, -1));
+        lua_pop(L, 2);
+    }
     nm_checkpoint ck;
     memset(&ck, 0, sizeof ck);
     ck.config = m->c;
@@ -870,8 +1063,11 @@ static int m_save(lua_State *L) /* m:save(path): parameters, moments, step */
     if (!s && m->training)
         s = nm_model_get_moments(m->m, ck.exp_avg, ck.exp_avg_sq);
     if (lua_istable(L, 3)) { /* {epoch =, best_metric =, state = "..."} */
-        m->epoch = (uint64_t)opt_num(L, 3, "epoch", (double)m->epoch);
-        m->best_metric = opt_num(L, 3, "best_metric", m->best_metric);
+        m->epoch = (uint64_t)nbl_opt_int(L, 3, "model:save", "epoch", (lua_Integer)m->epoch, 0, LUA_MAXINTEGER);
+        lua_getfield(L, 3, "best_metric");
+        if (!lua_isnil(L, -1))
+            m->best_metric = lua_tonumber(L, -1);
+        lua_pop(L, 1);
         lua_getfield(L, 3, "state");
         if (!lua_isnil(L, -1)) {
             const char *st = luaL_checkstring(L, -1);
@@ -949,11 +1145,11 @@ static int m_info(lua_State *L)
 static int l_features(lua_State *L)
 {
     ltensor *t = nbl_check_tensor(L, 1);
-    double dt = luaL_checknumber(L, 2), t0 = luaL_checknumber(L, 3), t1 = luaL_checknumber(L, 4);
+    double dt = nbl_num(L, 2, "noble.features", "dt", 0, 1e6, 1);
+    double t0 = nbl_num(L, 3, "noble.features", "stim_start", -HUGE_VAL, HUGE_VAL, 0);
+    double t1 = nbl_num(L, 4, "noble.features", "stim_end", -HUGE_VAL, HUGE_VAL, 0);
     uint64_t len = t->dims[t->rank - 1], rows = t->n / len;
-    lua_Integer row = luaL_optinteger(L, 5, 1);
-    if (row < 1 || (uint64_t)row > rows)
-        return luaL_error(L, "features: trace %d outside 1..%d", (int)row, (int)rows);
+    lua_Integer row = lua_isnoneornil(L, 5) ? 1 : nbl_int(L, 5, "noble.features", "row", 1, (lua_Integer)rows);
     double *v = malloc(len * sizeof *v), out[NM_FEAT_COUNT];
     if (!v)
         return luaL_error(L, "out of host memory");
@@ -1031,17 +1227,50 @@ int nbl_open(lua_State *L)
 
 /* --------------------------------------------------------------- noble run */
 
+/* The message handler of `noble run` and the standard commands. A usage
+ * error (a table {status, message} from noble.cli) passes through as it is.
+ * Otherwise the message gets its traceback, except in the standard commands
+ * (upvalue 1 true) for an error raised on purpose, by error() or by the
+ * noble module (the function that raised it is a C function): that is a
+ * message for the user, one line without the script position. An error of
+ * the Lua machine itself (indexing nil, ...) is a bug and keeps its
+ * traceback everywhere. */
 static int traceback(lua_State *L)
 {
+    if (lua_istable(L, 1))
+        return 1;
     const char *msg = lua_tostring(L, 1);
     if (!msg)
         msg = luaL_tolstring(L, 1, NULL);
+    lua_Debug ar;
+    if (lua_toboolean(L, lua_upvalueindex(1)) && lua_getstack(L, 1, &ar) && lua_getinfo(L, "S", &ar) &&
+        strcmp(ar.what, "C") == 0) {
+        /* "path.lua:12: text" -> "text" */
+        const char *c = msg;
+        while (*c && *c != ':' && *c != '\n')
+            c++;
+        if (*c == ':' && c[1] >= '0' && c[1] <= '9') {
+            const char *d = c + 1;
+            while (*d >= '0' && *d <= '9')
+                d++;
+            if (d[0] == ':' && d[1] == ' ')
+                msg = d + 2;
+        }
+        /* "train: text" in `noble train` -> "text": the command names itself */
+        const char *cmd = lua_tostring(L, lua_upvalueindex(2));
+        size_t n = cmd ? strlen(cmd) : 0;
+        if (n && strncmp(msg, cmd, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+            msg += n + 2;
+        lua_pushstring(L, msg);
+        return 1;
+    }
     luaL_traceback(L, L, msg, 1);
     return 1;
 }
 
-/* Runs script argv[0] with arguments argv[1..]; who prefixes messages. */
-static int run_script(const char *who, int argc, char **argv)
+/* Runs script argv[0] with arguments argv[1..]; who prefixes messages;
+ * brief: errors raised on purpose are one line without a traceback. */
+static int run_script(const char *who, int argc, char **argv, int brief)
 {
     lua_State *L = luaL_newstate();
     if (!L) {
@@ -1068,7 +1297,9 @@ static int run_script(const char *who, int argc, char **argv)
     }
     lua_setglobal(L, "arg");
     int rc = 0;
-    lua_pushcfunction(L, traceback);
+    lua_pushboolean(L, brief);
+    lua_pushstring(L, strncmp(who, "noble ", 6) == 0 ? who + 6 : who);
+    lua_pushcclosure(L, traceback, 2);
     if (luaL_loadfile(L, argv[0]) != LUA_OK) {
         fprintf(stderr, "%s: %s\n", who, lua_tostring(L, -1));
         rc = 1;
@@ -1076,8 +1307,16 @@ static int run_script(const char *who, int argc, char **argv)
         for (int i = 1; i < argc; i++)
             lua_pushstring(L, argv[i]);
         if (lua_pcall(L, argc - 1, 0, 1) != LUA_OK) {
-            fprintf(stderr, "%s: %s\n", who, lua_tostring(L, -1));
-            rc = 1;
+            if (lua_istable(L, -1)) { /* a usage error: its own message and status */
+                lua_getfield(L, -1, "message");
+                lua_getfield(L, -2, "status");
+                fprintf(stderr, "%s\n", lua_isstring(L, -2) ? lua_tostring(L, -2) : "noble: an error without a message");
+                rc = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 1;
+                lua_pop(L, 2);
+            } else {
+                fprintf(stderr, "%s: %s\n", who, lua_tostring(L, -1));
+                rc = 1;
+            }
         }
     }
     lua_close(L); /* closes every object still open, the default context last */
@@ -1090,7 +1329,7 @@ int nbc_run(int argc, char **argv)
         fprintf(stderr, "noble run: which script? (noble run script.lua [args])\n");
         return 2;
     }
-    return run_script("noble run", argc, argv);
+    return run_script("noble run", argc, argv, 0);
 }
 
 /* noble train / noble eval: the standard scripts of scripting/examples. */
@@ -1105,7 +1344,7 @@ static int run_example(const char *who, const char *script, int argc, char **arg
     for (int i = 0; i < argc; i++)
         v[i + 1] = argv[i];
     v[argc + 1] = NULL;
-    int rc = run_script(who, argc + 1, v);
+    int rc = run_script(who, argc + 1, v, 1);
     free(v);
     return rc;
 }

@@ -31,6 +31,25 @@ nbl_tensor *nbl_check_tensor(lua_State *L, int i);
 void nbl_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close,
                    lua_CFunction tostring);
 
+/* Checked arguments (lua_noble.c): every number a user gives the module goes
+ * through these, so a negative count never wraps to 4294967295, a NaN or a
+ * fraction is never truncated, and the message names the function or option
+ * (what), the argument (name), the value and the allowed range:
+ *   "noble.model: max_batch = -1: expected an integer from 1 to 65536".
+ * They raise a Lua error; they return only good values. */
+lua_Integer nbl_int(lua_State *L, int idx, const char *what, const char *name, lua_Integer lo, lua_Integer hi);
+/* A finite number in [lo, hi] (lo excluded when lo_open). */
+double nbl_num(lua_State *L, int idx, const char *what, const char *name, double lo, double hi, int lo_open);
+/* Optional fields of the option table at index t (t may be nil or none:
+ * then def); a field that is present must pass the check. */
+lua_Integer nbl_opt_int(lua_State *L, int t, const char *what, const char *key, lua_Integer def, lua_Integer lo,
+                        lua_Integer hi);
+double nbl_opt_num(lua_State *L, int t, const char *what, const char *key, double def, double lo, double hi,
+                   int lo_open);
+/* Every key of the option table at index t (if a table) must be in known
+ * (NULL-terminated): "noble.model: unknown option 'max_btach' (known: ...)". */
+void nbl_check_keys(lua_State *L, int t, const char *what, const char *const *known);
+
 /* lua_data.c: noble.dataset, noble.rng and noble.metrics; registers the
  * classes and sets the functions in the module table at the stack top. */
 void nbl_open_data(lua_State *L);

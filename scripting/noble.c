@@ -4,6 +4,7 @@
 #include "nb_bench.h"
 #include "nb_runtime.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,11 +276,12 @@ done:
 /* ------------------------------------------------------------------ bench */
 
 /* A bench's options: flags, and options that take a value. */
-typedef enum { OPT_FLAG, OPT_STR, OPT_U32, OPT_INT, OPT_POSINT } opt_kind;
+typedef enum { OPT_FLAG, OPT_STR, OPT_U32, OPT_INT } opt_kind;
 typedef struct bench_opt {
     const char *name;
     opt_kind kind;
     void *to;
+    long long lo, hi; /* the allowed range of a number */
 } bench_opt;
 
 /* Parses argv against spec (ended by a NULL name); 0 or EXIT_USAGE after a message. */
@@ -299,14 +301,22 @@ static int parse_bench_args(const char *who, int argc, char **argv, const bench_
             continue;
         }
         const char *v = argv[++i];
-        if (o->kind == OPT_STR)
+        if (o->kind == OPT_STR) {
             *(const char **)o->to = v;
-        else if (o->kind == OPT_U32)
-            *(uint32_t *)o->to = (uint32_t)strtoul(v, NULL, 10);
-        else if ((*(int *)o->to = atoi(v)) <= 0 && o->kind == OPT_POSINT) {
-            fprintf(stderr, "noble bench %s: %s takes a positive number, not '%s'\n", who, o->name, v);
+            continue;
+        }
+        char *end;
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        if (end == v || *end || errno || n < o->lo || n > o->hi) {
+            fprintf(stderr, "noble bench %s: %s %s: expected an integer from %lld to %lld\n", who, o->name, v, o->lo,
+                    o->hi);
             return EXIT_USAGE;
         }
+        if (o->kind == OPT_U32)
+            *(uint32_t *)o->to = (uint32_t)n;
+        else
+            *(int *)o->to = (int)n;
     }
     return 0;
 }
@@ -315,10 +325,13 @@ static int bench_operator(int argc, char **argv)
 {
     nbb_operator_options o = {0};
     int json = 0;
-    const bench_opt spec[] = {{"--json", OPT_FLAG, &json},           {"--quick", OPT_FLAG, &o.quick},
-                              {"--no-torch", OPT_FLAG, &o.no_torch}, {"--batches", OPT_STR, &o.batches},
-                              {"--length", OPT_U32, &o.length},      {"--rounds", OPT_INT, &o.rounds},
-                              {NULL, OPT_FLAG, NULL}};
+    const bench_opt spec[] = {{"--json", OPT_FLAG, &json, 0, 0},
+                              {"--quick", OPT_FLAG, &o.quick, 0, 0},
+                              {"--no-torch", OPT_FLAG, &o.no_torch, 0, 0},
+                              {"--batches", OPT_STR, &o.batches, 0, 0},
+                              {"--length", OPT_U32, &o.length, 8, 1 << 20},
+                              {"--rounds", OPT_INT, &o.rounds, 1, 1000000},
+                              {NULL, OPT_FLAG, NULL, 0, 0}};
     if (parse_bench_args("operator", argc, argv, spec))
         return EXIT_USAGE;
     nbb_report *r = nbb_report_new("operator");
@@ -338,10 +351,13 @@ static int bench_population(int argc, char **argv)
 {
     nbb_population_options o = {0};
     int json = 0;
-    const bench_opt spec[] = {{"--json", OPT_FLAG, &json},          {"--quick", OPT_FLAG, &o.quick},
-                              {"--checkpoint", OPT_STR, &o.checkpoint}, {"--dataset", OPT_STR, &o.dataset},
-                              {"--batches", OPT_STR, &o.batches},   {"--rounds", OPT_POSINT, &o.rounds},
-                              {NULL, OPT_FLAG, NULL}};
+    const bench_opt spec[] = {{"--json", OPT_FLAG, &json, 0, 0},
+                              {"--quick", OPT_FLAG, &o.quick, 0, 0},
+                              {"--checkpoint", OPT_STR, &o.checkpoint, 0, 0},
+                              {"--dataset", OPT_STR, &o.dataset, 0, 0},
+                              {"--batches", OPT_STR, &o.batches, 0, 0},
+                              {"--rounds", OPT_INT, &o.rounds, 1, 1000000},
+                              {NULL, OPT_FLAG, NULL, 0, 0}};
     if (parse_bench_args("population", argc, argv, spec))
         return EXIT_USAGE;
     nbb_population_result *r = malloc(sizeof *r);

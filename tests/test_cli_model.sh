@@ -33,12 +33,12 @@ with h5py.File(sys.argv[1], "w") as f:
     f["nan"] = n
 ' "$tmp/io.h5"
 "$noble" model run --checkpoint "$tmp/small.h5" --input "$tmp/io.h5" --output "$tmp/out.h5" > /dev/null
-check "model run writes y (3, 1, 256) with units" $py -c '
+check "model run writes y (3, 1, 256), units \"1\" (no embedding: the raw output)" $py -c '
 import h5py, numpy as np, sys
 with h5py.File(sys.argv[1]) as f:
     y = f["y"][...]
     u = f["y"].attrs["units"]
-    assert y.shape == (3, 1, 256) and np.isfinite(y).all() and (u.decode() if isinstance(u, bytes) else u) == "mV"
+    assert y.shape == (3, 1, 256) and np.isfinite(y).all() and (u.decode() if isinstance(u, bytes) else u) == "1"
 ' "$tmp/out.h5"
 
 "$noble" model run --checkpoint "$tmp/small.h5" --input "$tmp/io.h5" --dataset bad --output "$tmp/o2.h5" 2> "$tmp/e1"

@@ -20,7 +20,7 @@ check "... to the end" grep -q "train tests: all checks passed" "$tmp/lua.out"
 
 
 expect 2 "unknown option --bogus" -- "$noble" train --bogus 1
-expect 2 "--epochs takes a number, got 'many'" -- "$noble" train --epochs many
+expect 2 "--epochs many: expected an integer from 1 to 1000000" -- "$noble" train --epochs many
 expect 2 "which checkpoint?" -- "$noble" eval
 expect 2 "unknown split 'holdout'" -- "$noble" eval --checkpoint x.h5 --splits train,holdout
 
@@ -39,6 +39,29 @@ expect 1 "cannot read" -- "$noble" train --dataset "$tmp/none.h5" --out "$tmp/ne
 "$noble" model init --preset small --length 64 --out "$tmp/bare.h5" > /dev/null 2>&1
 expect 1 "has no embedding" -- "$noble" eval --checkpoint "$tmp/bare.h5" --dataset "$mini" --out "$tmp/ev"
 check "... and no report" test ! -e "$tmp/ev/report.json"
+# noble model run on a trained checkpoint runs what it is: NOBLE's input (current, codes) or the
+# operator's, either way y in mV, the same numbers
+ck="$tmp/lua/run/best.h5"
+"$noble" run /dev/stdin "$ck" "$tmp/nin.h5" > /dev/null 2>&1 <<'LUA'
+local noble = require("noble")
+local ck, out = ...
+local m <close> = noble.model{ checkpoint = ck, training = false, max_batch = 2 }
+local L = m:info().length
+local cur, codes = noble.tensor(2, L), noble.tensor({ 150, 50, 0.8, -110, 60, 0.9 }, { 2, 3 })
+for i = 1, L do cur:set(1, i, i > L // 10 and 150 or 0); cur:set(2, i, i > L // 10 and -110 or 0) end
+cur:save(out, "current", "pA"); codes:save(out, "codes")
+m:predict(cur, codes):save(out, "v", "mV")
+LUA
+"$noble" model run --checkpoint "$ck" --input "$tmp/nin.h5" --current current --codes codes --output "$tmp/nout.h5" > "$tmp/nrun.txt"
+check "model run on an embedded checkpoint writes mV" grep -q "in mV" "$tmp/nrun.txt"
+check "... the voltage m:predict gives" /usr/bin/python3 -c '
+import h5py, numpy as np, sys
+a = h5py.File(sys.argv[1])["v"][...]; f = h5py.File(sys.argv[2]); y = f["y"][...]
+u = f["y"].attrs["units"]
+assert (u.decode() if isinstance(u, bytes) else u) == "mV", u
+assert y.shape == a.shape and np.abs(y - a).max() < 1e-3 and np.abs(y).max() > 10, (y.shape, np.abs(y - a).max())
+' "$tmp/nin.h5" "$tmp/nout.h5"
+
 # a checkpoint of another configuration for a run directory: refused, naming it
 cp "$tmp/bare.h5" "$tmp/lua/run/last.h5"
 expect 1 "holds no training state" -- "$noble" train --dataset "$mini" --out "$tmp/lua/run" --epochs 30 \

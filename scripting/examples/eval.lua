@@ -8,21 +8,22 @@ usage: noble eval --checkpoint FILE [--dataset FILE] [--out DIR] [--batch N] [--
 The dataset and the window default to those the checkpoint was trained with; the report goes to
 DIR/report.json (default: the checkpoint's name + "-eval"), with traces.png, fi.png, errors.png.]=]
 
-local opts = cli.parse("noble eval", { ... }, { checkpoint = "string", dataset = "string", out = "string",
-  batch = "number", plots = "boolean", splits = "string", progress = "boolean", quiet = "boolean" }, usage)
-if not opts.checkpoint then
-  io.stderr:write("noble eval: which checkpoint? (--checkpoint FILE)\n", usage, "\n")
-  os.exit(2)
-end
+local specs = {}
+for k, v in pairs(eval.options) do specs[k] = v end
+specs.splits = cli.string -- train,validation,test
+specs.stride, specs.length = nil, nil -- the checkpoint's
+local opts = cli.parse("noble eval", { ... }, specs, usage)
+if not opts.checkpoint then cli.usage_error("noble eval: which checkpoint? (--checkpoint FILE)") end
 if opts.splits then
   local list = {}
   for s in opts.splits:gmatch("[^,]+") do
     if s ~= "train" and s ~= "validation" and s ~= "test" then
-      io.stderr:write("noble eval: unknown split '", s, "' (train, validation, test)\n")
-      os.exit(2)
+      cli.usage_error("noble eval: --splits " .. opts.splits .. ": unknown split '" .. s
+        .. "' (expected a comma-separated list of train, validation, test)")
     end
     list[#list + 1] = s
   end
+  if #list == 0 then cli.usage_error("noble eval: --splits is empty (expected train, validation, test)") end
   opts.splits = list
 end
 eval.run(opts)

@@ -12,28 +12,27 @@ training models in the embedding's scaled plane; --path interpolates between poi
 Features are always written, traces with --traces true. --dataset enables the check of features
 against the training models' range.]=]
 
-local opts = cli.parse("noble population", { ... }, { checkpoint = "string", out = "string",
-  stimuli = "string", sample = "number", seed = "number", points = "string", path = "string",
-  steps = "number", dataset = "string", traces = "boolean", batch = "number", outside = "string",
-  report = "string", progress = "boolean", quiet = "boolean" }, usage)
-local function die(msg) io.stderr:write("noble population: ", msg, "\n", usage, "\n") os.exit(2) end
+local specs = {}
+for k, v in pairs(pop.options) do specs[k] = v end
+specs.stimuli, specs.points, specs.path = cli.string, cli.string, cli.string -- lists, read below
+local opts = cli.parse("noble population", { ... }, specs, usage)
+local function die(msg) cli.usage_error("noble population: " .. msg .. " (noble population --help)") end
 if not opts.checkpoint then die("which checkpoint? (--checkpoint FILE)") end
 if not opts.out then die("where to? (--out FILE.h5)") end
-if opts.outside and opts.outside ~= "flag" and opts.outside ~= "refuse" then die("--outside flag or refuse") end
-local list = {}
-for v in (opts.stimuli or ""):gmatch("[^,]+") do
-  local n = tonumber(v)
-  if not n then die("bad stimulus '" .. v .. "' (pA)") end
-  list[#list + 1] = n
-end
+local list, bad = cli.numbers(opts.stimuli or "")
+if not list then die("--stimuli " .. opts.stimuli .. ": bad stimulus '" .. bad .. "' (pA, comma-separated)") end
 if #list == 0 then die("the stimulus list is empty (--stimuli -110,50,150)") end
 opts.stimuli = list
 for _, key in ipairs({ "points", "path" }) do
   if opts[key] then
     local pts = {}
-    for a, b in opts[key]:gmatch("([^,:]+):([^,]+)") do
-      if not tonumber(a) or not tonumber(b) then die("bad point '" .. a .. ":" .. b .. "' (I_thr:s_thr)") end
-      pts[#pts + 1] = { tonumber(a), tonumber(b) }
+    for item in opts[key]:gmatch("[^,]+") do
+      local a, b = item:match("^%s*([^:]+):([^:]+)%s*$")
+      local x, y = tonumber(a), tonumber(b)
+      if not x or not y or x ~= x or y ~= y or math.abs(x) == math.huge or math.abs(y) == math.huge then
+        die("--" .. key .. " " .. opts[key] .. ": bad point '" .. item .. "' (I_thr:s_thr, two finite numbers)")
+      end
+      pts[#pts + 1] = { x, y }
     end
     if #pts == 0 then die("--" .. key .. " takes I_thr:s_thr pairs, comma-separated") end
     opts[key] = pts

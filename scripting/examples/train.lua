@@ -19,12 +19,4 @@ usage: noble train [--dataset FILE] [--out DIR] [--preset noble|small] [--width 
 Defaults: the published recipe on data/pvalb60.h5 into runs/noble (docs/training.md).
 A run whose --out holds last.h5 resumes from it (--resume false starts over).]=]
 
-local known = { dataset = "string", out = "string", preset = "string", init = "string", select = "string" }
-for k, v in pairs(train.defaults) do
-  if not known[k] then known[k] = type(v) == "boolean" and "boolean" or "number" end
-end
-for _, k in ipairs({ "width", "blocks", "modes", "lifting_channels", "projection_channels",
-                     "mlp_channels", "length", "max_batch", "time_limit_s" }) do
-  known[k] = "number"
-end
-train.run(cli.parse("noble train", { ... }, known, usage))
+train.run(cli.parse("noble train", { ... }, train.options, usage))

@@ -9,11 +9,8 @@ Runs the HoF models' embeddings (or N neurons sampled in the hull) at one step a
 compares median, inter-quartile range and features (KS statistic) with NEURON's traces of the
 dataset at that amplitude: DIR/variability.json and DIR/variability.png.]=]
 
-local opts = cli.parse("noble variability", { ... }, { checkpoint = "string", dataset = "string",
-  amplitude = "number", out = "string", population = "number", seed = "number", batch = "number",
-  progress = "boolean", quiet = "boolean" }, usage)
+local opts = cli.parse("noble variability", { ... }, pop.variability_options, usage)
 if not opts.checkpoint or not opts.dataset or not opts.amplitude then
-  io.stderr:write("noble variability: --checkpoint, --dataset and --amplitude are needed\n", usage, "\n")
-  os.exit(2)
+  cli.usage_error("noble variability: --checkpoint, --dataset and --amplitude are needed (noble variability --help)")
 end
 pop.variability(opts)

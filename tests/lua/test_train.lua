@@ -149,7 +149,7 @@ check(#recs == 2 and recs[1].extra_term > 0 and recs[1].val_fi_Hz >= 0 and recs[
 check(sp.select == "fi" and sp.best_val_l4 == nil and math.abs(sp.best_metric - math.min(recs[1].val_fi_Hz,
   recs[2].val_fi_Hz)) < 1e-9, "the best epoch is the lowest validation f-I error: " .. tostring(sp.best_metric))
 local oks, errs = pcall(train.run, opts{ out = work .. "/spikes2", epochs = 1, select = "l2" })
-check(not oks and tostring(errs):find('select must be "l4" or "fi"', 1, true) ~= nil, "an unknown selection is refused")
+check(not oks and tostring(errs):find('select = \'l2\': expected one of "l4", "fi"', 1, true) ~= nil, "an unknown selection is refused")
 local okw, errw = pcall(train.run, opts{ out = work .. "/sag2", init = r.best, epochs = 1, stride = 2 })
 check(not okw and tostring(errw):find("takes windows of 2112 samples", 1, true) ~= nil,
   "a fine-tune at another window is refused: " .. tostring(errw))

@@ -16,6 +16,7 @@
 local noble = require("noble")
 local json = require("noble.json")
 local progress = require("noble.progress")
+local cli = require("noble.cli")
 
 local M = {}
 
@@ -154,16 +155,26 @@ end
 M.defaults = { checkpoint = nil, dataset = nil, out = nil, splits = { "train", "validation", "test" },
                batch = 16, stride = nil, length = nil, plots = true, progress = true, quiet = false }
 
+-- What each option takes (noble.cli specs; `noble eval` parses with them).
+M.options = { checkpoint = cli.string, dataset = cli.string, out = cli.string, splits = cli.any,
+              batch = cli.int(1, 65536), stride = cli.int(1, 1024), length = cli.int(8, 1048576),
+              plots = cli.boolean, progress = cli.boolean, quiet = cli.boolean, context = cli.any }
+
 -- Runs the evaluation; returns the report (also written to out/report.json).
+-- The output directory is made only once the checkpoint and dataset are
+-- read; a failure removes what was made.
 function M.run(opts)
+  cli.check("eval", opts, M.options, 2)
   local o = {}
   for k, v in pairs(M.defaults) do o[k] = v end
-  for k, v in pairs(opts or {}) do
-    if M.defaults[k] == nil and k ~= "checkpoint" and k ~= "dataset" and k ~= "out" and k ~= "stride"
-       and k ~= "length" and k ~= "context" then
-      error("eval: unknown option '" .. tostring(k) .. "'", 2)
+  for k, v in pairs(opts or {}) do o[k] = v end
+  if type(o.splits) ~= "table" or #o.splits == 0 then
+    error("eval: splits = " .. tostring(o.splits) .. ": expected a list of \"train\", \"validation\", \"test\"", 2)
+  end
+  for _, sp in ipairs(o.splits) do
+    if sp ~= "train" and sp ~= "validation" and sp ~= "test" then
+      error("eval: splits: '" .. tostring(sp) .. "': expected one of \"train\", \"validation\", \"test\"", 2)
     end
-    o[k] = v
   end
   if not o.checkpoint then error("eval: which checkpoint? (checkpoint = FILE)", 2) end
   local t_start = noble.now()
@@ -182,9 +193,13 @@ function M.run(opts)
     error(string.format("eval: the model takes windows of %d samples, not %d", mi.length, o.length), 2)
   end
   o.out = o.out or (o.checkpoint:gsub("%.h5$", "") .. "-eval")
-  os.execute("mkdir -p '" .. o.out:gsub("'", "'\\''") .. "'")
   local ds <close> = noble.dataset(o.dataset)
   local info = ds:info()
+  if (o.length - 1) * o.stride >= info.n_samples then
+    error(string.format("eval: the model's window of %d samples at stride %d does not fit the %d samples of %s",
+      o.length, o.stride, info.n_samples, o.dataset), 2)
+  end
+  local outdir <close> = cli.output_dir(o.out)
   local counters = {}
   local function show(split, k, n)
     counters[split] = counters[split] or progress.counter("eval " .. split .. ":", o.progress)
@@ -209,8 +224,11 @@ function M.run(opts)
     end
   end
   report.wall_s = (noble.now() - t_start) / 1000
-  if o.plots then report.plots = M.plot(m, ds, o, report, recs) end
-  json.write(o.out .. "/report.json", report)
+  if o.plots then
+    for _, name in ipairs({ "traces.png", "fi.png", "errors.png" }) do outdir:file(o.out .. "/" .. name) end
+    report.plots = M.plot(m, ds, o, report, recs)
+  end
+  json.write(outdir:file(o.out .. "/report.json"), report)
   report.path = o.out .. "/report.json"
   if not o.quiet then
     for _, split in ipairs(o.splits) do

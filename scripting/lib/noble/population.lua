@@ -14,6 +14,7 @@ local noble = require("noble")
 local json = require("noble.json")
 local eval = require("noble.eval")
 local progress = require("noble.progress")
+local cli = require("noble.cli")
 
 local M = {}
 
@@ -197,8 +198,32 @@ M.feature_names = { "Spikecount", "time_to_first_spike", "AP1_peak", "AP1_width"
   "decay_time_constant_after_stim", "depol_block", "sag_amplitude" }
 
 M.defaults = { steps = 11, traces = false, batch = 64, seed = 0, outside = "flag", progress = true, quiet = false }
-local known = { checkpoint = true, dataset = true, out = true, report = true, sample = true, points = true,
-                path = true, stimuli = true, context = true }
+-- What each option takes (noble.cli specs; `noble population` parses with them).
+M.options = { checkpoint = cli.string, dataset = cli.string, out = cli.string, report = cli.string,
+              sample = cli.int(0, 2 ^ 31 - 1), points = cli.any, path = cli.any, stimuli = cli.any,
+              steps = cli.int(2, 2 ^ 31 - 1), seed = cli.int(0, 2 ^ 53), traces = cli.boolean,
+              batch = cli.int(1, 65536), outside = cli.choice("flag", "refuse"), progress = cli.boolean,
+              quiet = cli.boolean, context = cli.any }
+M.variability_options = { checkpoint = cli.string, dataset = cli.string, out = cli.string,
+                          amplitude = cli.num(-1e6, 1e6), population = cli.int(1, 2 ^ 31 - 1),
+                          seed = cli.int(0, 2 ^ 53), batch = cli.int(1, 65536), progress = cli.boolean,
+                          quiet = cli.boolean, context = cli.any }
+
+-- Host memory a population holds per neuron (its point, hull flag, columns
+-- and spike counts per stimulus, as Lua values), for the check before work.
+local function bytes_per_neuron(stimuli) return 512 + 48 * stimuli end
+
+-- A list of {I_thr, s_thr} points, checked.
+local function check_points(key, pts)
+  if type(pts) ~= "table" or #pts == 0 then
+    error("population: " .. key .. " = " .. tostring(pts) .. ": expected a list of {I_thr, s_thr} points", 3)
+  end
+  for i, p in ipairs(pts) do
+    if type(p) ~= "table" or cli.bad(p[1], cli.num()) or cli.bad(p[2], cli.num()) then
+      error(string.format("population: %s[%d] is not {I_thr, s_thr} (two finite numbers)", key, i), 3)
+    end
+  end
+end
 
 -- A population. Exactly one of sample = N (uniform in the hull), points =
 -- {{I_thr, s_thr}, ...}, path = {{I_thr, s_thr}, ...} (with steps per
@@ -206,25 +231,33 @@ local known = { checkpoint = true, dataset = true, out = true, report = true, sa
 -- streamed: features always, traces when traces = true) and a JSON report
 -- (out with .json) and returns the report.
 function M.run(opts)
+  cli.check("population", opts, M.options, 2)
   local o = {}
   for k, v in pairs(M.defaults) do o[k] = v end
-  for k, v in pairs(opts or {}) do
-    if M.defaults[k] == nil and not known[k] then error("population: unknown option '" .. tostring(k) .. "'", 2) end
-    o[k] = v
-  end
+  for k, v in pairs(opts or {}) do o[k] = v end
   if not o.checkpoint then error("population: which checkpoint? (checkpoint = FILE)", 2) end
   if not o.out then error("population: where to? (out = FILE.h5)", 2) end
   if type(o.stimuli) ~= "table" or #o.stimuli == 0 then
     error("population: the stimulus list is empty (stimuli = {amplitudes in pA})", 2)
   end
-  for _, a in ipairs(o.stimuli) do
-    if type(a) ~= "number" or a ~= a then error("population: a stimulus is not a number: " .. tostring(a), 2) end
+  for i, a in ipairs(o.stimuli) do
+    if cli.bad(a, cli.num(-1e6, 1e6)) then
+      error(string.format("population: stimuli[%d] = %s: expected %s (pA)", i, tostring(a),
+        cli.expected(cli.num(-1e6, 1e6))), 2)
+    end
   end
   local ways = (o.sample and 1 or 0) + (o.points and 1 or 0) + (o.path and 1 or 0)
   if ways ~= 1 then error("population: give exactly one of sample = N, points = {...}, path = {...}", 2) end
-  if o.sample and (math.type(o.sample) ~= "integer" or o.sample < 0) then
-    error("population: sample = " .. tostring(o.sample) .. " (a count of neurons)", 2)
-  end
+  if o.points then check_points("points", o.points) end
+  if o.path then check_points("path", o.path) end
+  -- how many neurons, and whether host memory holds them, before any work
+  local n = o.sample or o.points and #o.points or (#o.path - 1) * (o.steps - 1) + 1
+  local per = bytes_per_neuron(#o.stimuli)
+  local ok_mem, why = pcall(cli.check_memory, "population", o.sample and "sample" or o.path and "steps" or "points",
+                            o.sample or o.path and o.steps or n, per * n / (o.sample or o.path and o.steps or n))
+  if not ok_mem then error(why, 2) end
+  local rpath = o.report or (o.out:gsub("%.h5$", "") .. ".json")
+  cli.check_writable("population", rpath)
   local t0 = noble.now()
   local ctx = M.load(o.checkpoint, { batch = o.batch, dataset = o.dataset, context = o.context })
   local m <close> = ctx.model
@@ -303,7 +336,7 @@ function M.run(opts)
       local ft = features_of(y, r, geo)
       for j, name in ipairs(M.feature_names) do f:set(r, j, ft[name]) end
       spikes[n] = spikes[n] or {}
-      spikes[n][s] = ft.Spikecount
+      spikes[n][s] = ft.Spikecount_stimint -- the f-I count (docs/dataset.md)
       local rg = ranges and ranges[s]
       if rg and inside[n] then
         for _, name in ipairs(M.feature_names) do
@@ -345,7 +378,6 @@ function M.run(opts)
         or "no dataset given: not checked",
     },
   }
-  local rpath = o.report or (o.out:gsub("%.h5$", "") .. ".json")
   json.write(rpath, report)
   report.report = rpath
   if not o.quiet then
@@ -386,15 +418,20 @@ end
 -- inter-quartile range of traces (per sample) and features, a KS statistic
 -- per feature. Writes out/variability.json and out/variability.png.
 function M.variability(opts)
+  cli.check("variability", opts, M.variability_options, 2)
   local o = { batch = 64, seed = 0, progress = true, quiet = false }
   for k, v in pairs(opts or {}) do o[k] = v end
   if not o.checkpoint or not o.dataset then error("variability: give checkpoint = FILE and dataset = FILE", 2) end
   if type(o.amplitude) ~= "number" then error("variability: which stimulus? (amplitude = pA)", 2) end
   o.out = o.out or "variability"
-  os.execute("mkdir -p '" .. o.out:gsub("'", "'\\''") .. "'")
+  local ds <close> = noble.dataset(o.dataset)
   local ctx = M.load(o.checkpoint, { batch = o.batch, dataset = o.dataset, context = o.context })
   local m <close> = ctx.model
-  local ds <close> = noble.dataset(o.dataset)
+  if o.population then -- its traces are kept as Lua numbers (16 bytes a sample) for the quartiles
+    local ok_mem, why = pcall(cli.check_memory, "variability", "population", o.population,
+                              2 * 16 * ctx.info.length + 1024)
+    if not ok_mem then error(why, 2) end
+  end
   local info = ds:info()
   local geo, L = ctx.geometry, ctx.info.length
   local stride = geo.stride or 1
@@ -408,6 +445,7 @@ function M.variability(opts)
     end
   end
   if #ids == 0 then error(string.format("variability: the dataset has no trace at %g pA", o.amplitude), 2) end
+  local outdir <close> = cli.output_dir(o.out)
   local b = ds:batch(ids, { length = L, stride = stride })
   local neuron_feats = {}
   for r = 1, #ids do
@@ -483,11 +521,11 @@ function M.variability(opts)
     panels[3] = { title = "KS statistic per feature (index: report)", xlabel = "feature", ylabel = "D",
                   ylim = { 0, 1.05 }, series = { { x = fx, y = fy, style = "points", color = 3, label = "D" } } }
   end
-  noble.plot{ path = o.out .. "/variability.png", width = 1500, height = 450, rows = 1, cols = #panels,
+  noble.plot{ path = outdir:file(o.out .. "/variability.png"), width = 1500, height = 450, rows = 1, cols = #panels,
               title = string.format("variability at %g pA", o.amplitude), panels = panels }
   report.feature_index = M.feature_names
   report.plot = o.out .. "/variability.png"
-  json.write(o.out .. "/variability.json", report)
+  json.write(outdir:file(o.out .. "/variability.json"), report)
   report.path = o.out .. "/variability.json"
   if not o.quiet then
     print(string.format("variability at %g pA: NEURON %d traces, noble %d; median traces differ by %.2f mV on "

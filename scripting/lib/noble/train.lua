@@ -17,6 +17,7 @@
 local noble = require("noble")
 local json = require("noble.json")
 local progress = require("noble.progress")
+local cli = require("noble.cli")
 
 local M = {}
 
@@ -61,16 +62,35 @@ local fixed = { "dataset", "preset", "width", "blocks", "modes", "lifting_channe
                 "amp_freqs", "feat_freqs", "voltage_scale", "weight_decay", "sag_lambda", "sag_tau",
                 "spike_lambda", "spike_threshold", "spike_width", "select" }
 
+-- What each option takes (noble.cli specs): `noble train` parses its
+-- arguments with these, train.run checks its table with them, so both give
+-- the same message. The ranges are the network's (nm_config_check), the
+-- device call's (max_batch) and what makes sense for the recipe.
+M.options = {
+  dataset = cli.string, out = cli.string, preset = cli.choice("noble", "small"), init = cli.string,
+  width = cli.int(1, 256), blocks = cli.int(1, 64), modes = cli.int(1, 524287),
+  lifting_channels = cli.int(1, 256), projection_channels = cli.int(1, 256), mlp_channels = cli.int(1, 256),
+  stride = cli.int(1, 1024), length = cli.int(8, 1048576),
+  epochs = cli.int(1, 1000000), batch = cli.int(1, 65536), max_batch = cli.int(1, 65536),
+  lr = cli.num(0, 1, true), weight_decay = cli.num(0, 10),
+  p = cli.choice(2, 4), factor = cli.num(0, 1, true), patience = cli.int(0, 1000000), threshold = cli.num(0, 1),
+  min_lr = cli.num(0, 1),
+  jitter = cli.boolean, seed = cli.int(0, 2 ^ 53), resume = cli.boolean, time_limit_s = cli.num(0, 1e9, true),
+  amp_freqs = cli.int(0, 16), feat_freqs = cli.int(0, 16), voltage_scale = cli.num(0, 1e6, true),
+  sag_lambda = cli.num(0, 1e6), sag_tau = cli.num(0, 1e3, true),
+  spike_lambda = cli.num(0, 1e6), spike_threshold = cli.num(-1000, 1000), spike_width = cli.num(0, 1e3, true),
+  select = cli.choice("l4", "fi"), progress = cli.boolean, quiet = cli.boolean,
+  context = cli.any,
+}
+
 local function with_defaults(opts)
+  cli.check("train", opts, M.options, 3)
   local o = {}
   for k, v in pairs(M.defaults) do o[k] = v end
-  for k, v in pairs(opts or {}) do
-    if M.defaults[k] == nil and not (k == "width" or k == "blocks" or k == "modes" or
-        k == "lifting_channels" or k == "projection_channels" or k == "mlp_channels" or
-        k == "length" or k == "max_batch" or k == "time_limit_s" or k == "context") then
-      error("train: unknown option '" .. tostring(k) .. "'", 3)
-    end
-    o[k] = v
+  for k, v in pairs(opts or {}) do o[k] = v end
+  if o.max_batch and o.max_batch < o.batch then
+    error(string.format("train: max_batch = %d: expected an integer from batch (%d) to 65536 (a device call "
+      .. "takes a whole batch)", o.max_batch, o.batch), 3)
   end
   return o
 end
@@ -105,7 +125,12 @@ end
 -- operator takes that fits the dataset's window.
 function M.window_length(ds, stride)
   local info = ds:info()
-  return noble.fft_length(math.floor(info.window_ms / info.dt_ms / (stride or 1)))
+  local n = math.floor(info.window_ms / info.dt_ms / (stride or 1))
+  if n < 8 then
+    error(string.format("train: stride = %d leaves %d samples in the %g ms window of %s (the FFT needs 8): "
+      .. "expected at most %d", stride, n, info.window_ms, info.path, math.floor(info.window_ms / info.dt_ms / 8)), 2)
+  end
+  return noble.fft_length(n)
 end
 
 -- The window as a checkpoint records it: sample spacing, the unjittered
@@ -142,8 +167,8 @@ function M.evaluate(m, ds, ids, o)
     for j = 1, #part do
       local t0 = b.starts[j] * info.dt_ms
       local s0, s1 = info.stim_start_ms - t0, info.stim_end_ms - t0
-      local cp = noble.features(y, dt, s0, s1, j).Spikecount
-      local ct = noble.features(b.voltage, dt, s0, s1, j).Spikecount
+      local cp = noble.features(y, dt, s0, s1, j).Spikecount_stimint
+      local ct = noble.features(b.voltage, dt, s0, s1, j).Spikecount_stimint
       per.fi[#per.fi + 1] = math.abs(cp - ct) / dur_s
     end
     y:close(); close_batch(b)
@@ -183,18 +208,17 @@ end
 
 -- Runs (or resumes) training. Returns a summary table.
 function M.run(opts)
+  -- Everything is checked, and the model made, before the run directory is:
+  -- a failure before the first epoch is saved leaves nothing behind.
   local o = with_defaults(opts)
   local t_start = noble.now and noble.now() or os.time()
-  if o.select ~= "l4" and o.select ~= "fi" then
-    error("train: select must be \"l4\" or \"fi\", not " .. tostring(o.select), 2)
-  end
-  local ds <close> = noble.dataset(o.dataset) -- first: a bad dataset leaves nothing behind
-  os.execute("mkdir -p '" .. o.out:gsub("'", "'\\''") .. "'")
-  local probe = io.open(o.out .. "/.write-test", "w")
-  if not probe then error("train: cannot write into the run directory " .. o.out, 2) end
-  probe:close(); os.remove(o.out .. "/.write-test")
+  local ds <close> = noble.dataset(o.dataset)
   local info = ds:info()
   o.length = o.length or M.window_length(ds, o.stride)
+  if (o.length - 1) * o.stride >= info.n_samples then
+    error(string.format("train: length = %d at stride %d spans %d samples, %s has %d", o.length, o.stride,
+      (o.length - 1) * o.stride + 1, o.dataset, info.n_samples), 2)
+  end
   local train_ids, val_ids = ds:traces("train"), ds:traces("validation")
   if #train_ids == 0 then error("train: " .. o.dataset .. " has no training traces", 2) end
 
@@ -244,7 +268,13 @@ function M.run(opts)
   end
   -- the log keeps the epochs that the checkpoint has
   local keep = read_log(log_path, start_epoch - 1)
-  local logf = assert(io.open(log_path, "w"))
+  local outdir <close> = cli.output_dir(o.out)
+  outdir:file(log_path)
+  local logf, why = io.open(log_path, "w")
+  if not logf then
+    m:close()
+    error("train: cannot write the run's log: " .. why, 2)
+  end
   for _, line in ipairs(keep) do logf:write(line, "\n") end
   logf:flush()
 
@@ -320,8 +350,9 @@ function M.run(opts)
                   extra_term = (o.sag_lambda > 0 or o.spike_lambda > 0) and term_sum / seen or nil,
                   wall_s = (noble.now() - t_start) / 1000 }
     logf:write(json.encode(rec), "\n"); logf:flush()
-    if improved then m:save(best_path, { epoch = e, best_metric = best_val, state = state }) end
-    m:save(last_path, { epoch = e, best_metric = best_val, state = state })
+    if improved then m:save(outdir:file(best_path), { epoch = e, best_metric = best_val, state = state }) end
+    m:save(outdir:file(last_path), { epoch = e, best_metric = best_val, state = state })
+    outdir:keep() -- a run that can be resumed
     show(string.format("epoch %d/%d train loss %.4f  validation L4 %.4f, f-I %.1f Hz%s  lr %.2e  %.1f traces/s  %.0f s",
       e, o.epochs, train_loss, val.l4, val.fi, improved and " (best)" or "", old_lr, rate, train_s + val_s), true)
     if o.time_limit_s and e < o.epochs then
