@@ -76,7 +76,7 @@ with h5py.File(path, "r") as f:
     # features: consistent with the traces and with I_thr
     F = f["traces/features"][:]
     names = [str(x) for x in f["traces/features"].attrs["names"]]
-    check(F.shape == (T, 16), "feature shape %s" % (F.shape,))
+    check(F.shape == (T, len(names)) and len(names) >= 16, "feature shape %s, %d names" % (F.shape, len(names)))
     sc = F[:, names.index("Spikecount")]
     for r in range(T):
         m = mid[r]

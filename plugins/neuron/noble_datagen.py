@@ -24,7 +24,9 @@ import hashlib
 import json
 import math
 import multiprocessing as mp
+import multiprocessing.connection
 import os
+import re
 import shutil
 import signal
 import sys
@@ -50,8 +52,28 @@ S_THR_SPAN = 50.0
 SPIKE_THRESHOLD = -20.0
 
 
+# Bounds on what users choose: each keeps a run's loops, memory and disk finite.
+MAX_MODELS = 100000
+MAX_CANDIDATES = 10000000
+MAX_AMPLITUDES = 1000      # protocol steps per model
+MAX_AMP_PA = 1e5
+MAX_OFFSETS = 100
+MAX_OFFSET_PA = 1000.0
+MAX_JOBS = 256
+MAX_SEED = 2**63 - 1       # stored as an HDF5 int64 attribute
+S_THR_STEPS = (0.0, 10.0, 20.0, 30.0, 40.0, 50.0)  # simulated for s_thr alone when too few steps lie in the span
+HH_MAX_CELSIUS = 25.0      # NEURON's hh fires no repetitive spikes above about this (docs/neuron-cell.md)
+CRITERIA = {"v_rest": "mV", "input_resistance": "MOhm", "rheobase": "pA", "max_rate": "Hz",
+            "ap_width": "ms", "sag": "mV", "sustained": "1"}
+NOISE = (b"Warning: no DISPLAY environment variable.", b"--No graphics will be displayed.")
+
+
 class UsageError(Exception):
-    pass
+    """A user's mistake in an option or the cell spec (exit status 2)."""
+
+
+class RunError(Exception):
+    """A run that cannot go on (exit status 1)."""
 
 
 def fail(msg, code=1):
@@ -60,7 +82,46 @@ def fail(msg, code=1):
     sys.exit(code)
 
 
+def describe(e):
+    """One line for an exception: its last line and where in the user's code it came from."""
+    import traceback
+    lines = "".join(traceback.format_exception_only(type(e), e)).strip().splitlines()
+    msg = lines[-1] if lines else type(e).__name__
+    where = ""
+    if isinstance(e, SyntaxError) and e.filename:
+        where = " (%s, line %s)" % (os.path.basename(e.filename), e.lineno)
+    else:
+        for fr in reversed(traceback.extract_tb(e.__traceback__)):
+            if fr.filename.startswith("<") or os.path.abspath(fr.filename) == os.path.abspath(__file__):
+                continue
+            where = " (%s, line %d, in %s)" % (os.path.basename(fr.filename), fr.lineno, fr.name)
+            break
+    return msg + where
+
+
 # ----------------------------------------------------------------- arguments
+
+def int_option(name, text, lo, hi, what=""):
+    """A whole number in [lo, hi], or a message naming the option, the value and the range."""
+    t = str(text).strip()
+    rng = "an integer from %d to %d%s" % (lo, hi, what)
+    if not re.fullmatch(r"[+-]?[0-9]+", t):
+        raise UsageError("%s '%s' is not a whole number: give %s" % (name, text, rng))
+    v = int(t)
+    if not lo <= v <= hi:
+        raise UsageError("%s %s is out of range: give %s" % (name, t, rng))
+    return v
+
+
+def number(item, what):
+    try:
+        x = float(item)
+    except ValueError:
+        raise UsageError(what)
+    if not math.isfinite(x):
+        raise UsageError(what)
+    return x
+
 
 def parse_amplitudes(spec):
     """'a:b:step' ranges and single values, comma-separated, in pA."""
@@ -69,42 +130,186 @@ def parse_amplitudes(spec):
         item = item.strip()
         if not item:
             continue
-        try:
-            if ":" in item:
-                parts = [float(x) for x in item.split(":")]
-                if len(parts) != 3 or parts[2] <= 0 or parts[1] < parts[0]:
-                    raise ValueError
-                a, b, st = parts
-                n = int(math.floor((b - a) / st + 1e-9)) + 1
-                out.extend(a + st * i for i in range(n))
-            else:
-                out.append(float(item))
-        except ValueError:
-            raise UsageError("bad amplitude '%s': give numbers in pA or ranges FROM:TO:STEP, "
-                             "comma-separated (e.g. -110:270:20)" % item)
+        bad = ("--amplitudes: bad amplitude '%s': give numbers in pA or ranges FROM:TO:STEP, "
+               "comma-separated (e.g. -110:270:20)" % item)
+        if ":" in item:
+            parts = [number(x, bad) for x in item.split(":")]
+            if len(parts) != 3 or parts[2] <= 0 or parts[1] < parts[0]:
+                raise UsageError(bad)
+            a, b, st = parts
+            n = int(math.floor((b - a) / st + 1e-9)) + 1
+            if n + len(out) > MAX_AMPLITUDES:
+                raise UsageError("--amplitudes '%s' gives more than %d steps (at most %d per model)" %
+                                 (spec, MAX_AMPLITUDES, MAX_AMPLITUDES))
+            out.extend(a + st * i for i in range(n))
+        else:
+            out.append(number(item, bad))
     out = sorted(set(round(x, 6) for x in out))
     if not out:
         raise UsageError("the amplitude list is empty: give at least one amplitude in pA "
                          "(e.g. --amplitudes -110:270:20)")
-    if any(not math.isfinite(x) or abs(x) > 1e5 for x in out):
-        raise UsageError("amplitudes must be finite and at most 1e5 pA in size")
+    if len(out) > MAX_AMPLITUDES:
+        raise UsageError("--amplitudes '%s' gives %d steps: at most %d per model" % (spec, len(out), MAX_AMPLITUDES))
+    for x in out:
+        if abs(x) > MAX_AMP_PA:
+            raise UsageError("--amplitudes: %g pA is out of range: amplitudes lie in [-%g, %g] pA" %
+                             (x, MAX_AMP_PA, MAX_AMP_PA))
     return out
 
 
 def parse_offsets(spec):
-    if spec.strip().lower() in ("", "none"):
+    if spec.strip().lower() == "none":
         return []
-    try:
-        out = sorted(set(float(x) for x in spec.split(",") if x.strip()))
-    except ValueError:
-        raise UsageError("bad --threshold-offsets '%s': comma-separated pA, or none" % spec)
-    if any(x < 0 for x in out):
-        raise UsageError("--threshold-offsets must be >= 0 pA")
+    bad = ("--threshold-offsets '%s': give comma-separated offsets in pA from 0 to %g, or none" %
+           (spec, MAX_OFFSET_PA))
+    items = [x for x in spec.split(",") if x.strip()]
+    if not items:
+        raise UsageError(bad)
+    out = sorted(set(round(number(x, bad), 6) for x in items))
+    if any(not 0 <= x <= MAX_OFFSET_PA for x in out):
+        raise UsageError(bad)
+    if len(out) > MAX_OFFSETS:
+        raise UsageError("--threshold-offsets gives %d steps: at most %d" % (len(out), MAX_OFFSETS))
     return out
 
 
+# ----------------------------------------------------------------- cell specs
+
+SPEC_KEYS = ("name", "description", "python", "class", "hoc", "template", "mechanisms", "v_init",
+             "celsius", "parameters", "criteria")
+PARAM_KEYS = ("name", "value", "unit", "sample", "sigma", "halfwidth", "what", "description")
+CRIT_KEYS = ("range", "unit", "what")
+NAME_RE = r"[A-Za-z_][A-Za-z0-9_]*"
+
+
+def _no_duplicate_keys(pairs):
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            raise UsageError("key '%s' is given twice" % k)
+        d[k] = v
+    return d
+
+
+def _is_num(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def validate_spec(spec, path):
+    """Every field of a cell spec, before any work; unknown keys are errors."""
+    def err(msg):
+        raise UsageError("cell spec '%s': %s" % (path, msg))
+
+    if not isinstance(spec, dict):
+        err("the spec must be a JSON object")
+    for k in spec:
+        if k not in SPEC_KEYS:
+            err("unknown key '%s' (the keys are %s)" % (k, ", ".join(SPEC_KEYS)))
+    for key in ("name", "parameters", "criteria"):
+        if key not in spec:
+            err("'%s' is missing" % key)
+    for k in ("name", "description", "python", "class", "hoc", "template", "mechanisms"):
+        if k in spec and not (isinstance(spec[k], str) and spec[k].strip()):
+            err("'%s' must be a non-empty string, not %s" % (k, json.dumps(spec[k])))
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", spec["name"]):
+        err("name '%s': use letters, digits, '_', '.' and '-'" % spec["name"])
+    if ("python" in spec) == ("hoc" in spec):
+        err("give exactly one of 'python' (with 'class') or 'hoc' (with 'template')")
+    for code, obj in (("python", "class"), ("hoc", "template")):
+        if code in spec and obj not in spec:
+            err("'%s' needs '%s' (the %s to build)" % (code, obj, "class" if obj == "class" else "template"))
+        if obj in spec and code not in spec:
+            err("'%s' needs '%s' (the file that defines it)" % (obj, code))
+        if obj in spec and not re.fullmatch(NAME_RE, spec[obj]):
+            err("%s '%s' is not a %s name" % (obj, spec[obj], "Python class" if obj == "class" else "hoc template"))
+    for k, lo, hi, unit in (("v_init", -150.0, 50.0, "mV"), ("celsius", 0.0, 50.0, "degC")):
+        if k in spec and not (_is_num(spec[k]) and lo <= spec[k] <= hi):
+            err("%s %s is out of range: give a number from %g to %g %s" % (k, json.dumps(spec[k]), lo, hi, unit))
+    params = spec["parameters"]
+    if not isinstance(params, list):
+        err("'parameters' must be a list")
+    seen = set()
+    for i, p in enumerate(params):
+        where = "parameters[%d]" % i
+        if not isinstance(p, dict):
+            err("%s must be an object with name, value, sample ..." % where)
+        if isinstance(p.get("name"), str):
+            where += " '%s'" % p["name"]
+        for k in p:
+            if k not in PARAM_KEYS:
+                err("%s: unknown key '%s' (the keys are %s)" % (where, k, ", ".join(PARAM_KEYS)))
+        if "name" not in p or "value" not in p:
+            err("%s: every parameter needs a name and a value" % where)
+        if not (isinstance(p["name"], str) and
+                re.fullmatch(NAME_RE + "(@" + NAME_RE + "(," + NAME_RE + ")*)?", p["name"])):
+            err("%s: name must be VAR@LIST[,LIST...] (a range variable in section lists) or a NEURON "
+                "global, not %s" % (where, json.dumps(p["name"])))
+        if p["name"] in seen:
+            err("%s is given twice" % where)
+        seen.add(p["name"])
+        if not _is_num(p["value"]):
+            err("%s: value %s is not a finite number" % (where, json.dumps(p["value"])))
+        for k in ("unit", "what", "description"):
+            if k in p and not isinstance(p[k], str):
+                err("%s: '%s' must be a string" % (where, k))
+        kind = p.get("sample", "fixed")
+        if kind not in ("fixed", "lognormal", "uniform"):
+            err("%s: sample %s: give fixed, lognormal (with sigma) or uniform (with halfwidth)" %
+                (where, json.dumps(kind)))
+        need = {"lognormal": "sigma", "uniform": "halfwidth"}.get(kind)
+        for k in ("sigma", "halfwidth"):
+            if k in p and k != need:
+                err("%s: '%s' belongs to %s sampling, not %s" %
+                    (where, k, "lognormal" if k == "sigma" else "uniform", kind))
+        if kind == "lognormal":
+            if "sigma" not in p:
+                err("%s: lognormal sampling needs 'sigma' (a number in (0, 2])" % where)
+            if not (_is_num(p["sigma"]) and 0 < p["sigma"] <= 2):
+                err("%s: sigma %s is out of range: give a number in (0, 2]" % (where, json.dumps(p["sigma"])))
+            if p["value"] == 0:
+                err("%s: a lognormal parameter needs a nonzero value (its samples are value x exp(...))" % where)
+        if kind == "uniform":
+            if "halfwidth" not in p:
+                err("%s: uniform sampling needs 'halfwidth' (a number > 0, in the parameter's unit)" % where)
+            if not (_is_num(p["halfwidth"]) and p["halfwidth"] > 0):
+                err("%s: halfwidth %s is out of range: give a number > 0" % (where, json.dumps(p["halfwidth"])))
+    crit = spec["criteria"]
+    if not isinstance(crit, dict):
+        err("'criteria' must be an object {name: {range: [lo, hi], unit: ...}}")
+    for name, c in crit.items():
+        if name not in CRITERIA:
+            err("unknown criterion '%s' (the criteria are %s)" % (name, ", ".join(CRITERIA)))
+        where = "criterion %s" % name
+        if not isinstance(c, dict):
+            err("%s must be an object {range: [lo, hi], unit: '%s'}" % (where, CRITERIA[name]))
+        for k in c:
+            if k not in CRIT_KEYS:
+                err("%s: unknown key '%s' (the keys are %s)" % (where, k, ", ".join(CRIT_KEYS)))
+        r = c.get("range")
+        if not (isinstance(r, list) and len(r) == 2 and all(_is_num(x) for x in r) and r[0] <= r[1]):
+            err("%s: range %s must be [lo, hi], two finite numbers with lo <= hi" % (where, json.dumps(r)))
+        if "unit" in c and c["unit"] != CRITERIA[name]:
+            err("%s: unit %s: %s is measured in %s" % (where, json.dumps(c["unit"]), name, CRITERIA[name]))
+        if "what" in c and not isinstance(c["what"], str):
+            err("%s: 'what' must be a string" % where)
+        if name == "rheobase" and (r[1] < 1 or r[0] > BISECT_MAX):
+            err("%s: range %s lies outside the rheobase search, [1, %g] pA" % (where, json.dumps(r), BISECT_MAX))
+        if name == "sustained" and (r[1] < 0 or r[0] > 1):
+            err("%s: range %s: sustained is 0 or 1" % (where, json.dumps(r)))
+
+
+def find_library(path):
+    """A compiled mechanism library, or the folder nrnivmodl ran in."""
+    if os.path.isdir(path):
+        for sub in ("x86_64/.libs/libnrnmech.so", ".libs/libnrnmech.so", "x86_64/libnrnmech.so"):
+            if os.path.isfile(os.path.join(path, sub)):
+                return os.path.join(path, sub)
+        return None
+    return path if os.path.isfile(path) else None
+
+
 def resolve_cell(cell, cells_dir):
-    """A built-in name (cells/NAME.json) or the path of a cell spec (.json)."""
+    """A built-in name (cells/NAME.json) or the path of a cell spec (.json), validated."""
     if os.sep in cell or cell.endswith(".json"):
         path = os.path.abspath(cell)
         if not os.path.isfile(path):
@@ -117,27 +322,26 @@ def resolve_cell(cell, cells_dir):
                              "of a cell spec (.json, docs/neuron-cell.md)" % (cell, ", ".join(names)))
     try:
         with open(path) as f:
-            spec = json.load(f)
+            spec = json.load(f, object_pairs_hook=_no_duplicate_keys)
+    except UsageError as e:
+        raise UsageError("cell spec '%s': %s" % (path, e))
     except (OSError, ValueError) as e:
-        raise UsageError("cannot read cell spec '%s': %s" % (path, e))
+        raise UsageError("cannot read cell spec '%s': %s (plain JSON: no comments)" % (path, e))
+    validate_spec(spec, path)
     base = os.path.dirname(path)
-    for key in ("name", "parameters", "criteria"):
-        if key not in spec:
-            raise UsageError("cell spec '%s' has no '%s'" % (path, key))
-    if ("python" in spec) == ("hoc" in spec):
-        raise UsageError("cell spec '%s' needs exactly one of 'python' (with 'class') or "
-                         "'hoc' (with 'template')" % path)
     for key in ("python", "hoc", "mechanisms"):
         if key in spec:
-            spec[key] = os.path.normpath(os.path.join(base, spec[key]))
-            if not os.path.exists(spec[key]):
-                raise UsageError("cell spec '%s': %s '%s' does not exist" % (path, key, spec[key]))
-    for p in spec["parameters"]:
-        if "name" not in p or "value" not in p:
-            raise UsageError("cell spec '%s': every parameter needs a name and a value" % path)
-        if p.get("sample", "fixed") not in ("fixed", "lognormal", "uniform"):
-            raise UsageError("cell spec '%s': parameter %s: sample must be fixed, lognormal or "
-                             "uniform" % (path, p["name"]))
+            given = spec[key]
+            spec[key] = os.path.normpath(os.path.join(base, given))
+            if key == "mechanisms":
+                lib = find_library(spec[key])
+                if lib is None:
+                    raise UsageError("cell spec '%s': mechanisms '%s' is neither a compiled library nor a "
+                                     "folder with x86_64/.libs/libnrnmech.so (compile your mod files first: "
+                                     "docs/neuron-cell.md)" % (path, given))
+                spec[key] = lib
+            elif not os.path.isfile(spec[key]):
+                raise UsageError("cell spec '%s': %s '%s' does not exist" % (path, key, given))
     spec["spec_path"] = path
     return spec
 
@@ -199,31 +403,73 @@ class Features:
 
 # ------------------------------------------------------------------ the cell
 
+class CellError(Exception):
+    """The cell cannot be built or loaded (the message says why)."""
+
+
+def _mapped(path):
+    """Whether this very file is already mapped into the process (NEURON loaded it)."""
+    try:
+        st = os.stat(path)
+        with open("/proc/self/maps") as f:
+            for line in f:
+                parts = line.split(None, 5)
+                if len(parts) == 6 and int(parts[4]) == st.st_ino and parts[5].strip().startswith("/"):
+                    p = parts[5].strip()
+                    if os.path.exists(p) and os.path.samefile(p, path):
+                        return True
+    except (OSError, ValueError):
+        pass
+    return False
+
+
 class Sim:
     """One NEURON cell in this process, re-parameterised for each model."""
 
     def __init__(self, spec, mech_lib, feat_lib):
-        from neuron import h
+        from neuron import h  # NEURON loads ./x86_64 of the current folder here, if there is one
         self.h = h
-        h.load_file("stdrun.hoc")
-        if not self._can_insert("nb_leak"):  # not already loaded (NEURON loads ./x86_64 itself)
-            h.nrn_load_dll(mech_lib)
-        if "mechanisms" in spec:
-            h.nrn_load_dll(spec["mechanisms"])
         self.spec = spec
+        h.load_file("stdrun.hoc")
+        # noble's nb_* mechanisms, unless loaded already (from ./x86_64, or a user's library has them)
+        if not _mapped(mech_lib) and not self._can_insert("nb_leak"):
+            self._load(mech_lib, "noble's mechanism library")
+        if "mechanisms" in spec and not _mapped(spec["mechanisms"]):
+            self._load(spec["mechanisms"], "the cell's mechanisms")
         self.feat = Features(feat_lib)
-        if "python" in spec:
-            import importlib.util
-            mod_spec = importlib.util.spec_from_file_location("noble_cell_" + spec["name"], spec["python"])
-            mod = importlib.util.module_from_spec(mod_spec)
-            mod_spec.loader.exec_module(mod)
-            self.cell = getattr(mod, spec["class"])()
-        else:
-            h.load_file(spec["hoc"])
-            self.cell = getattr(h, spec["template"])()
-        self.soma = self.cell.soma
-        if isinstance(self.soma, list) or hasattr(self.soma, "__len__") and not hasattr(self.soma, "L"):
-            self.soma = self.soma[0]
+        what = ("%s (%s)" % (spec["class"], os.path.basename(spec["python"])) if "python" in spec
+                else "%s (%s)" % (spec["template"], os.path.basename(spec["hoc"])))
+        try:
+            if "python" in spec:
+                import importlib.util
+                mod_spec = importlib.util.spec_from_file_location("noble_cell_" + spec["name"].replace(".", "_"),
+                                                                  spec["python"])
+                mod = importlib.util.module_from_spec(mod_spec)
+                mod_spec.loader.exec_module(mod)
+                cls = getattr(mod, spec["class"], None)
+                if cls is None:
+                    raise CellError("%s defines no class '%s'" % (spec["python"], spec["class"]))
+                self.cell = cls()
+            else:
+                if not h.load_file(spec["hoc"]):
+                    raise CellError("NEURON cannot load %s" % spec["hoc"])
+                if not hasattr(h, spec["template"]):
+                    raise CellError("%s defines no template '%s'" % (spec["hoc"], spec["template"]))
+                self.cell = getattr(h, spec["template"])()
+        except CellError:
+            raise
+        except Exception as e:
+            hint = ""
+            if "mechanism name" in str(e) and "mechanisms" not in spec:
+                hint = ("; the spec has no 'mechanisms': give the library of your compiled mod files "
+                        "(docs/neuron-cell.md)")
+            raise CellError("building the cell %s failed: %s%s" % (what, describe(e), hint))
+        soma = getattr(self.cell, "soma", None)
+        if soma is None:
+            raise CellError("the cell %s has no 'soma' (the section that receives the step)" % what)
+        if isinstance(soma, list) or hasattr(soma, "__len__") and not hasattr(soma, "L"):
+            soma = soma[0]
+        self.soma = soma
         h.celsius = float(spec.get("celsius", 34))
         self.v_init = float(spec.get("v_init", -70))
         self.stim = h.IClamp(self.soma(0.5))
@@ -238,6 +484,18 @@ class Sim:
         self.version = h.nrnversion(5) if hasattr(h, "nrnversion") else "unknown"
         self.version_long = h.nrnversion()
 
+    def _load(self, path, what):
+        try:
+            ok = self.h.nrn_load_dll(path)
+        except RuntimeError:
+            ok = 0
+        if not ok:
+            here = find_library(os.getcwd())
+            raise CellError("NEURON cannot load %s %s (where NEURON says a name already exists, a mechanism "
+                            "of that name is loaded already: noble's nb_* are always loaded%s)" %
+                            (what, path, ", and NEURON loaded %s of the current folder by itself" %
+                             os.path.relpath(here) if here else ""))
+
     def _can_insert(self, name):
         s = self.h.Section(name="_nbprobe")
         try:
@@ -247,6 +505,53 @@ class Sim:
             return False
         finally:
             self.h.delete_section(sec=s)
+
+    def check(self):
+        """The parameter table against the built cell; returns warnings (a list of lines)."""
+        h = self.h
+        for i, p in enumerate(self.spec["parameters"]):
+            name, where = p["name"], "parameters[%d] '%s'" % (i, p["name"])
+            if "@" not in name:
+                try:
+                    float(getattr(h, name))
+                except Exception:
+                    raise UsageError("%s: NEURON has no global variable '%s' (a mechanism's GLOBAL is "
+                                     "NAME_SUFFIX, e.g. vshift_nb_nat)" % (where, name))
+                continue
+            var, lists = name.split("@", 1)
+            for lst in lists.split(","):
+                obj = getattr(self.cell, lst, None)
+                if obj is None:
+                    raise UsageError("%s: the cell has no section list '%s'" % (where, lst))
+                try:
+                    secs = list(obj) if not hasattr(obj, "L") else [obj]
+                    for sec in secs:
+                        sec.name()
+                except Exception:
+                    raise UsageError("%s: the cell's '%s' is not a section or a list of sections" % (where, lst))
+                if not secs:
+                    raise UsageError("%s: the cell's section list '%s' is empty" % (where, lst))
+                if var == "Ra":
+                    continue
+                for sec in secs:
+                    try:
+                        float(getattr(sec(0.5), var))
+                    except Exception:
+                        raise UsageError("%s: section %s has no range variable '%s' (is its mechanism "
+                                         "inserted there?)" % (where, sec.name(), var))
+        try:
+            self.apply([p["value"] for p in self.spec["parameters"]])
+        except Exception as e:
+            raise UsageError("the parameter table's base values cannot be set: %s" % describe(e))
+        warnings = []
+        hh = [sec.name().split(".")[-1] for sec in h.allsec() if sec.has_membrane("hh")]
+        if hh and h.celsius > HH_MAX_CELSIUS:
+            warnings.append("warning: the cell uses NEURON's hh (%s) at celsius = %g degC; hh scales its rates "
+                            "by 3^((celsius - 6.3)/10) (x%.0f here) and fires no repetitive spikes above about "
+                            "%g degC: set \"celsius\": 6.3 in the spec for hh (docs/neuron-cell.md)" %
+                            (hh[0] if len(hh) == 1 else "%s and %d more" % (hh[0], len(hh) - 1), h.celsius,
+                             3 ** ((h.celsius - 6.3) / 10), HH_MAX_CELSIUS))
+        return warnings
 
     def sections(self, lists):
         secs = []
@@ -425,12 +730,19 @@ def evaluate(sim, spec, values, amplitudes, offsets):
         walls[i] = w
         feats[i] = F.of(v)
         rates[i] = F.spikes_in_step(v) / (STIM_DUR * 1e-3)
-    # s_thr from every simulated step in [I_thr, I_thr + 50 pA]
+    # s_thr from every simulated step in [I_thr, I_thr + 50 pA]; with fewer than two of them
+    # (--threshold-offsets none, or offsets outside the span), the steps I_thr + S_THR_STEPS
+    # are simulated for the slope alone and not stored
     amp_arr = np.array([a for a, _ in amps])
-    try:
-        s_thr = F.fi_slope(amp_arr, rates, hi, S_THR_SPAN)
-    except RuntimeError:
-        s_thr = float("nan")
+    fit_a, fit_r = list(amp_arr), list(rates)
+    if len({a for a in fit_a if hi - 1e-9 <= a <= hi + S_THR_SPAN + 1e-9}) < 2:
+        for o in S_THR_STEPS:
+            a = round(hi + o, 6)
+            if a not in have:
+                v, _ = sim.run(a)
+                fit_a.append(a)
+                fit_r.append(F.spikes_in_step(v) / (STIM_DUR * 1e-3))
+    s_thr = F.fi_slope(np.array(fit_a), np.array(fit_r), hi, S_THR_SPAN)
     return True, {
         "criteria": m, "I_thr": hi, "s_thr": s_thr,
         "amplitudes": amp_arr, "near_threshold": np.array([t for _, t in amps], dtype=np.uint8),
@@ -440,24 +752,270 @@ def evaluate(sim, spec, values, amplitudes, offsets):
 
 # ------------------------------------------------------------------ workers
 
-_W = {}
-
-
-def worker_init(spec, mech_lib, feat_lib):
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _W["sim"] = Sim(spec, mech_lib, feat_lib)
-    _W["spec"] = spec
-
-
-def worker_run(job):
+def worker_run(sim, spec, job):
     k, fam, values, amplitudes, offsets, partial = job
-    sim = _W["sim"]
     t0 = time.perf_counter()
-    ok, info = evaluate(sim, _W["spec"], values, amplitudes, offsets)
+    ok, info = evaluate(sim, spec, values, amplitudes, offsets)
     info.update(candidate=k, family=fam, params=np.array(values), accepted=ok,
                 eval_wall=time.perf_counter() - t0, neuron_version=sim.version_long)
     save_candidate(partial, k, info)
     return k, ok
+
+
+def worker_main(conn, out_w, parent_ends, parent_pid, spec, mech_lib, feat_lib):
+    """One NEURON process: builds the cell, says "ready" (or why not), then runs candidates
+    until told to stop or until its parent goes away. Its stdout and stderr go to out_w."""
+    try:  # die with the generator, even when it is killed
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for c in parent_ends:
+        c.close()
+    os.dup2(out_w, 1)
+    os.dup2(out_w, 2)
+    os.close(out_w)
+    try:
+        sim = Sim(spec, mech_lib, feat_lib)
+        warnings = sim.check()
+    except UsageError as e:
+        conn.send(("spec-error", str(e)))
+        return
+    except CellError as e:
+        conn.send(("init-error", str(e)))
+        return
+    except BaseException as e:
+        conn.send(("init-error", "building the cell failed: %s" % describe(e)))
+        return
+    conn.send(("ready", warnings))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        try:
+            k, ok = worker_run(sim, spec, job)
+        except Exception as e:
+            conn.send(("error", job[0], describe(e)))
+            return
+        conn.send(("done", k, ok))
+
+
+def rss_bytes(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def mem_available():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+class Workers:
+    """NEURON processes, one candidate at a time each. A worker that fails to start, raises, or
+    dies (a signal, an exit) is never restarted: the run stops with its reason (RunError, or
+    UsageError for a spec the built cell contradicts)."""
+
+    def __init__(self, spec, mech_lib, feat_lib):
+        self.ctx = mp.get_context("fork")
+        self.args = (spec, mech_lib, feat_lib)
+        self.ws = []
+
+    def start(self, n):
+        for _ in range(n):
+            parent, child = self.ctx.Pipe()
+            r, w = os.pipe()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            ends = [x["conn"] for x in self.ws] + [parent]
+            proc = self.ctx.Process(target=worker_main, args=(child, w, ends, os.getpid()) + self.args,
+                                    daemon=True)
+            proc.start()
+            child.close()
+            os.close(w)
+            os.set_blocking(r, False)
+            self.ws.append({"n": len(self.ws) + 1, "proc": proc, "conn": parent, "out": r, "tail": b"",
+                            "shown": 0, "pending": b"", "job": None, "ready": False})
+
+    def _read_output(self, w):
+        while w["out"] is not None:
+            try:
+                chunk = os.read(w["out"], 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                os.close(w["out"])
+                w["out"] = None
+                return
+            w["tail"] = (w["tail"] + chunk)[-8192:]
+            w["pending"] += chunk
+            self._show(w)
+
+    def _show(self, w):
+        """Passes a worker's own output on (20 lines at most), NEURON's display notice aside; a
+        worker's output before its cell is built only goes into the error if building fails."""
+        if not w["ready"]:
+            return
+        *lines, w["pending"] = w["pending"].split(b"\n")
+        for line in lines:
+            line = line.strip()
+            if line and not line.startswith(NOISE) and w["shown"] < 20:
+                w["shown"] += 1
+                sys.stderr.write("noble datagen: worker %d: %s\n" % (w["n"], line.decode(errors="replace")))
+                if w["shown"] == 20:
+                    sys.stderr.write("noble datagen: worker %d: (further output not shown)\n" % w["n"])
+
+    def _neuron_said(self, w):
+        lines = [x.strip().decode(errors="replace") for x in w["tail"].splitlines()]
+        said = [x for x in lines if x.startswith("NEURON:")]
+        return ("; NEURON said: %s" % said[-1][7:].strip()) if said else ""
+
+    def _death(self, w):
+        proc = w["proc"]
+        proc.join(5)
+        self._read_output(w)
+        code = proc.exitcode
+        detail = ""
+        if code is None:
+            why = "closed its connection but did not exit"
+        elif code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = "signal %d" % -code
+            why = "was killed by signal %d (%s)" % (-code, name)
+            if -code == signal.SIGKILL:
+                detail = (": the kernel's out-of-memory killer sends SIGKILL when memory runs out "
+                        "(`dmesg` says whether it did); fewer --jobs need less memory")
+        else:
+            why = "exited with status %d" % code
+            lines = [x.strip().decode(errors="replace") for x in w["tail"].splitlines()
+                     if x.strip() and not x.strip().startswith(NOISE)]
+            if lines:
+                detail = "; its last output: %s" % lines[-1]
+        what = ("while simulating candidate %d" % w["job"]) if w["job"] is not None else \
+            ("before its cell was built" if not w["ready"] else "while idle")
+        return "NEURON worker %d (pid %d) %s %s%s" % (w["n"], proc.pid, why, what, detail)
+
+    def events(self, timeout=None):
+        """Waits for what the workers say: [(worker, message)], message ("died", reason) for a death."""
+        live = [w for w in self.ws if w["conn"] is not None]
+        objs = []
+        for w in live:
+            objs += [w["conn"], w["proc"].sentinel] + ([w["out"]] if w["out"] is not None else [])
+        if not objs:
+            return []
+        mp.connection.wait(objs, timeout)
+        out = []
+        for w in live:
+            self._read_output(w)
+            try:
+                while w["conn"].poll():
+                    out.append((w, w["conn"].recv()))
+            except (EOFError, OSError):
+                out.append((w, ("died", self._death(w))))
+                w["conn"].close()
+                w["conn"] = None
+                continue
+            if not w["proc"].is_alive():
+                try:
+                    while w["conn"].poll():
+                        out.append((w, w["conn"].recv()))
+                except (EOFError, OSError):
+                    pass
+                if not any(ww is w and m[0] in ("spec-error", "init-error", "error") for ww, m in out):
+                    out.append((w, ("died", self._death(w))))
+                w["conn"].close()
+                w["conn"] = None
+        return out
+
+    def wait_ready(self):
+        """Warnings of the workers' cells, once every worker has built its cell."""
+        warnings = None
+        while not all(w["ready"] for w in self.ws):
+            for w, m in self.events():
+                if m[0] == "ready":
+                    w["ready"] = True
+                    self._show(w)
+                    if warnings is None:
+                        warnings = m[1]
+                else:
+                    self._raise(w, m)
+        return warnings or []
+
+    def _raise(self, w, m):
+        if m[0] == "spec-error":
+            raise UsageError("cell spec '%s': %s" % (self.args[0]["spec_path"], m[1]))
+        if m[0] == "init-error":
+            raise RunError("%s%s" % (m[1], self._neuron_said(w)))
+        if m[0] == "error":
+            raise RunError("simulating candidate %d failed in NEURON worker %d: %s%s" %
+                           (m[1], w["n"], m[2], self._neuron_said(w)))
+        if m[0] == "died":
+            raise RunError(m[1])
+        raise RunError("NEURON worker %d said %r" % (w["n"], m))
+
+    def idle(self):
+        return [w for w in self.ws if w["conn"] is not None and w["ready"] and w["job"] is None]
+
+    def busy(self):
+        return [w for w in self.ws if w["job"] is not None]
+
+    def send(self, w, job):
+        w["job"] = job[0]
+        w["conn"].send(job)
+
+    def results(self):
+        """(candidate, accepted) of the workers that finished one; raises on any failure."""
+        out = []
+        for w, m in self.events():
+            if m[0] == "done":
+                w["job"] = None
+                out.append((m[1], m[2]))
+            else:
+                self._raise(w, m)
+        return out
+
+    def close(self, now=False):
+        for w in self.ws:
+            if w["conn"] is not None and not now:
+                try:
+                    w["conn"].send(None)
+                except OSError:
+                    pass
+        deadline = time.monotonic() + (0 if now else 5)
+        for w in self.ws:
+            w["proc"].join(max(0.0, deadline - time.monotonic()))
+            if w["proc"].is_alive():
+                w["proc"].terminate()
+                w["proc"].join(5)
+            if w["proc"].is_alive():
+                w["proc"].kill()
+                w["proc"].join()
+            if w["conn"] is not None:
+                w["conn"].close()
+                w["conn"] = None
+            if w["out"] is not None:
+                os.close(w["out"])
+                w["out"] = None
 
 
 def save_candidate(partial, k, info):
@@ -505,7 +1063,12 @@ def split_models(n, seed, n_test, n_val):
 
 def write_dataset(out, partial, accepted, state, spec, feat):
     import h5py
-    models = [np.load(os.path.join(partial, "cand_%06d.npz" % k)) for k in accepted]
+    keep = ("candidate", "family", "params", "I_thr", "s_thr", "amplitudes", "near_threshold", "wall",
+            "features", "crit_names", "crit_values", "neuron_version")
+    models = []
+    for k in accepted:  # everything but the voltages, which are read one model at a time below
+        with np.load(os.path.join(partial, "cand_%06d.npz" % k)) as z:
+            models.append({key: z[key] for key in keep})
     M = len(models)
     T = sum(len(m["amplitudes"]) for m in models)
     split = split_models(M, state["seed"], state["n_test"], state["n_validation"])
@@ -544,8 +1107,10 @@ def write_dataset(out, partial, accepted, state, spec, feat):
             a["threshold_offsets_pA"] = np.array(state["offsets"], dtype=np.float64)
             a["criteria"] = json.dumps(spec["criteria"])
             a["s_thr_method"] = ("least-squares slope of the firing rate (spikes in the step / 0.4 s) "
-                                 "against amplitude over every simulated step in [I_thr, I_thr + %g pA]"
-                                 % S_THR_SPAN)
+                                 "against amplitude over every simulated step in [I_thr, I_thr + %g pA]; "
+                                 "with fewer than two such steps, the steps I_thr + %s pA are simulated "
+                                 "for the slope alone (not stored)"
+                                 % (S_THR_SPAN, ", ".join("%g" % o for o in S_THR_STEPS)))
             a["I_thr_method"] = ("smallest whole pA whose step gives a spike (peak above %g mV inside "
                                  "the step), by bisection on [0, %g] pA" % (SPIKE_THRESHOLD, BISECT_MAX))
             a["candidates_tried"] = state["tried"]
@@ -566,7 +1131,8 @@ def write_dataset(out, partial, accepted, state, spec, feat):
             row = 0
             for mi, m in enumerate(models):
                 n = len(m["amplitudes"])
-                dv[row:row + n] = m["voltage"]
+                with np.load(os.path.join(partial, "cand_%06d.npz" % accepted[mi])) as z:
+                    dv[row:row + n] = z["voltage"]
                 di[row:row + n] = m["amplitudes"][:, None].astype(np.float32) * step[None, :]
                 amp_all.append(m["amplitudes"])
                 mid_all.append(np.full(n, mi, dtype=np.int32))
@@ -616,39 +1182,67 @@ def write_dataset(out, partial, accepted, state, spec, feat):
 
 # --------------------------------------------------------------------- main
 
+def mib(x):
+    return "%.0f MiB" % (x / 2**20)
+
+
+def check_options(args):
+    """Every option, before any work: (settings dict) or UsageError naming option, value and range."""
+    o = {}
+    o["amplitudes"] = parse_amplitudes(args.amplitudes)
+    o["offsets"] = parse_offsets(args.threshold_offsets)
+    o["models"] = models = int_option("--models", args.models, 1, MAX_MODELS)
+    o["seed"] = int_option("--seed", args.seed, 0, MAX_SEED)
+    o["jobs"] = int_option("--jobs", args.jobs, 0, MAX_JOBS, " (0: as many as cores and memory allow)")
+    if args.families is None:
+        o["families"] = min(3, models)
+    else:
+        o["families"] = int_option("--families", args.families, 1, models, " (at most --models)")
+    if args.test is None:
+        o["test"] = max(1, round(models / 6)) if models >= 3 else 0
+    else:
+        o["test"] = int_option("--test", args.test, 0, models - 1, " (fewer than --models)")
+    if args.validation is None:
+        o["validation"] = max(1, round(models / 12)) if models >= 3 else 0
+    else:
+        o["validation"] = int_option("--validation", args.validation, 0, models - 1, " (fewer than --models)")
+    if o["test"] + o["validation"] >= models:
+        raise UsageError("--test %d and --validation %d leave no training model out of %d: together they "
+                         "must be at most %d" % (o["test"], o["validation"], models, models - 1))
+    if args.max_candidates is None:
+        o["max_candidates"] = 20 * models + 40
+    else:
+        o["max_candidates"] = int_option("--max-candidates", args.max_candidates, models, MAX_CANDIDATES,
+                                         " (at least --models)")
+    if not args.out:
+        raise UsageError("--out '': give the path of the HDF5 file to write")
+    return o
+
+
 def main():
-    ap = argparse.ArgumentParser(prog="noble datagen")
+    ap = argparse.ArgumentParser(prog="noble datagen", allow_abbrev=False)
     ap.add_argument("--cell", default="pvalb")
-    ap.add_argument("--models", type=int, default=60)
-    ap.add_argument("--families", type=int, default=3)
+    ap.add_argument("--models", default="60")
+    ap.add_argument("--families")
     ap.add_argument("--amplitudes", default="-110:270:20")
     ap.add_argument("--threshold-offsets", default="0,10,20,30,40,50")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--jobs", type=int, default=0)
-    ap.add_argument("--test", type=int, default=-1)
-    ap.add_argument("--validation", type=int, default=-1)
-    ap.add_argument("--max-candidates", type=int, default=0)
+    ap.add_argument("--seed", default="1")
+    ap.add_argument("--jobs", default="0")
+    ap.add_argument("--test")
+    ap.add_argument("--validation")
+    ap.add_argument("--max-candidates")
     ap.add_argument("--out", required=True)
     ap.add_argument("--mechanisms", required=True)
     ap.add_argument("--features-lib", required=True)
     ap.add_argument("--cells-dir", required=True)
     args = ap.parse_args()
     try:
-        amplitudes = parse_amplitudes(args.amplitudes)
-        offsets = parse_offsets(args.threshold_offsets)
-        if args.models < 1:
-            raise UsageError("--models must be at least 1")
-        if args.seed < 0:
-            raise UsageError("--seed must be >= 0")
+        o = check_options(args)
         spec = resolve_cell(args.cell, args.cells_dir)
-        fams = max(1, min(args.families, args.models))
-        n_test = args.test if args.test >= 0 else (max(1, round(args.models / 6)) if args.models >= 3 else 0)
-        n_val = args.validation if args.validation >= 0 else (max(1, round(args.models / 12)) if args.models >= 3 else 0)
-        if n_test + n_val >= args.models:
-            raise UsageError("--test %d and --validation %d leave no training model out of %d" %
-                             (n_test, n_val, args.models))
     except UsageError as e:
         fail(str(e), 2)
+    amplitudes, offsets, n_models = o["amplitudes"], o["offsets"], o["models"]
+    fams = o["families"]
     for p, what in ((args.mechanisms, "mechanism library"), (args.features_lib, "feature library")):
         if not os.path.isfile(p):
             fail("%s '%s' is missing: build noble first (cmake --build build)" % (what, p))
@@ -662,38 +1256,42 @@ def main():
     if os.path.isdir(out):
         fail("cannot write '%s': it is a folder" % args.out)
     partial = out + ".partial"
-    state = {"cell": spec["name"], "spec_sha1": hashlib.sha1(open(spec["spec_path"], "rb").read()).hexdigest(),
-             "models": args.models, "families": fams, "amplitudes": amplitudes, "offsets": offsets,
-             "seed": args.seed, "n_test": n_test, "n_validation": n_val, "format_version": FORMAT_VERSION,
-             "dt_sim": DT_SIM, "t_stop": T_STOP, "stim_start": STIM_START}
+    with open(spec["spec_path"], "rb") as f:
+        spec_sha1 = hashlib.sha1(f.read()).hexdigest()
+    state = {"cell": spec["name"], "spec_sha1": spec_sha1,
+             "models": n_models, "families": fams, "amplitudes": amplitudes, "offsets": offsets,
+             "seed": o["seed"], "n_test": o["test"], "n_validation": o["validation"],
+             "format_version": FORMAT_VERSION, "dt_sim": DT_SIM, "t_stop": T_STOP, "stim_start": STIM_START}
     state_path = os.path.join(partial, "state.json")
-    try:
-        if os.path.isdir(partial):
-            try:
-                with open(state_path) as f:
-                    old = json.load(f)
-            except (OSError, ValueError):
-                old = None
-            if old is None or {k: old.get(k) for k in state} != state:
-                fail("'%s' holds an unfinished run with other settings (or is damaged); "
-                     "rerun with the same settings to resume it, or delete it to start over" % partial)
-            resumed = True
-        else:
-            os.makedirs(partial)
-            with open(os.path.join(partial, "UNFINISHED"), "w") as f:
-                f.write("An unfinished `noble datagen` run: rerun the same command to resume it.\n"
-                        "The dataset %s is written only when every model is done.\n" % out)
-            tmp = state_path + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(state, f, indent=1)
-            os.replace(tmp, state_path)
-            resumed = False
-    except OSError as e:
-        fail("cannot write '%s': %s" % (partial, e))
+    resumed = os.path.isdir(partial)
+    if resumed:
+        try:
+            with open(state_path) as f:
+                old = json.load(f)
+        except (OSError, ValueError):
+            old = None
+        if not isinstance(old, dict) or {k: old.get(k) for k in state} != state:
+            fail("'%s' holds an unfinished run with other settings (or is damaged); "
+                 "rerun with the same settings to resume it, or delete it to start over" % partial)
 
-    jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
-    max_cand = args.max_candidates if args.max_candidates > 0 else 20 * args.models + 40
-    quota = [args.models // fams + (1 if f < args.models % fams else 0) for f in range(fams)]
+    # sizes against the disk and memory, before any work
+    per_model = len(amplitudes) + len(offsets)
+    n_traces = n_models * per_model
+    raw = n_traces * N_SAMPLES * 4  # float32 voltages: uncompressed in OUT.partial, compressed in OUT
+    st = os.statvfs(outdir)
+    free = st.f_bavail * st.f_frsize
+    if 2 * raw > free:
+        fail("the dataset needs up to %s on disk (%d models x %d traces x %d samples x 4 bytes, in %s and "
+             "then in %s) but '%s' has %s free: lower --models or the number of amplitudes" %
+             (mib(2 * raw), n_models, per_model, N_SAMPLES, os.path.basename(partial), os.path.basename(out),
+              outdir, mib(free)))
+    avail = mem_available()
+    if avail is not None and n_traces * 256 > avail // 2:
+        fail("writing %d traces needs about %s of memory (per-trace features and indices) but %s is "
+             "available: lower --models or the number of amplitudes" % (n_traces, mib(n_traces * 256), mib(avail)))
+
+    max_cand = o["max_candidates"]
+    quota = [n_models // fams + (1 if f < n_models % fams else 0) for f in range(fams)]
     mech_lib = os.path.abspath(args.mechanisms)
     feat_lib = os.path.abspath(args.features_lib)
     feat = Features(feat_lib)
@@ -706,7 +1304,7 @@ def main():
 
     def settle():
         nonlocal next_k, tried, rejected
-        while len(accepted) < args.models and next_k < max_cand:
+        while len(accepted) < n_models and next_k < max_cand:
             fam = next_k % fams
             if taken[fam] >= quota[fam]:
                 status.pop(next_k, None)
@@ -719,7 +1317,7 @@ def main():
             if ok:
                 accepted.append(next_k)
                 taken[fam] += 1
-            elif not ok:
+            else:
                 rejected += 1
                 with open(os.path.join(partial, "cand_%06d.json" % next_k)) as f:
                     r = json.load(f)["reason"].split(" = ")[0].split(" (")[0]
@@ -727,55 +1325,101 @@ def main():
             next_k += 1
 
     def progress():
-        sys.stdout.write("progress %d %d %d\n" % (len(accepted), args.models, tried))
+        sys.stdout.write("progress %d %d %d\n" % (len(accepted), n_models, tried))
         sys.stdout.flush()
 
-    sys.stdout.write("info cell=%s models=%d amplitudes=%d jobs=%d resumed=%d\n" %
-                     (spec["name"], args.models, len(amplitudes), jobs, int(resumed)))
-    for k in range(max_cand):
-        s = load_candidate(partial, k)
-        if s is not None:
-            status[k] = s
+    if resumed:  # the candidates saved by earlier runs, from one listing
+        for name in os.listdir(partial):
+            m = re.fullmatch(r"cand_([0-9]{6,})\.(npz|json)", name)
+            if m and int(m.group(1)) < max_cand:
+                status[int(m.group(1))] = m.group(2) == "npz"
     settle()
-    progress()
 
-    if len(accepted) < args.models:
-        ctx = mp.get_context("fork")
-        pool = ctx.Pool(jobs, initializer=worker_init, initargs=(spec, mech_lib, feat_lib))
-        inflight = {}
+    created = False
+    pool = None
+    jobs = o["jobs"]
+    try:
+        if len(accepted) < n_models:
+            pool = Workers(spec, mech_lib, feat_lib)
+            # one worker first: it checks the cell and tells how much memory a NEURON process takes
+            pool.start(1)
+            warnings = pool.wait_ready()
+            for w in warnings:
+                sys.stderr.write("noble datagen: %s\n" % w)
+            sys.stderr.flush()
+            need = rss_bytes(pool.ws[0]["proc"].pid) + 3 * per_model * N_SAMPLES * 4 + 64 * 2**20
+            fit = max(0, int((avail + rss_bytes(pool.ws[0]["proc"].pid)) * 0.8 // need)) if avail else MAX_JOBS
+            if jobs == 0:
+                jobs = min(os.cpu_count() or 1, max(1, fit))
+            elif jobs > max(1, fit):
+                raise UsageError("--jobs %d: each NEURON process of this cell needs about %s and %s of "
+                                 "memory is available, enough for --jobs %d" % (jobs, mib(need), mib(avail), fit))
+            if avail and fit < 1:
+                raise RunError("one NEURON process of this cell needs about %s but only %s of memory is "
+                               "available" % (mib(need), mib(avail)))
+            pool.start(jobs - 1)
+            pool.wait_ready()
+        sys.stdout.write("info cell=%s models=%d amplitudes=%d jobs=%d resumed=%d\n" %
+                         (spec["name"], n_models, len(amplitudes), jobs if pool else 0, int(resumed)))
+        progress()
+        if not resumed:
+            try:
+                os.makedirs(partial)
+                created = True
+                with open(os.path.join(partial, "UNFINISHED"), "w") as f:
+                    f.write("An unfinished `noble datagen` run: rerun the same command to resume it.\n"
+                            "The dataset %s is written only when every model is done.\n" % out)
+                tmp = state_path + ".tmp"
+                with open(tmp, "w") as f:
+                    json.dump(state, f, indent=1)
+                os.replace(tmp, state_path)
+            except OSError as e:
+                raise RunError("cannot write '%s': %s" % (partial, e))
         k = next_k
-        try:
-            while len(accepted) < args.models:
-                # keep every worker busy, never far ahead of the settled candidates
-                while len(inflight) < 2 * jobs and k < max_cand:
-                    fam, vals = sample_params(spec, args.seed, k, fams)
+        while pool and len(accepted) < n_models:
+            # every idle worker gets the next candidate still wanted, in candidate order
+            for w in pool.idle():
+                while k < max_cand:
+                    fam = k % fams
                     if k not in status and taken[fam] < quota[fam]:
-                        inflight[k] = pool.apply_async(worker_run, ((k, fam, vals, amplitudes, offsets, partial),))
+                        break
                     k += 1
-                if not inflight:
+                if k >= max_cand:
                     break
-                done = [kk for kk, r in inflight.items() if r.ready()]
-                if not done:
-                    time.sleep(0.05)
-                    continue
-                for kk in done:
-                    _, ok = inflight.pop(kk).get()
-                    status[kk] = ok
-                settle()
-                progress()
-        except KeyboardInterrupt:
-            pool.terminate()
-            fail("interrupted; rerun the same command to resume", 130)
-        except Exception as e:
-            pool.terminate()
-            fail("simulation failed: %s" % e)
-        finally:
-            pool.terminate()
-            pool.join()
-    if len(accepted) < args.models:
-        top = ", ".join("%s (%d)" % kv for kv in sorted(reasons.items(), key=lambda kv: -kv[1])[:4])
-        fail("only %d of %d models passed the criteria after %d candidates; most common "
-             "rejections: %s" % (len(accepted), args.models, tried, top or "none"))
+                fam, vals = sample_params(spec, o["seed"], k, fams)
+                pool.send(w, (k, fam, vals, amplitudes, offsets, partial))
+                k += 1
+            if not pool.busy():
+                break
+            for kk, ok in pool.results():
+                status[kk] = ok
+            settle()
+            progress()
+        if pool:
+            pool.close()
+            pool = None
+        if len(accepted) < n_models:
+            top = ", ".join("%s (%d)" % kv for kv in sorted(reasons.items(), key=lambda kv: -kv[1])[:4])
+            raise RunError("only %d of %d models passed the criteria after %d candidates (--max-candidates "
+                           "%d); most common rejections: %s" % (len(accepted), n_models, tried, max_cand,
+                                                               top or "none"), "more")
+    except (UsageError, RunError, KeyboardInterrupt) as e:
+        if pool:
+            pool.close(now=True)
+        saved = [x for x in os.listdir(partial) if x.startswith("cand_")] if os.path.isdir(partial) else []
+        where = ""
+        if created and not saved:  # nothing to resume: leave nothing behind
+            shutil.rmtree(partial, ignore_errors=True)
+        elif os.path.isdir(partial):
+            where = "; %d candidate%s saved in %s: rerun %s to resume" % (
+                len(saved), " is" if len(saved) == 1 else "s are", partial, "with a larger --max-candidates" if e.args[1:] == ("more",)
+                else "the same command")
+        if isinstance(e, KeyboardInterrupt):
+            fail("interrupted%s" % where, 130)
+        fail("%s%s" % (e.args[0], where if isinstance(e, RunError) else ""), 2 if isinstance(e, UsageError) else 1)
+    finally:
+        if pool:
+            pool.close(now=True)
     state.update(tried=tried, rejected=rejected)
     try:
         M, T = write_dataset(out, partial, accepted, state, spec, feat)
@@ -787,4 +1431,11 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception as e:  # a bug of the generator's: one line, and where
+        import traceback
+        fr = traceback.extract_tb(e.__traceback__)[-1]
+        fail("internal error: %s (%s, line %d, in %s)" % ("".join(traceback.format_exception_only(type(e), e))
+                                                         .strip().splitlines()[-1], os.path.basename(fr.filename),
+                                                         fr.lineno, fr.name))
