@@ -14,6 +14,7 @@
 #      run: the run stops naming signal 9, and the same command resumes it
 #   F. --threshold-offsets none: s_thr is still defined for every model
 #   G. NEURON's hh at 34 degC: a warning that it cannot fire there
+#   H. the example spec of docs/neuron-cell.md is valid JSON and a valid spec
 #
 # Option and spec validation (fast, no simulation) is tests/bad_inputs/datagen.tsv.
 # usage: test_datagen_errors.sh NOBLE_EXE SOURCE_DIR
@@ -195,6 +196,18 @@ grep -q "only 0 of 1 models passed the criteria after 1 candidates (--max-candid
 sed 's/"celsius": 34/"celsius": 6.3/; s/hh34/hh6/' "$work/G/hh34.json" > "$work/G/hh6.json"
 bounded 120 0 "" "$work/G" -- "$noble" datagen --cell hh6.json --models 1 --amplitudes 0,100 --jobs 1 --out g6.h5
 ! grep -q "warning" "$work/err.txt" || fail "G: a warning at 6.3 degC"
+
+echo "H. the example spec of docs/neuron-cell.md is valid"
+$py - "$src" << 'EOF' || fail "H: the example spec in docs/neuron-cell.md"
+import json, re, sys
+sys.path.insert(0, sys.argv[1] + "/plugins/neuron")
+import noble_datagen
+blocks = re.findall(r"```json\n(.*?)```", open(sys.argv[1] + "/docs/neuron-cell.md").read(), re.S)
+assert blocks, "no JSON example"
+for b in blocks:
+    noble_datagen.validate_spec(json.loads(b), "docs/neuron-cell.md")
+print("  H: %d example spec(s) valid" % len(blocks))
+EOF
 
 [ $fails -eq 0 ] && echo "all datagen error checks passed"
 exit $((fails > 0))
