@@ -16,14 +16,11 @@
 
 /* Positions per workgroup in the weight-gradient partial sums: GPUs want
  * many workgroups; a CPU device runs a few large ones (its lanes take
- * phases of the chunk), which keeps the partial rows few. */
+ * phases of the chunk), which keeps the partial rows few. Both are upper
+ * bounds: wgrad_chunk() makes a chunk smaller where the device stops long
+ * loops (lavapipe). */
 #define CHUNK_GPU 1024
 #define CHUNK_CPU 16384
-
-typedef struct lin_k {
-    nb_kernel *k;
-    uint32_t cin, cout;
-} lin_k;
 
 /* A pointwise layer: where its weight, bias and soft gate sit in the flat
  * parameter buffer (g = 0: no gate), and its own small uniform buffer that
@@ -69,7 +66,7 @@ struct nm_model {
     nb_buffer *F, *Y, *sbuf, *a;
     nb_buffer *gyo, *gap, *gv, *gx, *gq, *ga, *gz, *gal, *part, *lpart, *lstats;
     uint32_t rows_max, row_max, loss_chunks;
-    uint32_t chunk;  /* CHUNK_GPU or CHUNK_CPU */
+    uint32_t mix_bg; /* traces per invocation of spectral_mix (loop_plan) */
     int cpu_tiles;   /* weight-gradient tiles for CPU devices (wgrad_shape) */
     int ubo; /* weights through uniform buffers (every layer fits one) */
     int texel; /* the fused kernels read their inputs as texels (NB_TEXEL) */
@@ -183,6 +180,201 @@ static void wgrad_shape(const nm_model *m, uint32_t cin, uint32_t cout, uint32_t
     *phases = tiles >= lanes ? 1 : lanes / tiles;
 }
 
+/* Input channels per invocation of spectral_wgrad (the largest of 4, 3, 2,
+ * 1 that divides the width), as spectral_mix takes m->mix_bg traces per
+ * invocation (loop_plan): each weight and each coefficient is then loaded
+ * once per group. */
+static uint32_t wgrad_ig(uint32_t c) { return c % 4 == 0 ? 4 : c % 3 == 0 ? 3 : c % 2 == 0 ? 2 : 1; }
+
+/* ------------------------------------------------------ the loop cap
+ * llvmpipe (lavapipe) ends the loops of a shader invocation once 65535
+ * iterations have run, all of its loops counted together, and the kernel
+ * carries on with whatever they had summed: no error, no validation message
+ * (nb_device_info.max_loop_iterations; ../docs/operator.md). So each
+ * kernel's iterations per invocation are counted here from its shape, one
+ * function per kernel that mirrors the shader's loops. Every loop is counted
+ * as if the compiler unrolled none: an upper bound, since a loop that is
+ * unrolled costs the limiter nothing. Work that grows with the batch or the
+ * length (the weight gradients' chunks of positions, their partial rows, the
+ * traces of the spectral weight gradient) is planned to stay under half the
+ * cap (loop_plan), and run() refuses any dispatch whose count reaches the cap.
+ * A shader's loops change: its function here changes with it. */
+
+/* Half the device's cap: the planning target; UINT64_MAX where none. */
+static uint64_t loop_budget(const nm_model *m)
+{
+    uint32_t cap = nb_context_device(m->ctx)->max_loop_iterations;
+    return cap ? cap / 2 : UINT64_MAX;
+}
+
+static uint64_t it_grid(uint64_t cin) { return cin; }
+static uint64_t it_embed(uint64_t nw) { return nw; }
+/* gelu_both_v (vec.glsl) loops over the four positions of a vec4 */
+#define IT_GELU_BOTH 4
+static uint64_t it_mlp_fwd(uint64_t cin, uint64_t hid, uint64_t cout)
+{
+    return cin + 2 * cout + hid * (1 + cin + cout);
+}
+static uint64_t it_mlp_bwd(uint64_t cin, uint64_t hid, uint64_t cout)
+{
+    return cout + 2 * cin + hid * (1 + cout + cin);
+}
+static uint64_t it_linx(uint64_t cin, uint64_t cout) { return cout + cin * (1 + cout); }
+static uint64_t it_block_fwd(uint64_t C, uint64_t E) { return C + C * (1 + C) + E * (1 + C) + C * (1 + E); }
+static uint64_t it_block_bwd(uint64_t C, uint64_t E)
+{
+    return C * (1 + IT_GELU_BOTH) + E * (1 + C + IT_GELU_BOTH) + C * (1 + E) + E * (1 + C) + C * (1 + E) +
+           C * (1 + C);
+}
+static uint64_t it_mix(uint64_t C, uint64_t bg) { return bg * (1 + C) + C * (1 + 2 * bg + C * (1 + bg)); }
+static uint64_t it_swgrad(uint64_t C, uint64_t ig, uint64_t batch)
+{
+    return 2 * ig * (1 + C) + batch * (1 + ig + C * (1 + ig));
+}
+static uint64_t it_loss(uint32_t pass, uint64_t chunks)
+{
+    return pass == 1 ? 4096 / 64 + 6 : pass == 2 ? chunks : 0;
+}
+static uint64_t it_reduce(uint64_t rows) { return rows; }
+#define IT_EWISE 4
+
+/* linear_bwd_w: each lane runs `units` (tile, phase) pairs; each pair sets
+ * up and writes its tile (fixed) and runs `q` groups of four positions
+ * (per_q: the loads, the GELU of XGELU counted always, the tile's sums and
+ * the bias and gate sums). */
+static uint64_t it_wgrad_units(uint32_t two, uint32_t twi, uint32_t cin, uint32_t cout, uint32_t phases)
+{
+    uint64_t tiles = (uint64_t)((cout + two - 1) / two) * ((cin + twi - 1) / twi);
+    return (tiles * phases + 63) / 64;
+}
+static uint64_t it_wgrad_fixed(uint64_t two, uint64_t twi) { return 1 + 2 * (two + two * twi) + 2 * two; }
+static uint64_t it_wgrad_per_q(uint64_t two, uint64_t twi) { return 1 + 3 * two + 2 * twi + two * twi; }
+static uint64_t it_wgrad(const nm_model *m, uint32_t cin, uint32_t cout, uint32_t chunk)
+{
+    uint32_t two, twi, phases;
+    int dot;
+    wgrad_shape(m, cin, cout, &two, &twi, &dot, &phases);
+    uint64_t q = ((uint64_t)chunk / 4 + phases - 1) / phases;
+    return it_wgrad_units(two, twi, cin, cout, phases) * (it_wgrad_fixed(two, twi) + q * it_wgrad_per_q(two, twi));
+}
+
+/* Positions per workgroup of linear_bwd_w for a cin -> cout layer: the
+ * device's default, or less where the loop budget needs it (a multiple of
+ * four phases). */
+static uint32_t wgrad_chunk(const nm_model *m, uint32_t cin, uint32_t cout)
+{
+    uint32_t two, twi, phases;
+    int dot;
+    wgrad_shape(m, cin, cout, &two, &twi, &dot, &phases);
+    const uint32_t dflt = m->cpu_tiles ? CHUNK_CPU : CHUNK_GPU;
+    const uint64_t budget = loop_budget(m), units = it_wgrad_units(two, twi, cin, cout, phases),
+                   fixed = it_wgrad_fixed(two, twi);
+    if (budget == UINT64_MAX)
+        return dflt;
+    uint64_t q = budget / units > fixed ? (budget / units - fixed) / it_wgrad_per_q(two, twi) : 0;
+    uint64_t chunk = (q ? q : 1) * phases * 4; /* one group per phase at least: loop_plan checks it */
+    return chunk < dflt ? (uint32_t)chunk : dflt;
+}
+
+/* Each linear layer whose weight gradient the model takes: cin, cout. */
+static uint32_t wgrad_layers(const nm_model *m, uint32_t io[][2])
+{
+    const nm_config *c = &m->c;
+    const uint32_t l[7][2] = {{c->projection_channels, c->out_channels}, {c->width, c->projection_channels},
+                              {c->mlp_channels, c->width},           {c->width, c->mlp_channels},
+                              {c->width, c->width},                  {c->lifting_channels, c->width},
+                              {m->I, c->lifting_channels}};
+    memcpy(io, l, sizeof l);
+    return 7;
+}
+
+/* The refusal: a dispatch of `label` whose invocations would run `iters`
+ * loop iterations where the device stops them. */
+static nb_status loop_check(const nm_model *m, const char *kernel_name, const char *label, uint64_t iters)
+{
+    const nb_device_info *d = nb_context_device(m->ctx);
+    if (!d->max_loop_iterations || iters < d->max_loop_iterations)
+        return NB_OK;
+    return nb_error(NB_ERR_UNSUPPORTED,
+                    "kernel '%s' (%s) would run up to %llu loop iterations per invocation; '%s' silently stops "
+                    "an invocation's loops after %u, so it is not run",
+                    kernel_name, label, (unsigned long long)iters, d->name, d->max_loop_iterations);
+}
+
+/* Fits the batch-dependent work of the model to the loop budget before
+ * anything is made: spectral_mix's traces per invocation, and the
+ * micro-batch (the spectral weight gradient loops over its traces; the
+ * partial rows of the weight gradients grow with it). Then every kernel's
+ * count at the full micro-batch is checked against the cap, so a model
+ * that cannot run is refused at creation, by kernel. */
+static nb_status loop_plan(nm_model *m)
+{
+    const nm_config *c = &m->c;
+    const uint64_t budget = loop_budget(m), C = c->width, E = c->mlp_channels, N = c->length;
+    m->mix_bg = 8; /* lavapipe, batch 16: 4 -> 8 took the mix from 22.9 to 17.0 ms */
+    while (m->mix_bg > 1 && it_mix(C, m->mix_bg) > budget)
+        m->mix_bg /= 2;
+    if (m->training && budget != UINT64_MAX) {
+        uint64_t ig = wgrad_ig((uint32_t)C), fixed = it_swgrad(C, ig, 0),
+                 per = it_swgrad(C, ig, 1) - fixed;
+        uint64_t fit = budget > fixed ? (budget - fixed) / per : 0;
+        uint32_t io[8][2];
+        uint32_t nl = wgrad_layers(m, io);
+        for (uint32_t i = 0; i < nl; i++) {
+            uint32_t two, twi, ph, chunk = wgrad_chunk(m, io[i][0], io[i][1]);
+            int dot;
+            wgrad_shape(m, io[i][0], io[i][1], &two, &twi, &dot, &ph);
+            uint64_t rows_fit = budget / ph * chunk / N; /* partial rows: cdiv(b N, chunk) ph */
+            if (rows_fit < fit)
+                fit = rows_fit;
+        }
+        if (fit >= 1 && fit < m->mb)
+            m->mb = (uint32_t)fit;
+    }
+    /* every kernel at the full micro-batch, against the cap itself */
+    const uint64_t mb = m->mb, I = m->I;
+    typedef struct {
+        const char *kernel, *label;
+        uint64_t iters;
+    } count;
+    count k[16] = {{"grid", "grid", c->grid ? it_grid(c->in_channels) : 0},
+               {"mlp_fwd", "lifting", it_mlp_fwd(I, c->lifting_channels, C)},
+               {"mlp_fwd", "projection", it_mlp_fwd(C, c->projection_channels, c->out_channels)},
+               {"block_fwd", "block: skip, mlp, gate", it_block_fwd(C, E)},
+               {"spectral_mix", "spectral mix", it_mix(C, m->mix_bg)},
+               {"lp_loss", "loss", it_loss(2, (c->out_channels * N + 4095) / 4096)}};
+    uint32_t nk = 6;
+    if (m->training) {
+        uint64_t ig = wgrad_ig((uint32_t)C);
+        k[nk++] = (count){"block_bwd", "grad block: recompute, grad x", it_block_bwd(C, E)};
+        k[nk++] = (count){"mlp_bwd", "grad x projection", it_mlp_bwd(C, c->projection_channels, c->out_channels)};
+        k[nk++] = (count){"linear_bwd_x", "grad x lifting 1", it_linx(c->lifting_channels, C)};
+        k[nk++] = (count){"spectral_wgrad", "grad W spectral", it_swgrad(C, ig, mb)};
+    }
+    for (uint32_t i = 0; i < nk; i++) {
+        nb_status s = loop_check(m, k[i].kernel, k[i].label, k[i].iters);
+        if (s)
+            return s;
+    }
+    if (m->training) {
+        uint32_t io[8][2];
+        uint32_t nl = wgrad_layers(m, io);
+        for (uint32_t i = 0; i < nl; i++) {
+            uint32_t two, twi, ph, chunk = wgrad_chunk(m, io[i][0], io[i][1]);
+            int dot;
+            wgrad_shape(m, io[i][0], io[i][1], &two, &twi, &dot, &ph);
+            char label[64];
+            snprintf(label, sizeof label, "weight gradient of a %u -> %u layer", io[i][0], io[i][1]);
+            nb_status s = loop_check(m, "linear_bwd_w", label, it_wgrad(m, io[i][0], io[i][1], chunk));
+            if (!s)
+                s = loop_check(m, "reduce_rows", label, it_reduce((mb * N + chunk - 1) / chunk * ph));
+            if (s)
+                return s;
+        }
+    }
+    return NB_OK;
+}
+
 static nb_status lin_bwd_w(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t cout, int bias, int gate, int xgelu)
 {
     uint32_t two, twi, phases;
@@ -198,23 +390,19 @@ static nb_status lin_bwd_w(nm_model *m, nb_kernel **k, uint32_t cin, uint32_t co
     def(&d, "BIAS", bias);
     def(&d, "GATE", gate);
     def(&d, "XGELU", xgelu);
-    def(&d, "CHUNK", m->chunk);
+    const uint32_t chunk = wgrad_chunk(m, cin, cout);
+    def(&d, "CHUNK", chunk);
     def(&d, "TEXEL", m->texel);
     nb_access in = in_access(m), acc[4] = {in, in, NB_WRITE, in};
     uint32_t row = cout * cin + (uint32_t)(bias + gate) * cout;
     if (row > m->row_max)
         m->row_max = row;
-    uint32_t rows = (uint32_t)(((uint64_t)m->mb * m->c.length + m->chunk - 1) / m->chunk) * phases;
+    uint32_t rows = (uint32_t)(((uint64_t)m->mb * m->c.length + chunk - 1) / chunk) * phases;
     if (rows > m->rows_max)
         m->rows_max = rows;
     return kernel(m, k, "linear_bwd_w", d.p, gate ? 4 : 3, acc, 8);
 }
 
-/* Traces per invocation of spectral_mix, and input channels per invocation
- * of spectral_wgrad (the largest of 4, 3, 2, 1 that divides the width): each
- * weight and each coefficient is then loaded once per group. */
-#define MIX_BG 8 /* lavapipe, batch 16: 4 -> 8 took the mix from 22.9 to 17.0 ms */
-static uint32_t wgrad_ig(uint32_t c) { return c % 4 == 0 ? 4 : c % 3 == 0 ? 3 : c % 2 == 0 ? 2 : 1; }
 
 /* mlp_fwd (bwd = 0): the lifting or the projection, cin -> hid -> cout;
  * training saves the hidden layer before and after its GELU for the
@@ -327,7 +515,7 @@ static nb_status make_kernels(nm_model *m)
         def(&e, "C", C);
         def(&e, "M", c->modes);
         def(&e, "BACKWARD", 0);
-        def(&e, "BG", MIX_BG);
+        def(&e, "BG", m->mix_bg);
         def(&e, "TEXEL", st);
         nb_access acc[4] = {sin, sin, NB_WRITE, NB_WRITE};
         TRY(kernel(m, &m->k_mix, "spectral_mix", e.p, 4, acc, 16));
@@ -339,7 +527,7 @@ static nb_status make_kernels(nm_model *m)
         def(&e, "C", C);
         def(&e, "M", c->modes);
         def(&e, "BACKWARD", 1);
-        def(&e, "BG", MIX_BG);
+        def(&e, "BG", m->mix_bg);
         def(&e, "TEXEL", st);
         nb_access acc[3] = {sin, sin, NB_WRITE};
         TRY(kernel(m, &m->k_mix_bwd, "spectral_mix", e.p, 3, acc, 16));
@@ -508,7 +696,6 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
         free(m);
         return NB_ERR_INVALID_ARGUMENT;
     }
-    m->chunk = m->cpu_tiles ? CHUNK_CPU : CHUNK_GPU;
     /* The widest per-trace tensor decides how many traces one binding holds. */
     uint64_t widest = m->I;
     const uint32_t ch[] = {c->lifting_channels, c->projection_channels, c->width, c->mlp_channels, c->in_channels,
@@ -539,6 +726,11 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
     const char *env = getenv("NOBLE_MICROBATCH");
     if (env && atoi(env) > 0 && (uint32_t)atoi(env) < m->mb)
         m->mb = (uint32_t)atoi(env);
+    /* under the device's loop cap (lavapipe) */
+    if ((s = loop_plan(m))) {
+        free(m);
+        return s;
+    }
 
     nm_param t[8 + 8 * 64 + 8];
     uint32_t nt = nm_param_table(c, t, sizeof t / sizeof *t);
@@ -673,10 +865,12 @@ static void work(rec *r, const char *label, double bytes, double flops)
     }
 }
 
+/* iters: the kernel's loop iterations per invocation in this dispatch (the
+ * it_ functions), refused where the device would stop them. */
 static void run(rec *r, const nb_kernel *k, uint32_t gx, uint32_t gy, uint32_t gz, nb_buffer *const *bufs,
-                const void *push, const char *label)
+                const void *push, const char *label, uint64_t iters)
 {
-    if (r->s)
+    if (r->s || (r->s = loop_check(r->m, nb_kernel_name(k), label, iters)))
         return;
     uint32_t g[3] = {gx, gy, gz};
     r->s = nb_cmd_dispatch(r->c, k, g, bufs, push, label);
@@ -719,7 +913,7 @@ static void linx(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cou
 {
     nb_buffer *b[4] = {l.ubo ? l.ubo : r->m->prm, g, gx, pre};
     uint32_t push[3] = {r->b, r->m->c.length, (uint32_t)l.w};
-    run(r, k, cdiv(r->m->c.length / 4, 64), r->b, 1, b, push, label);
+    run(r, k, cdiv(r->m->c.length / 4, 64), r->b, 1, b, push, label, it_linx(cin, cout));
     const double bn = (double)r->b * r->m->c.length;
     work(r, label, 4.0 * bn * (cout + 2.0 * cin), 2.0 * bn * cin * cout);
 }
@@ -732,17 +926,18 @@ static void linw(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cou
     uint32_t two, twi, phases;
     int dot;
     wgrad_shape(m, cin, cout, &two, &twi, &dot, &phases);
-    uint32_t chunks = cdiv((uint64_t)r->b * m->c.length, m->chunk), rows = chunks * phases;
+    const uint32_t chunk = wgrad_chunk(m, cin, cout);
+    uint32_t chunks = cdiv((uint64_t)r->b * m->c.length, chunk), rows = chunks * phases;
     nb_buffer *b[4] = {g, x, m->part, gsrc};
     uint32_t push[2] = {r->b, m->c.length};
-    run(r, k, chunks, 1, 1, b, push, label);
+    run(r, k, chunks, 1, 1, b, push, label, it_wgrad(m, cin, cout, chunk));
     uint32_t width = cout * cin + (uint32_t)(bias + gate) * cout;
     const double bn = (double)r->b * m->c.length;
     work(r, label, 4.0 * (bn * (cout * (1.0 + gate) + cin) + (double)rows * width), 2.0 * bn * cin * cout);
     work(r, "reduce partials", 4.0 * (double)rows * width * 2, (double)rows * width);
     uint32_t rp[7] = {rows, width, cout * cin, (uint32_t)l.w, bias ? cout : 0, (uint32_t)l.b, (uint32_t)l.g};
     nb_buffer *rb[2] = {m->part, m->grad};
-    run(r, m->k_reduce, cdiv(width, 64), 1, 1, rb, rp, "reduce partials");
+    run(r, m->k_reduce, cdiv(width, 64), 1, 1, rb, rp, "reduce partials", it_reduce(rows));
 }
 
 static void ew(rec *r, const nb_kernel *k, nb_buffer *a, nb_buffer *out, nb_buffer *b, uint64_t n, const char *label)
@@ -754,7 +949,7 @@ static void ew(rec *r, const nb_kernel *k, nb_buffer *a, nb_buffer *out, nb_buff
         gy = cdiv(groups, 65535);
         groups = 65535;
     }
-    run(r, k, groups, gy, 1, bs, push, label);
+    run(r, k, groups, gy, 1, bs, push, label, IT_EWISE);
     work(r, label, 4.0 * (double)n * (b ? 3 : 2), (double)n);
 }
 
@@ -762,7 +957,7 @@ static void ew(rec *r, const nb_kernel *k, nb_buffer *a, nb_buffer *out, nb_buff
  * then the nio tensors in io; floats: per position, the floats read and
  * written (the op's bytes for the profile). */
 static void mlp_dispatch(rec *r, const nb_kernel *k, const layer *l1, const layer *l2, nb_buffer *const *io,
-                         uint32_t nio, double floats, const char *label)
+                         uint32_t nio, double floats, const char *label, uint64_t iters)
 {
     nm_model *m = r->m;
     nb_buffer *b[6];
@@ -776,7 +971,7 @@ static void mlp_dispatch(rec *r, const nb_kernel *k, const layer *l1, const laye
     for (uint32_t i = 0; i < nio; i++)
         b[n++] = io[i];
     uint32_t push[6] = {r->b, m->c.length, (uint32_t)l1->w, (uint32_t)l1->b, (uint32_t)l2->w, (uint32_t)l2->b};
-    run(r, k, cdiv(m->c.length / 4, 64), r->b, 1, b, push, label);
+    run(r, k, cdiv(m->c.length / 4, 64), r->b, 1, b, push, label, iters);
     const double bn = (double)r->b * m->c.length;
     work(r, label, 4.0 * bn * floats, 2.0 * bn * ((double)l1->cin * l1->cout + (double)l2->cin * l2->cout));
 }
@@ -788,7 +983,8 @@ static void mlp(rec *r, const nb_kernel *k, const layer *l1, const layer *l2, nb
 {
     nb_buffer *io[3] = {x, out, h};
     int t = r->m->training;
-    mlp_dispatch(r, k, l1, l2, io, t ? 3 : 2, l1->cin + l2->cout + (t ? (double)l1->cout : 0.0), label);
+    mlp_dispatch(r, k, l1, l2, io, t ? 3 : 2, l1->cin + l2->cout + (t ? (double)l1->cout : 0.0), label,
+                 it_mlp_fwd(l1->cin, l1->cout, l2->cout));
 }
 
 /* mlp_bwd: from g = dL/d out and the saved h of layers l1, l2, the hidden
@@ -797,7 +993,8 @@ static void mlp_bwd(rec *r, const nb_kernel *k, const layer *l1, const layer *l2
                     nb_buffer *gh, nb_buffer *gx, const char *label)
 {
     nb_buffer *io[4] = {g, h, gh, gx};
-    mlp_dispatch(r, k, l1, l2, io, 4, l2->cout + 2.0 * l1->cout + l1->cin, label);
+    mlp_dispatch(r, k, l1, l2, io, 4, l2->cout + 2.0 * l1->cout + l1->cin, label,
+                 it_mlp_bwd(l1->cin, l1->cout, l2->cout));
 }
 
 /* One dispatch of block_fwd or block_bwd for block o: the weights, then
@@ -821,7 +1018,8 @@ static void block(rec *r, const nb_kernel *k, const blk *o, nb_buffer *const *io
     uint32_t push[9] = {r->b,           c->length,          (uint32_t)o->skip.w, (uint32_t)o->skip.b,
                         (uint32_t)o->fc0.w, (uint32_t)o->fc0.b, (uint32_t)o->fc1.w, (uint32_t)o->fc1.b,
                         (uint32_t)o->fc1.g};
-    run(r, k, cdiv(c->length / 4, 64), r->b, 1, b, push, label);
+    run(r, k, cdiv(c->length / 4, 64), r->b, 1, b, push, label,
+        nw == 5 ? it_block_bwd(c->width, c->mlp_channels) : it_block_fwd(c->width, c->mlp_channels));
     /* tensors: C wide but for a and ga (E wide) in block_bwd's outputs */
     const double bn = (double)r->b * c->length, C = c->width, E = c->mlp_channels;
     double floats = (nr + nw) * C;
@@ -867,14 +1065,14 @@ static void record_forward(rec *r)
         uint32_t push[3] = {r->b, N, 0};
         float inv = (float)(1.0 / m->emb.current_scale);
         memcpy(&push[2], &inv, 4);
-        run(r, m->k_embed, cdiv(N, 64), r->b, 1, b, push, "embedding");
+        run(r, m->k_embed, cdiv(N, 64), r->b, 1, b, push, "embedding", it_embed(m->nw));
         work(r, "embedding", 4.0 * r->b * N * (2.0 + 2.0 * m->nw + c->grid) + 16.0 * r->b * m->nw,
              25.0 * r->b * N * m->nw);
         a0 = c->grid ? m->a0 : m->xin;
     } else if (c->grid) {
         nb_buffer *b[2] = {m->xin, m->a0};
         uint32_t push[2] = {r->b, N};
-        run(r, m->k_grid, cdiv(N / 4, 64), r->b, 1, b, push, "grid");
+        run(r, m->k_grid, cdiv(N / 4, 64), r->b, 1, b, push, "grid", it_grid(c->in_channels));
         work(r, "grid", 4.0 * r->b * N * (2.0 * c->in_channels + 1), 0);
         a0 = m->a0;
     }
@@ -893,7 +1091,8 @@ static void record_forward(rec *r)
             memcpy(&push[2], &inv_n, 4);
             if (!r->s)
                 r->s = nb_cmd_fill(r->c, m->Y, 0, (uint64_t)r->b * c->width * m->NC * 8, 0);
-            run(r, m->k_mix, cdiv((uint64_t)c->modes * cdiv(r->b, MIX_BG), 64), 1, 1, b, push, "spectral mix");
+            run(r, m->k_mix, cdiv((uint64_t)c->modes * cdiv(r->b, m->mix_bg), 64), 1, 1, b, push, "spectral mix",
+                it_mix(c->width, m->mix_bg));
             work(r, "spectral mix", 8.0 * r->b * c->width * 3.0 * c->modes + 8.0 * c->width * c->width * c->modes,
                  8.0 * r->b * c->width * c->width * c->modes);
         }
@@ -912,9 +1111,9 @@ static void record_loss(rec *r, int p)
     int p4 = p == 4;
     uint32_t push[4] = {r->b, per, m->loss_chunks, chunk};
     nb_buffer *b[5] = {m->yout, m->tgt, m->lpart, m->lstats, m->gyo};
-    run(r, m->k_loss[p4][0], m->loss_chunks, r->b, 1, b, push, "loss partials");
-    run(r, m->k_loss[p4][1], cdiv(r->b, 64), 1, 1, b, push, "loss");
-    run(r, m->k_loss[p4][2], cdiv(per, 64), r->b, 1, b, push, "loss gradient");
+    run(r, m->k_loss[p4][0], m->loss_chunks, r->b, 1, b, push, "loss partials", it_loss(1, m->loss_chunks));
+    run(r, m->k_loss[p4][1], cdiv(r->b, 64), 1, 1, b, push, "loss", it_loss(2, m->loss_chunks));
+    run(r, m->k_loss[p4][2], cdiv(per, 64), r->b, 1, b, push, "loss gradient", it_loss(3, m->loss_chunks));
     work(r, "loss partials", 8.0 * r->b * per, 4.0 * r->b * per);
     work(r, "loss gradient", 12.0 * r->b * per, 4.0 * r->b * per);
 }
@@ -950,7 +1149,8 @@ static void record_backward(rec *r)
         {
             nb_buffer *b[3] = {m->ss[j], m->F, m->grad};
             uint32_t push[3] = {r->b, m->NC, (uint32_t)o->spec_w};
-            run(r, m->k_wgrad, cdiv((uint64_t)c->modes * (C / wgrad_ig(C)), 64), 1, 1, b, push, "grad W spectral");
+            run(r, m->k_wgrad, cdiv((uint64_t)c->modes * (C / wgrad_ig(C)), 64), 1, 1, b, push, "grad W spectral",
+                it_swgrad(C, wgrad_ig(C), r->b));
             work(r, "grad W spectral", 8.0 * r->b * C * c->modes * 2.0 + 16.0 * C * C * c->modes,
                  8.0 * r->b * C * C * c->modes);
             nb_buffer *bb[3] = {m->prm, m->F, m->Y};
@@ -959,7 +1159,8 @@ static void record_backward(rec *r)
             memcpy(&pm[2], &inv_n, 4);
             if (!r->s)
                 r->s = nb_cmd_fill(r->c, m->Y, 0, (uint64_t)r->b * C * m->NC * 8, 0);
-            run(r, m->k_mix_bwd, cdiv((uint64_t)c->modes * cdiv(r->b, MIX_BG), 64), 1, 1, bb, pm, "grad spectral mix");
+            run(r, m->k_mix_bwd, cdiv((uint64_t)c->modes * cdiv(r->b, m->mix_bg), 64), 1, 1, bb, pm,
+                "grad spectral mix", it_mix(C, m->mix_bg));
             work(r, "grad spectral mix", 8.0 * r->b * C * 2.0 * c->modes + 8.0 * C * C * c->modes,
                  8.0 * r->b * C * C * c->modes);
         }
@@ -1219,7 +1420,7 @@ static nb_status train_step_in(nm_model *m, const input *in, const float *target
         gy = cdiv(groups, 65535);
         groups = 65535;
     }
-    run(&r, m->k_adamw, groups, gy, 1, b, push, "adamw");
+    run(&r, m->k_adamw, groups, gy, 1, b, push, "adamw", 0);
     work(&r, "adamw", 28.0 * m->P, 12.0 * m->P);
     if (r.s)
         return r.s;

@@ -337,7 +337,12 @@ static void describe(VkPhysicalDevice pd, uint32_t index, nb_device_info *d)
     if (have_drv && api >= VK_API_VERSION_1_1) {
         snprintf(d->driver_name, sizeof d->driver_name, "%s", drv.driverName);
         snprintf(d->driver_info, sizeof d->driver_info, "%s", drv.driverInfo);
+        /* gallivm's loop limiter (lp_bld_limits.h), one counter per invocation */
+        if (drv.driverID == VK_DRIVER_ID_MESA_LLVMPIPE)
+            d->max_loop_iterations = 65535;
     }
+    if (strncmp(d->name, "llvmpipe", 8) == 0) /* also where driver properties are missing */
+        d->max_loop_iterations = 65535;
     memcpy(d->device_uuid, p->pipelineCacheUUID, 16);
     if (api >= VK_API_VERSION_1_1) {
         VkPhysicalDeviceIDProperties idp = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES};

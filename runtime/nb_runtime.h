@@ -92,6 +92,11 @@ typedef struct nb_device_info {
     uint32_t max_shared_memory_bytes;
     uint64_t min_storage_buffer_offset_alignment;
     int unified_memory;             /* every device-local heap is host-visible */
+    /* Loop iterations one shader invocation may run, all its loops counted
+     * together, before the driver ends them silently; 0: no such limit known.
+     * Mesa's llvmpipe (lavapipe) stops at 65535 (LP_MAX_TGSI_LOOP_ITERATIONS):
+     * kernels must be planned under it (docs/operator.md). */
+    uint32_t max_loop_iterations;
 
     /* optional features */
     int storage_16bit;              /* storageBuffer16BitAccess */

@@ -28,3 +28,13 @@ foreach(t test_operator test_training)
                        ENVIRONMENT "${NOBLE_TEST_ENV};NOBLE_FFT=vkfft;NOBLE_WGRAD_TILES=gpu;NOBLE_LOADS=storage" TIMEOUT 600
                        LABELS "operator;runtime")
 endforeach()
+
+# One training step at the real sizes (the quickstart, the pretrained
+# recipe, the published preset at batch 64) against the CPU reference: minutes
+# of double-precision reference, so the Release build runs it and the
+# sanitizer build (every kernel and the reference already under test above)
+# does not.
+if(NOT NOBLE_SANITIZE)
+  noble_model_test(test_realsize TIMEOUT 1500)
+  set_tests_properties(test_realsize PROPERTIES LABELS "operator;realsize")
+endif()

@@ -442,9 +442,34 @@ static void embedded(nb_context *ctx)
     free(pd);
 }
 
+/* Where the device stops long loops (lavapipe), a model whose kernels
+ * cannot be planned under the cap is refused at creation, by kernel, and
+ * never run (docs/operator.md, "The loop cap"). */
+static void loop_cap(nb_context *ctx)
+{
+    const uint32_t cap = nb_context_device(ctx)->max_loop_iterations;
+    if (!cap) {
+        printf("loop cap: none on this device\n");
+        return;
+    }
+    nm_config wide = {.in_channels = 2, .out_channels = 1, .width = 256, .blocks = 1, .modes = 4, .length = 64,
+                      .lifting_channels = 8, .projection_channels = 8, .mlp_channels = 4, .grid = 1};
+    nm_model *m = NULL;
+    nb_status s = nm_model_create(ctx, &wide, 2, 1, &m);
+    printf("width 256 on a device with a loop cap of %u: %s\n", cap, nb_last_error());
+    CHECK(s == NB_ERR_UNSUPPORTED && !m && strstr(nb_last_error(), "loop iterations") &&
+              strstr(nb_last_error(), "kernel '"),
+          "a model past the loop cap is refused by kernel: %s", nb_last_error());
+    nm_model_destroy(m);
+    wide.width = 64; /* under it: made, and its spectral mix takes fewer traces per invocation */
+    REQUIRE_OK(nm_model_create(ctx, &wide, 2, 1, &m));
+    nm_model_destroy(m);
+}
+
 int main(void)
 {
     nb_context *ctx = nbt_context();
+    loop_cap(ctx);
     nm_config small = {.in_channels = 2, .out_channels = 1, .width = 4, .blocks = 2, .modes = 5, .length = 64,
                        .lifting_channels = 6, .projection_channels = 8, .mlp_channels = 3, .grid = 1};
     compare(ctx, &small, 3, 2, "small model");
