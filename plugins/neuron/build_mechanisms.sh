@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Compiles plugins/neuron/mod/*.mod with nrnivmodl into OUTDIR/x86_64/.libs/libnrnmech.so.
+# Compiles MODDIR/*.mod with nrnivmodl into OUTDIR/x86_64/.libs/libnrnmech.so: noble's
+# own plugins/neuron/mod at build time, and a user's mod files for a cell spec's
+# "mechanisms" (docs/neuron-cell.md: `bash build_mechanisms.sh mod .` in the cell's folder).
 # usage: build_mechanisms.sh MODDIR OUTDIR
 #
 # Debian 12's neuron-dev 8.2.2 installs nrnivmodl in /usr/bin but its makefile in

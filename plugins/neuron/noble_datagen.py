@@ -659,7 +659,6 @@ def evaluate(sim, spec, values, amplitudes, offsets):
     F = sim.feat
     sim.apply(values)
     m = {}
-    checks = []
 
     def check(name):
         if name in crit and not in_range(crit, name, m[name]):
@@ -836,6 +835,7 @@ class Workers:
         self.ctx = mp.get_context("fork")
         self.args = (spec, mech_lib, feat_lib)
         self.ws = []
+        self.seen = set()
 
     def start(self, n):
         for _ in range(n):
@@ -877,7 +877,8 @@ class Workers:
         *lines, w["pending"] = w["pending"].split(b"\n")
         for line in lines:
             line = line.strip()
-            if line and not line.startswith(NOISE) and w["shown"] < 20:
+            if line and not line.startswith(NOISE) and line not in self.seen and w["shown"] < 20:
+                self.seen.add(line)  # each distinct line once, not once per worker
                 w["shown"] += 1
                 sys.stderr.write("noble datagen: worker %d: %s\n" % (w["n"], line.decode(errors="replace")))
                 if w["shown"] == 20:
@@ -1424,7 +1425,11 @@ def main():
     try:
         M, T = write_dataset(out, partial, accepted, state, spec, feat)
     except OSError as e:
-        fail("cannot write '%s': %s" % (args.out, e))
+        fail("cannot write '%s': %s; the simulated models stay in %s: rerun the same command to write it" %
+             (args.out, e, partial))
+    except KeyboardInterrupt:
+        fail("interrupted while writing %s; the simulated models stay in %s: rerun the same command to "
+             "write it" % (args.out, partial), 130)
     shutil.rmtree(partial, ignore_errors=True)
     sys.stdout.write("done %s %d %d %d %d\n" % (out, M, T, tried, rejected))
     sys.stdout.flush()
