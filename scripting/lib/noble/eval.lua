@@ -10,9 +10,13 @@
 -- traces: the spiking features; others: the subthreshold ones), and the
 -- traces where the two disagree on firing ("missed firing": NEURON fires,
 -- the prediction does not; "missed non-firing": the reverse), left out of
--- the feature errors; f-I curves (spikes in the step / step duration
--- against amplitude) of every model, predicted and NEURON's. Writes
--- report.json and traces.png, fi.png, errors.png.
+-- the feature errors; f-I curves of every model, predicted and NEURON's.
+-- A trace fires when a spike peaks inside the step, and its rate is those
+-- spikes over the step's duration (Spikecount_stimint / duration): the one
+-- f-I definition of the project (docs/dataset.md). Undefined features (NaN)
+-- are never errors of 0: they are counted apart (undefined on one side or on
+-- both), as are true values of 0. Writes report.json and traces.png, fi.png,
+-- errors.png.
 local noble = require("noble")
 local json = require("noble.json")
 local progress = require("noble.progress")
@@ -23,9 +27,16 @@ local M = {}
 M.spiking_features = { "Spikecount", "time_to_first_spike", "AP1_peak", "AP1_width", "mean_AP_amplitude",
   "AHP_depth", "AHP1_depth_from_peak", "AHP_time_from_peak", "inv_first_ISI", "mean_frequency",
   "voltage_base", "steady_state_voltage", "steady_state_voltage_stimend",
-  "decay_time_constant_after_stim", "depol_block" }
+  "decay_time_constant_after_stim", "depol_block_bool" }
 M.subthreshold_features = { "sag_amplitude", "voltage_base", "steady_state_voltage",
   "steady_state_voltage_stimend", "decay_time_constant_after_stim" }
+-- Features whose error is |pred - true| (0/1 answers: the fraction that
+-- disagree), not relative. depol_block_bool stands for NOBLE's depol_block,
+-- which eFEL leaves undefined (NaN) exactly where a block is.
+M.absolute_error = { depol_block_bool = true }
+
+-- The f-I count of a trace's features: spikes peaking in the step.
+function M.fi_count(f) return f.Spikecount_stimint end
 
 local function mean(t)
   local s, n = 0, 0
@@ -50,8 +61,14 @@ local function summary(t)
   return { mean = mean(t), median = quantile(t, 0.5), q25 = quantile(t, 0.25), q75 = quantile(t, 0.75), n = #t }
 end
 
-local function rel_err(p, t)
-  if p ~= p or t ~= t or t == 0 then return nil end
+-- The error of one feature, or nil and why not: "undefined_truth" (NEURON's
+-- is NaN), "undefined_pred" (the prediction's), "undefined_both", "zero_truth".
+local function feature_err(name, p, t)
+  if p ~= p and t ~= t then return nil, "undefined_both" end
+  if t ~= t then return nil, "undefined_truth" end
+  if p ~= p then return nil, "undefined_pred" end
+  if M.absolute_error[name] then return math.abs(p - t) end
+  if t == 0 then return nil, "zero_truth" end
   return math.abs(p - t) / math.abs(t)
 end
 
@@ -77,7 +94,7 @@ local function eval_split(m, ds, split, o, show)
       local tr = ds:trace(id)
       recs[#recs + 1] = { id = id, model = tr.model, amplitude = tr.amplitude,
         l1 = met.l1[j], l2 = met.l2[j], l4 = met.l4[j], pred = fp, truth = ft,
-        rate_pred = fp.Spikecount / dur_s, rate_true = ft.Spikecount / dur_s }
+        rate_pred = M.fi_count(fp) / dur_s, rate_true = M.fi_count(ft) / dur_s }
     end
     y:close(); b.current:close(); b.voltage:close(); b.codes:close()
     show(split, #recs, #ids)
@@ -95,17 +112,21 @@ local function eval_split(m, ds, split, o, show)
     for _, k in ipairs({ "l1", "l2", "l4" }) do
       table.insert(by_model[r.model][k], r[k]); table.insert(by_amp[amp][k], r[k])
     end
-    local tf, pf = r.truth.Spikecount > 0, r.pred.Spikecount > 0
+    local tf, pf = M.fi_count(r.truth) > 0, M.fi_count(r.pred) > 0
     if tf and not pf then missed_firing = missed_firing + 1
     elseif pf and not tf then missed_nonfiring = missed_nonfiring + 1
     else
       if tf then spiking = spiking + 1 else nonspiking = nonspiking + 1 end
+      local kind = tf and "spiking" or "subthreshold"
       for _, name in ipairs(tf and M.spiking_features or M.subthreshold_features) do
-        local e = rel_err(r.pred[name], r.truth[name])
-        local key = name .. (tf and "" or "")
-        feat_err[key] = feat_err[key] or { spiking = {}, subthreshold = {}, undefined = 0 }
-        if e then table.insert(feat_err[key][tf and "spiking" or "subthreshold"], e)
-        else feat_err[key].undefined = feat_err[key].undefined + 1 end
+        local e, why = feature_err(name, r.pred[name], r.truth[name])
+        feat_err[name] = feat_err[name] or { spiking = {}, subthreshold = {}, missing = {} }
+        local f = feat_err[name]
+        if e then table.insert(f[kind], e)
+        else
+          f.missing[kind] = f.missing[kind] or {}
+          f.missing[kind][why] = (f.missing[kind][why] or 0) + 1
+        end
       end
     end
   end
@@ -119,9 +140,12 @@ local function eval_split(m, ds, split, o, show)
   end
   table.sort(amps, function(a, b) return a.amplitude_pA < b.amplitude_pA end)
   for name, v in pairs(feat_err) do
+    local undefined = 0
+    for _, m in pairs(v.missing) do for _, c in pairs(m) do undefined = undefined + c end end
     feats[name] = { spiking = #v.spiking > 0 and summary(v.spiking) or nil,
                     subthreshold = #v.subthreshold > 0 and summary(v.subthreshold) or nil,
-                    undefined = v.undefined }
+                    error = M.absolute_error[name] and "absolute" or "relative",
+                    missing = v.missing, undefined = undefined }
   end
   -- f-I curves: rate against amplitude per model
   local fi = {}
