@@ -89,6 +89,9 @@ static void print_device_text(const nb_device_info *d, int chosen)
     if (d->timestamps)
         printf(" (%.3g ns)", d->timestamp_period_ns);
     printf(", cooperative matrix %s\n", d->cooperative_matrix ? "yes" : "no");
+    if (d->max_loop_iterations)
+        printf("     loops: stopped silently after %u iterations per invocation (kernels are planned under it)\n",
+               d->max_loop_iterations);
     printf("     FFT: %s unless NOBLE_FFT says otherwise\n",
            d->type == NB_DEVICE_CPU && d->unified_memory ? "FFTW on the host, over the device's host-visible memory,"
                                                          : "VkFFT on the device,");
