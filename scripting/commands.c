@@ -19,6 +19,7 @@ const nbc_command nbc_commands[] = {
     {"datagen", nbc_datagen,
      "  noble datagen --out FILE [--cell pvalb|ballstick|SPEC.json] [--models 60] [--amplitudes -110:270:20]\n"
      "                [--seed 1] [--jobs N] [--threshold-offsets 0,10,20,30,40,50] [--test N] [--validation N]\n"
+     "                [--families N] [--max-candidates N]     (ranges: docs/dataset.md)\n"
      "                                  NEURON ground truth: a hall of fame of models, Long Square steps, HDF5\n"},
     {"run", nbc_run,
      "  noble run SCRIPT.lua [ARGS]     run a Lua 5.4 script with the noble module (docs/lua-api.md)\n"},
