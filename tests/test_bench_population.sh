@@ -57,6 +57,6 @@ expect 1 "has no embedding" -- "$noble" bench population --quick --checkpoint "$
 expect 1 "checkpoint $tmp/missing.h5 does not exist" -- \
   "$noble" bench population --quick --checkpoint "$tmp/missing.h5" --dataset "$mini"
 expect 2 "unknown argument '--bogus'" -- "$noble" bench population --bogus
-expect 2 "--rounds takes a positive number" -- "$noble" bench population --rounds 0
+expect 2 "--rounds 0: expected an integer from 1 to" -- "$noble" bench population --rounds 0
 
 finish
