@@ -284,6 +284,10 @@ void nm_store_abort(nm_store *s);
 
 typedef struct nm_model nm_model;
 
+/* Registers the operator's C kernels with the runtime's CPU backend (once per
+ * process; nm_model_create does it for a CPU context). */
+nb_status nm_cpu_kernels_register(void);
+
 /* Builds the operator on a context for batches up to max_batch: kernels,
  * FFT plans, parameters, gradients, optimiser moments and activations. With
  * training = 0 only what inference needs is allocated. */

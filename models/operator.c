@@ -671,6 +671,8 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
     nb_status s = nm_config_check(c);
     if (s)
         return s;
+    if (nb_context_backend(ctx) == NB_BACKEND_CPU && (s = nm_cpu_kernels_register()))
+        return s;
     if (max_batch == 0)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "nm_model_create: max_batch 0");
     if (c->length % 4)

@@ -643,6 +643,37 @@ static nb_status make_device(nb_context *ctx)
     return NB_OK;
 }
 
+/* NOBLE_BACKEND: auto (or unset), vulkan or cpu; anything else is refused. */
+static nb_status env_backend(nb_backend *out)
+{
+    const char *v = getenv("NOBLE_BACKEND");
+    *out = NB_BACKEND_AUTO;
+    if (!v || !*v || strcmp(v, "auto") == 0)
+        return NB_OK;
+    if (strcmp(v, "vulkan") == 0)
+        *out = NB_BACKEND_VULKAN;
+    else if (strcmp(v, "cpu") == 0)
+        *out = NB_BACKEND_CPU;
+    else
+        return nb__fail(NB_ERR_INVALID_ARGUMENT, "NOBLE_BACKEND='%s': expected auto, vulkan or cpu", v);
+    return NB_OK;
+}
+
+static nb_status cpu_context(const nb_context_options *opt, nb_context **out)
+{
+    nb_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory creating a context");
+    ctx->backend = NB_BACKEND_CPU;
+    nb_status s = nb__cpu_context_init(ctx, opt);
+    if (s) {
+        nb_context_destroy(ctx);
+        return s;
+    }
+    *out = ctx;
+    return NB_OK;
+}
+
 nb_status nb_context_create(const nb_context_options *opt, nb_context **out)
 {
     nb_context_options def;
@@ -653,12 +684,22 @@ nb_status nb_context_create(const nb_context_options *opt, nb_context **out)
         nb_context_options_default(&def);
         opt = &def;
     }
-    nb_status s = load_vulkan();
+    nb_backend want = opt->backend;
+    nb_status s = want == NB_BACKEND_AUTO ? env_backend(&want) : NB_OK;
     if (s)
         return s;
+    if (want == NB_BACKEND_CPU)
+        return cpu_context(opt, out);
+    s = load_vulkan();
+    if (s) {
+        if (want == NB_BACKEND_AUTO) /* no Vulkan loader: the CPU backend */
+            return cpu_context(opt, out);
+        return s;
+    }
     nb_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory creating a context");
+    ctx->backend = NB_BACKEND_VULKAN;
     ctx->validation = opt->validation < 0 ? env_validation() : opt->validation;
     if ((s = make_instance(ctx->validation, ctx, &ctx->instance)))
         goto fail;
@@ -712,6 +753,12 @@ nb_status nb_context_create(const nb_context_options *opt, nb_context **out)
     *out = ctx;
     return NB_OK;
 fail:
+    /* AUTO without a usable Vulkan device (no driver, no device): the CPU backend */
+    if (want == NB_BACKEND_AUTO && !ctx->device && (s == NB_ERR_NO_DEVICE || s == NB_ERR_VULKAN) &&
+        opt->device_index < 0 && !getenv("NOBLE_DEVICE")) {
+        nb_context_destroy(ctx);
+        return cpu_context(opt, out);
+    }
     nb_context_destroy(ctx);
     return s;
 }
@@ -720,6 +767,11 @@ void nb_context_destroy(nb_context *ctx)
 {
     if (!ctx)
         return;
+    if (ctx->backend == NB_BACKEND_CPU) {
+        nb__cpu_context_destroy(ctx);
+        free(ctx);
+        return;
+    }
     if (ctx->device) {
         vkDeviceWaitIdle(ctx->device);
         nb__fft_destroy_all(ctx);
@@ -741,6 +793,7 @@ void nb_context_destroy(nb_context *ctx)
 }
 
 const nb_device_info *nb_context_device(const nb_context *ctx) { return &ctx->info; }
+nb_backend nb_context_backend(const nb_context *ctx) { return ctx->backend; }
 void *nb_context_vk_instance(nb_context *ctx) { return (void *)ctx->instance; }
 void *nb_context_vk_device(nb_context *ctx) { return (void *)ctx->device; }
 

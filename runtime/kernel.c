@@ -581,6 +581,8 @@ nb_status nb_kernel_create(nb_context *ctx, const nb_kernel_desc *d, nb_kernel *
     nb_status s = check_desc(ctx, d);
     if (s)
         return s;
+    if (ctx->backend == NB_BACKEND_CPU)
+        return nb__cpu_kernel_create(ctx, d, out);
     const char *src = d->source ? d->source : nb_shader_source(d->name);
     if (!src)
         return nb__fail(NB_ERR_INVALID_ARGUMENT, "no shader named '%s' is embedded (shaders/%s.comp)", d->name,
@@ -642,6 +644,10 @@ void nb_kernel_destroy(nb_kernel *k)
 {
     if (!k)
         return;
+    if (k->cpu_fn) {
+        free(k);
+        return;
+    }
     VkDevice dev = k->ctx->device;
     if (k->pipeline)
         vkDestroyPipeline(dev, k->pipeline, NULL);

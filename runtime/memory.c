@@ -241,6 +241,8 @@ nb_status nb_buffer_create(nb_context *ctx, uint64_t bytes, nb_memory_kind kind,
         return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_buffer_create: a buffer of 0 bytes");
     if (kind != NB_MEM_DEVICE && kind != NB_MEM_HOST)
         return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_buffer_create: unknown memory kind %d", (int)kind);
+    if (ctx->backend == NB_BACKEND_CPU)
+        return nb__cpu_buffer_create(ctx, bytes, kind, out);
     nb_memory *m = &ctx->mem;
     uint32_t type = kind == NB_MEM_DEVICE ? m->type_device : m->type_host;
     uint64_t heap = heap_size(ctx, type);
@@ -340,6 +342,10 @@ void nb_buffer_destroy(nb_buffer *b)
     if (!b)
         return;
     nb_context *ctx = b->ctx;
+    if (ctx->backend == NB_BACKEND_CPU) {
+        nb__cpu_buffer_destroy(b);
+        return;
+    }
     nb__fft_forget_buffer(ctx, b->id);
     if (b->texel)
         vkDestroyBufferView(ctx->device, b->texel, NULL);

@@ -69,6 +69,11 @@ typedef struct nb_kernels {
 struct nb_kernel {
     nb_context *ctx;
     char name[64];
+    /* CPU backend: the registered function and the parsed defines */
+    nb_cpu_kernel_fn cpu_fn;
+    uint32_t ndefs;
+    char def_name[NB_MAX_DEFINES][32];
+    long def_value[NB_MAX_DEFINES];
     VkShaderModule module;
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout layout;
@@ -175,7 +180,31 @@ struct nb_context {
     nb_memory mem;
     nb_kernels kern;
     nb_fft_cache fft;
+
+    nb_backend backend;       /* NB_BACKEND_VULKAN or NB_BACKEND_CPU */
+    struct nb_cpu_ctx *cpu;   /* the CPU backend's state (cpu.c) */
 };
+
+/* cpu.c: the native CPU backend behind the same API. */
+typedef struct nb_cpu_cmd nb_cpu_cmd;
+nb_status nb__cpu_context_init(nb_context *ctx, const nb_context_options *o);
+void nb__cpu_context_destroy(nb_context *ctx);
+uint32_t nb__cpu_threads(const nb_context *ctx);
+nb_status nb__cpu_buffer_create(nb_context *ctx, uint64_t bytes, nb_memory_kind kind, nb_buffer **out);
+void nb__cpu_buffer_destroy(nb_buffer *b);
+nb_status nb__cpu_kernel_create(nb_context *ctx, const nb_kernel_desc *d, nb_kernel **out);
+nb_status nb__cpu_cmd_init(nb_cpu_cmd **out, int profile);
+void nb__cpu_cmd_free(nb_cpu_cmd *c);
+void nb__cpu_cmd_reset(nb_cpu_cmd *c);
+nb_status nb__cpu_cmd_dispatch(nb_cpu_cmd *c, const nb_kernel *k, const uint32_t groups[3], nb_buffer *const *bufs,
+                               const void *push, const char *label);
+nb_status nb__cpu_cmd_fft(nb_cpu_cmd *c, nb_fft *plan, nb_buffer *in, nb_buffer *out, const char *label);
+nb_status nb__cpu_cmd_copy(nb_cpu_cmd *c, nb_buffer *src, uint64_t so, nb_buffer *dst, uint64_t dof, uint64_t bytes);
+nb_status nb__cpu_cmd_fill(nb_cpu_cmd *c, nb_buffer *dst, uint64_t off, uint64_t bytes, uint32_t word);
+nb_status nb__cpu_cmd_submit(nb_cpu_cmd *c);
+nb_status nb__cpu_cmd_profile(const nb_cpu_cmd *c, const nb_profile_row **rows, uint32_t *n);
+double nb__cpu_cmd_ms(const nb_cpu_cmd *c);
+uint32_t nb__cpu_cmd_ops(const nb_cpu_cmd *c);
 
 /* context.c: a one-shot command buffer for the runtime's own transfers. */
 nb_status nb__oneshot_begin(nb_context *ctx, VkCommandBuffer *cb);

@@ -140,18 +140,36 @@ typedef enum nb_fft_backend {
     NB_FFT_HOST
 } nb_fft_backend;
 
+/* Which implementation of the runtime a context is: Vulkan (GPU kernels
+ * compiled from GLSL, on any Vulkan device, lavapipe included), or the
+ * native CPU backend (the same kernels as C functions on the host's cores,
+ * no Vulkan needed: nb_cpu_kernel_register). */
+typedef enum nb_backend {
+    NB_BACKEND_AUTO = 0, /* NOBLE_BACKEND (auto, vulkan or cpu) if set; else Vulkan where a Vulkan
+                            device can be opened, the CPU backend where none can */
+    NB_BACKEND_VULKAN,
+    NB_BACKEND_CPU
+} nb_backend;
+
 typedef struct nb_context_options {
     int device_index;      /* -1: choose as nb_device_choose does */
     int validation;        /* -1: from NOBLE_VALIDATE (0, 1 or sync); 0 off; 1 on; 2 on with synchronization */
     const char *cache_dir; /* NULL: NOBLE_CACHE_DIR, else $XDG_CACHE_HOME/noble, else ~/.cache/noble; "" disables */
     uint64_t block_bytes;  /* size of a memory block; 0: 256 MiB (or less where the device limits it) */
     nb_fft_backend fft;    /* NB_FFT_AUTO by default */
+    nb_backend backend;    /* NB_BACKEND_AUTO by default */
+    uint32_t threads;      /* CPU backend: worker threads; 0: NOBLE_THREADS if set, else the cores */
 } nb_context_options;
 
 void nb_context_options_default(nb_context_options *o);
 nb_status nb_context_create(const nb_context_options *o, nb_context **out);
 void nb_context_destroy(nb_context *ctx);
 const nb_device_info *nb_context_device(const nb_context *ctx);
+/* The backend the context is (never NB_BACKEND_AUTO), and its name. */
+nb_backend nb_context_backend(const nb_context *ctx);
+const char *nb_backend_name(nb_backend b);
+/* The CPU backend as a device: the host's processor, its threads and SIMD. */
+nb_status nb_cpu_device_info(uint32_t threads, nb_device_info *out);
 /* The FFT backend the context uses (never NB_FFT_AUTO), and its name. */
 nb_fft_backend nb_context_fft_backend(const nb_context *ctx);
 const char *nb_fft_backend_name(nb_fft_backend b);
@@ -326,6 +344,41 @@ nb_status nb_cmd_profile(const nb_cmd *c, const nb_profile_row **rows, uint32_t 
 /* GPU time from the first to the last timestamp of the last submit, ms; <0 if none. */
 double nb_cmd_gpu_ms(const nb_cmd *c);
 void nb_cmd_destroy(nb_cmd *c);
+
+/* ----------------------------------------------------------- CPU kernels
+ * The CPU backend runs a kernel as a C function registered under the name of
+ * the GLSL kernel it stands for (shaders/<name>.comp): the same defines, the
+ * same bindings in the same order, the same push constants, the same
+ * results. The function does the whole dispatch; `groups` is what the
+ * caller dispatched and may be ignored. It may split the work over the
+ * context's threads with nb_cpu_parallel; its results must not depend on how
+ * tasks are scheduled (a task's output is written by that task alone, and
+ * reductions combine per-task parts in a fixed order). Scratch memory comes
+ * from nb_cpu_scratch, allocated once and kept, never per call. */
+typedef struct nb_cpu_call {
+    const nb_kernel *kernel;
+    void *buf[NB_MAX_BINDINGS];       /* each binding's memory: 64-byte aligned */
+    uint64_t bytes[NB_MAX_BINDINGS];  /* its size, rounded up to whole vec4 (16 bytes) */
+    const void *push;                 /* the push constants (the kernel's push_bytes) */
+    uint32_t groups[3];
+    void *pool;                       /* the backend's threads (for the calls below) */
+} nb_cpu_call;
+
+typedef nb_status (*nb_cpu_kernel_fn)(const nb_cpu_call *c);
+/* Registers (or replaces) the C implementation of kernel `name` for every
+ * CPU context, present and future. Thread-safe. */
+nb_status nb_cpu_kernel_register(const char *name, nb_cpu_kernel_fn fn);
+/* The value of define `name` of the kernel ("NAME" alone is 1); dflt where absent. */
+long nb_cpu_define(const nb_cpu_call *c, const char *name, long dflt);
+/* Threads of the call's context. */
+uint32_t nb_cpu_threads(const nb_cpu_call *c);
+/* Runs task(user, i, thread) for every i in [0, n) over the context's threads
+ * and returns when all have run; thread < nb_cpu_threads(c). */
+void nb_cpu_parallel(const nb_cpu_call *c, uint64_t n, void (*task)(void *user, uint64_t i, uint32_t thread),
+                     void *user);
+/* Per-thread scratch of at least `bytes`, 64-byte aligned, kept by the context
+ * between calls (grown when a call needs more); NULL if out of memory. */
+void *nb_cpu_scratch(const nb_cpu_call *c, uint32_t thread, uint64_t bytes);
 
 #ifdef __cplusplus
 }

@@ -56,6 +56,8 @@ struct nb_cmd {
     nb_profile_row *rows;
     uint32_t nrows;
     double gpu_ms;
+
+    nb_cpu_cmd *cpu; /* the CPU backend's recording (cpu.c); NULL on Vulkan */
 };
 
 static int vec_has(const vec_buf *s, VkBuffer b)
@@ -156,6 +158,15 @@ nb_status nb_cmd_begin(nb_context *ctx, int profile, nb_cmd **out)
     c->profile = profile && ctx->info.timestamps;
     c->gpu_ms = -1;
     nb_status s;
+    if (ctx->backend == NB_BACKEND_CPU) {
+        if ((s = nb__cpu_cmd_init(&c->cpu, c->profile))) {
+            free(c);
+            return s;
+        }
+        c->recording = 1;
+        *out = c;
+        return NB_OK;
+    }
     if ((s = next_segment(c))) {
         free(c->cbs);
         free(c);
@@ -313,6 +324,17 @@ nb_status nb_cmd_dispatch(nb_cmd *c, const nb_kernel *k, const uint32_t groups[3
     if (k->push_bytes && !push)
         return nb__fail(NB_ERR_INVALID_ARGUMENT, "kernel '%s' needs %u bytes of push constants", k->name,
                         k->push_bytes);
+    if (c->cpu) {
+        if (k->n_bindings && !buffers)
+            return nb__fail(NB_ERR_INVALID_ARGUMENT, "kernel '%s' needs %u buffers", k->name, k->n_bindings);
+        for (uint32_t i = 0; i < k->n_bindings; i++)
+            if (buffers[i] && buffers[i]->ctx != c->ctx)
+                return nb__fail(NB_ERR_INVALID_ARGUMENT, "kernel '%s': binding %u belongs to another context",
+                                k->name, i);
+        if ((s = nb__cpu_cmd_dispatch(c->cpu, k, groups, buffers, push, label)) == NB_OK)
+            c->stats.ops++;
+        return s;
+    }
     VkBuffer reads[NB_MAX_BINDINGS], writes[NB_MAX_BINDINGS];
     uint32_t nr = 0, nw = 0;
     VkDescriptorBufferInfo bi[NB_MAX_BINDINGS];
@@ -432,6 +454,12 @@ nb_status nb_cmd_fft(nb_cmd *c, nb_fft *plan, nb_buffer *in, nb_buffer *out, con
                         "nb_cmd_fft: buffers of %llu and %llu bytes, the plan needs %llu in and %llu out",
                         (unsigned long long)in->size, (unsigned long long)out->size, (unsigned long long)need_in,
                         (unsigned long long)need_out);
+    if (c->cpu) {
+        if ((s = nb__cpu_cmd_fft(c->cpu, plan, in, out, label ? label : (kind == NB_FFT_R2C ? "fft_r2c" : "fft_c2r"))) ==
+            NB_OK)
+            c->stats.ops++;
+        return s;
+    }
     if (nb__fft_is_host(plan))
         return host_fft(c, plan, in, out, label ? label : (kind == NB_FFT_R2C ? "fft_r2c" : "fft_c2r"));
     /* VkFFT's C2R overwrites its complex input while it works. */
@@ -455,6 +483,11 @@ nb_status nb_cmd_copy(nb_cmd *c, nb_buffer *src, uint64_t so, nb_buffer *dst, ui
         return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_cmd_copy: NULL buffer, zero bytes or range out of bounds");
     if (src == dst && so < dof + bytes && dof < so + bytes)
         return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_cmd_copy: overlapping ranges in one buffer");
+    if (c->cpu) {
+        if ((s = nb__cpu_cmd_copy(c->cpu, src, so, dst, dof, bytes)) == NB_OK)
+            c->stats.ops++;
+        return s;
+    }
     if ((s = hazard(c, &src->buffer, 1, &dst->buffer, 1)))
         return s;
     uint32_t q = op_begin(c, "copy");
@@ -472,6 +505,11 @@ nb_status nb_cmd_fill(nb_cmd *c, nb_buffer *dst, uint64_t off, uint64_t bytes, u
     if (!dst || off % 4 || bytes % 4 || bytes == 0 || off > dst->size || bytes > dst->size - off)
         return nb__fail(NB_ERR_INVALID_ARGUMENT,
                         "nb_cmd_fill: offset and size must be multiples of 4 inside the buffer");
+    if (c->cpu) {
+        if ((s = nb__cpu_cmd_fill(c->cpu, dst, off, bytes, word)) == NB_OK)
+            c->stats.ops++;
+        return s;
+    }
     if ((s = hazard(c, NULL, 0, &dst->buffer, 1)))
         return s;
     uint32_t q = op_begin(c, "fill");
@@ -543,6 +581,21 @@ static double now_ms(void)
 /* Each segment in turn, then the host ops after it. */
 static nb_status submit(nb_cmd *c)
 {
+    if (c->cpu) {
+        nb_status s = nb__cpu_cmd_submit(c->cpu);
+        c->gpu_ms = nb__cpu_cmd_ms(c->cpu);
+        if (!s && c->profile) {
+            const nb_profile_row *rows;
+            (void)nb__cpu_cmd_profile(c->cpu, &rows, &c->nrows);
+            free(c->rows);
+            c->rows = c->nrows ? malloc(c->nrows * sizeof *c->rows) : NULL;
+            if (c->nrows && !c->rows)
+                return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+            if (c->nrows)
+                memcpy(c->rows, rows, c->nrows * sizeof *c->rows);
+        }
+        return s;
+    }
     uint32_t h = 0;
     for (uint32_t i = 0; i < c->ncb; i++) {
         VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
@@ -574,6 +627,11 @@ nb_status nb_cmd_submit(nb_cmd *c)
     nb_status s = check_recording(c, "nb_cmd_submit");
     if (s)
         return s;
+    if (c->cpu) {
+        c->recording = 0;
+        c->submitted_once = 1;
+        return submit(c);
+    }
     /* Make every write visible to the host and to the next submit. */
     host_barrier(c);
     VkResult r = vkEndCommandBuffer(c->cb);
@@ -595,6 +653,13 @@ nb_status nb_cmd_reset(nb_cmd *c)
 {
     if (!c)
         return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_cmd_reset: NULL recording");
+    if (c->cpu) {
+        nb__cpu_cmd_reset(c->cpu);
+        memset(&c->stats, 0, sizeof c->stats);
+        c->recording = 1;
+        c->submitted_once = 0;
+        return NB_OK;
+    }
     if (c->recording) {
         vkEndCommandBuffer(c->cb);
         c->recording = 0;
@@ -644,6 +709,12 @@ void nb_cmd_destroy(nb_cmd *c)
 {
     if (!c)
         return;
+    if (c->cpu) {
+        nb__cpu_cmd_free(c->cpu);
+        free(c->rows);
+        free(c);
+        return;
+    }
     VkDevice dev = c->ctx->device;
     if (c->recording)
         vkEndCommandBuffer(c->cb);

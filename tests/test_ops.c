@@ -1154,41 +1154,70 @@ static void test_adamw(int texel)
     free(vd);
 }
 
+/* NOBLE_TEST_KERNELS=name,name,...: only the cases of those kernels (while
+ * a backend's kernels are being written); unset: every case. */
+static int want(const char *kernel)
+{
+    const char *f = getenv("NOBLE_TEST_KERNELS");
+    if (!f || !*f)
+        return 1;
+    size_t n = strlen(kernel);
+    for (const char *p = f; (p = strstr(p, kernel)); p += n)
+        if ((p == f || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+            return 1;
+    return 0;
+}
+
 int main(void)
 {
     ctx = nbt_context();
+    if (nb_context_backend(ctx) == NB_BACKEND_CPU)
+        REQUIRE_OK(nm_cpu_kernels_register());
     printf("  kernel           case                                     error     bound\n");
-    for (int save = 0; save < 2; save++)
+    for (int save = 0; save < 2 && want("mlp_fwd"); save++)
         for (int mode = W_STORAGE; mode <= W_TEXEL; mode++)
             test_mlp_fwd(save, mode);
-    for (int mode = W_STORAGE; mode <= W_TEXEL; mode++)
+    for (int mode = W_STORAGE; mode <= W_TEXEL && want("mlp_bwd"); mode++)
         test_mlp_bwd(mode);
-    for (int mode = W_STORAGE; mode <= W_TEXEL; mode++)
+    for (int mode = W_STORAGE; mode <= W_TEXEL && want("linear_bwd_x"); mode++)
         for (int dg = 0; dg < 2; dg++)
             test_linear_bwd_x(CIN, COUT, dg, mode);
-    test_linear_bwd_x(COUT, CIN, 1, W_TEXEL); /* narrowing, as the lifting's second layer */
-    test_linear_bwd_w(1, 0, 4, 4, 0, 64, 0, 0);
-    test_linear_bwd_w(1, 1, 4, 4, 0, 64, 0, 0);
-    test_linear_bwd_w(0, 0, 4, 4, 0, 64, 0, 0);
-    test_linear_bwd_w(1, 1, 8, 8, 0, 64, 0, 0); /* tiles wider than the layer */
-    test_linear_bwd_w(1, 0, 2, 3, 0, 64, 1, 0); /* sides that do not divide it */
-    test_linear_bwd_w(1, 1, COUT, CIN, 1, 8, 1, 0); /* the CPU shape: one float tile */
-    test_linear_bwd_w(0, 1, 2, 2, 1, 8, 0, 0);
-    test_linear_bwd_w(1, 0, 2, 2, 0, 1, 0, 0); /* one phase */
-    test_linear_bwd_w(1, 1, 4, 4, 0, 64, 0, 1); /* inputs read as texels */
-    test_linear_bwd_w(1, 1, COUT, CIN, 1, 8, 1, 1);
-    for (int act = 0; act < 2; act++)
+    if (want("linear_bwd_x"))
+        test_linear_bwd_x(COUT, CIN, 1, W_TEXEL); /* narrowing, as the lifting's second layer */
+    if (want("linear_bwd_w")) {
+        test_linear_bwd_w(1, 0, 4, 4, 0, 64, 0, 0);
+        test_linear_bwd_w(1, 1, 4, 4, 0, 64, 0, 0);
+        test_linear_bwd_w(0, 0, 4, 4, 0, 64, 0, 0);
+        test_linear_bwd_w(1, 1, 8, 8, 0, 64, 0, 0); /* tiles wider than the layer */
+        test_linear_bwd_w(1, 0, 2, 3, 0, 64, 1, 0); /* sides that do not divide it */
+        test_linear_bwd_w(1, 1, COUT, CIN, 1, 8, 1, 0); /* the CPU shape: one float tile */
+        test_linear_bwd_w(0, 1, 2, 2, 1, 8, 0, 0);
+        test_linear_bwd_w(1, 0, 2, 2, 0, 1, 0, 0); /* one phase */
+        test_linear_bwd_w(1, 1, 4, 4, 0, 64, 0, 1); /* inputs read as texels */
+        test_linear_bwd_w(1, 1, COUT, CIN, 1, 8, 1, 1);
+    }
+    for (int act = 0; act < 2 && want("block"); act++)
         for (int mode = W_STORAGE; mode <= W_TEXEL; mode++)
             test_block(act, mode, act && mode != W_STORAGE); /* the model's two: last block, others */
-    test_ewise();
-    test_grid(0);
-    test_grid(1);
-    test_nerf_input();
-    test_spectral(0);
-    test_spectral(1);
-    test_loss(2);
-    test_loss(4);
-    test_adamw(0);
-    test_adamw(1);
+    if (want("ewise"))
+        test_ewise();
+    if (want("grid")) {
+        test_grid(0);
+        test_grid(1);
+    }
+    if (want("nerf_input"))
+        test_nerf_input();
+    if (want("spectral")) {
+        test_spectral(0);
+        test_spectral(1);
+    }
+    if (want("lp_loss")) {
+        test_loss(2);
+        test_loss(4);
+    }
+    if (want("adamw")) {
+        test_adamw(0);
+        test_adamw(1);
+    }
     return nbt_finish(ctx);
 }
