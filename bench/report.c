@@ -169,6 +169,10 @@ void nbb_json_device(nbb_json *j, const nb_device_info *d)
     nbb_json_num(j, "timestamp_period_ns", d->timestamp_period_ns);
     nbb_json_bool(j, "cooperative_matrix", d->cooperative_matrix);
     nbb_json_int(j, "max_loop_iterations", d->max_loop_iterations);
+    if (d->threads) {
+        nbb_json_int(j, "threads", d->threads);
+        nbb_json_str(j, "simd", d->simd);
+    }
     nbb_json_end(j, '}');
 }
 

@@ -257,6 +257,8 @@ nb_status nb_cpu_device_info(uint32_t threads, nb_device_info *d)
     snprintf(d->name, sizeof d->name, "%s (noble CPU backend: %u thread%s, %s)", model, threads,
              threads == 1 ? "" : "s", simd_level());
     d->type = NB_DEVICE_CPU;
+    d->threads = threads;
+    snprintf(d->simd, sizeof d->simd, "%s", simd_level());
     snprintf(d->vendor, sizeof d->vendor, "CPU");
     snprintf(d->driver_name, sizeof d->driver_name, "noble CPU backend");
     snprintf(d->driver_info, sizeof d->driver_info, "C kernels, %s, %ld cores, %s", fftwf_version,
@@ -291,7 +293,7 @@ nb_status nb__cpu_context_init(nb_context *ctx, const nb_context_options *o)
 {
     ctx->backend = NB_BACKEND_CPU;
     nb_status s = nb_cpu_device_info(o->threads, &ctx->info);
-    if (s)
+    if (s || (s = nb__cpu_register_runtime_kernels()))
         return s;
     struct nb_cpu_ctx *c = calloc(1, sizeof *c);
     if (!c)
@@ -324,6 +326,15 @@ void nb__cpu_context_destroy(nb_context *ctx)
 uint32_t nb__cpu_threads(const nb_context *ctx) { return ctx->cpu ? ctx->cpu->threads : 1; }
 
 /* ---------------------------------------------------------------- calls */
+
+long nb_cpu_spec(const nb_cpu_call *c, uint32_t id, long dflt)
+{
+    const nb_kernel *k = c->kernel;
+    for (uint32_t i = 0; i < k->nspec; i++)
+        if (k->spec_id[i] == id)
+            return k->spec_value[i];
+    return dflt;
+}
 
 long nb_cpu_define(const nb_cpu_call *c, const char *name, long dflt)
 {
@@ -417,6 +428,9 @@ nb_status nb__cpu_kernel_create(nb_context *ctx, const nb_kernel_desc *d, nb_ker
     memcpy(k->access, d->access, sizeof k->access);
     k->push_bytes = d->push_bytes;
     k->cpu_fn = fn;
+    k->nspec = d->n_spec;
+    memcpy(k->spec_id, d->spec_id, sizeof k->spec_id);
+    memcpy(k->spec_value, d->spec_value, sizeof k->spec_value);
     for (uint32_t i = 0; i < NB_MAX_DEFINES && d->defines[i]; i++) {
         const char *def = d->defines[i], *eq = strchr(def, '=');
         size_t len = eq ? (size_t)(eq - def) : strlen(def);
@@ -591,7 +605,7 @@ static nb_status run_op(const cpu_op *o)
 
 nb_status nb__cpu_cmd_submit(nb_cpu_cmd *c)
 {
-    double *ms = NULL;
+    int timed = 0;
     if (c->profile && c->nlabels) {
         nb_profile_row *r = realloc(c->rows, c->nlabels * sizeof *r);
         if (!r)
@@ -601,7 +615,7 @@ nb_status nb__cpu_cmd_submit(nb_cpu_cmd *c)
             memset(&r[i], 0, sizeof r[i]);
             snprintf(r[i].label, sizeof r[i].label, "%s", c->labels[i]);
         }
-        ms = r ? &r[0].total_ms : NULL;
+        timed = 1;
     }
     const double t0 = now_ms();
     for (uint32_t i = 0; i < c->nops; i++) {
@@ -609,7 +623,7 @@ nb_status nb__cpu_cmd_submit(nb_cpu_cmd *c)
         nb_status s = run_op(&c->ops[i]);
         if (s)
             return s;
-        if (ms) {
+        if (timed) {
             nb_profile_row *r = &c->rows[c->ops[i].label];
             const double d = now_ms() - a;
             if (r->count == 0 || d < r->min_ms)

@@ -74,6 +74,7 @@ struct nb_kernel {
     uint32_t ndefs;
     char def_name[NB_MAX_DEFINES][32];
     long def_value[NB_MAX_DEFINES];
+    uint32_t nspec, spec_id[NB_MAX_SPEC], spec_value[NB_MAX_SPEC];
     VkShaderModule module;
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout layout;
@@ -205,6 +206,8 @@ nb_status nb__cpu_cmd_submit(nb_cpu_cmd *c);
 nb_status nb__cpu_cmd_profile(const nb_cpu_cmd *c, const nb_profile_row **rows, uint32_t *n);
 double nb__cpu_cmd_ms(const nb_cpu_cmd *c);
 uint32_t nb__cpu_cmd_ops(const nb_cpu_cmd *c);
+/* cpu_kernels.c: the runtime's own kernels (copy, saxpy, reduce_sum, fma_peak, add_scalar) in C */
+nb_status nb__cpu_register_runtime_kernels(void);
 
 /* context.c: a one-shot command buffer for the runtime's own transfers. */
 nb_status nb__oneshot_begin(nb_context *ctx, VkCommandBuffer *cb);

@@ -97,6 +97,10 @@ typedef struct nb_device_info {
      * Mesa's llvmpipe (lavapipe) stops at 65535 (LP_MAX_TGSI_LOOP_ITERATIONS):
      * kernels must be planned under it (docs/operator.md). */
     uint32_t max_loop_iterations;
+    /* the CPU backend: its worker threads and the SIMD its kernels use
+     * ("AVX-512", "AVX2", "SSE2", "NEON", "portable"); 0 and "" for Vulkan */
+    uint32_t threads;
+    char simd[16];
 
     /* optional features */
     int storage_16bit;              /* storageBuffer16BitAccess */
@@ -370,6 +374,9 @@ typedef nb_status (*nb_cpu_kernel_fn)(const nb_cpu_call *c);
 nb_status nb_cpu_kernel_register(const char *name, nb_cpu_kernel_fn fn);
 /* The value of define `name` of the kernel ("NAME" alone is 1); dflt where absent. */
 long nb_cpu_define(const nb_cpu_call *c, const char *name, long dflt);
+/* The value of specialisation constant `id` (the workgroup size of the
+ * runtime's own kernels is id 0); dflt where it was not given. */
+long nb_cpu_spec(const nb_cpu_call *c, uint32_t id, long dflt);
 /* Threads of the call's context. */
 uint32_t nb_cpu_threads(const nb_cpu_call *c);
 /* Runs task(user, i, thread) for every i in [0, n) over the context's threads

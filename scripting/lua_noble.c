@@ -409,6 +409,12 @@ static void push_device(lua_State *L, const nb_device_info *d)
     lua_setfield(L, -2, "memory_bytes");
     lua_pushboolean(L, d->unified_memory);
     lua_setfield(L, -2, "unified_memory");
+    if (d->threads) {
+        lua_pushinteger(L, d->threads);
+        lua_setfield(L, -2, "threads");
+        lua_pushstring(L, d->simd);
+        lua_setfield(L, -2, "simd");
+    }
 }
 
 static int c_info(lua_State *L)
@@ -424,9 +430,22 @@ static int l_device(lua_State *L)
     nb_context_options o;
     nb_context_options_default(&o);
     if (!lua_isnoneornil(L, 1)) {
-        static const char *const known[] = {"validation", NULL};
+        static const char *const known[] = {"validation", "backend", "threads", NULL};
         luaL_checktype(L, 1, LUA_TTABLE);
         nbl_check_keys(L, 1, "noble.device", known);
+        lua_getfield(L, 1, "backend");
+        if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "cpu") == 0)
+            o.backend = NB_BACKEND_CPU;
+        else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "vulkan") == 0)
+            o.backend = NB_BACKEND_VULKAN;
+        else if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "auto") == 0))
+            return luaL_error(L, "noble.device: backend = %s: expected \"auto\", \"vulkan\" or \"cpu\"",
+                              value_text(L, -1));
+        lua_pop(L, 1);
+        lua_getfield(L, 1, "threads");
+        if (!lua_isnil(L, -1))
+            o.threads = (uint32_t)nbl_int(L, -1, "noble.device", "threads", 1, 1024);
+        lua_pop(L, 1);
         lua_getfield(L, 1, "validation");
         if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "sync") == 0)
             o.validation = 2; /* with synchronization validation */

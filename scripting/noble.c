@@ -97,26 +97,56 @@ static void print_device_text(const nb_device_info *d, int chosen)
                                                          : "VkFFT on the device,");
 }
 
+/* The backend a context made now would be: NOBLE_BACKEND, else Vulkan where a
+ * device can be chosen, else the CPU backend. */
+static nb_backend backend_in_use(int vulkan_ok, const char **why)
+{
+    const char *b = getenv("NOBLE_BACKEND");
+    *why = "NOBLE_BACKEND";
+    if (b && strcmp(b, "cpu") == 0)
+        return NB_BACKEND_CPU;
+    if (b && strcmp(b, "vulkan") == 0)
+        return NB_BACKEND_VULKAN;
+    const char *dev = getenv("NOBLE_DEVICE");
+    if (dev && *dev) { /* a device asked for by name is Vulkan's, found or not */
+        *why = "NOBLE_DEVICE";
+        return NB_BACKEND_VULKAN;
+    }
+    *why = vulkan_ok ? "default: a Vulkan device where there is one" : "default: no usable Vulkan device";
+    return vulkan_ok ? NB_BACKEND_VULKAN : NB_BACKEND_CPU;
+}
+
 static int cmd_devices(int argc, char **argv)
 {
     static const char *const known[] = {"--json", NULL};
     if (!check_flags(argc, argv, known, "devices"))
         return EXIT_USAGE;
     int json = has_flag(argc, argv, "--json");
-    nb_device_info d[16];
+    nb_device_info d[16], cpu;
     uint32_t n = 0, total = 0;
-    nb_status s = nb_devices_list(d, 16, &n, &total);
-    if (s)
-        return fail("cannot list Vulkan devices", s);
+    char vkwhy[1024] = "";
+    nb_status ls = nb_devices_list(d, 16, &n, &total);
+    if (ls)
+        snprintf(vkwhy, sizeof vkwhy, "%s", nb_last_error());
     uint32_t chosen = 0;
-    nb_status cs = nb_device_choose(&chosen);
+    nb_status cs = ls ? ls : nb_device_choose(&chosen);
     char why[1024];
     snprintf(why, sizeof why, "%s", cs ? nb_last_error() : "");
-    const char *env = getenv("NOBLE_DEVICE");
+    nb_status ps = nb_cpu_device_info(0, &cpu);
+    if (ps)
+        return fail("cannot describe the CPU backend", ps);
+    const char *bwhy;
+    nb_backend use = backend_in_use(!cs, &bwhy);
+    const char *env = getenv("NOBLE_DEVICE"), *benv = getenv("NOBLE_BACKEND");
+    if (benv && *benv && strcmp(benv, "auto") && strcmp(benv, "cpu") && strcmp(benv, "vulkan")) {
+        fprintf(stderr, "noble devices: NOBLE_BACKEND='%s': expected auto, vulkan or cpu\n", benv);
+        return EXIT_USAGE;
+    }
     if (json) {
         nbb_json j;
         nbb_json_init(&j, stdout);
         nbb_json_object(&j, NULL);
+        nbb_json_str(&j, "backend", nb_backend_name(use));
         if (cs)
             nbb_json_str(&j, "error", why);
         else
@@ -126,18 +156,29 @@ static int cmd_devices(int argc, char **argv)
         for (uint32_t i = 0; i < n; i++) {
             nbb_json_object(&j, NULL);
             nbb_json_device(&j, &d[i]);
-            nbb_json_bool(&j, "chosen", !cs && i == chosen);
+            nbb_json_bool(&j, "chosen", use == NB_BACKEND_VULKAN && !cs && i == chosen);
             nbb_json_end(&j, '}');
         }
         nbb_json_end(&j, ']');
+        nbb_json_object(&j, "cpu_backend");
+        nbb_json_device(&j, &cpu);
+        nbb_json_bool(&j, "chosen", use == NB_BACKEND_CPU);
+        nbb_json_end(&j, '}');
         nbb_json_end(&j, '}');
     } else {
-        printf("%u Vulkan device(s); * marks the one noble uses (%s)\n", total,
-               env && *env ? "NOBLE_DEVICE" : "default order: discrete, integrated, virtual GPU, CPU");
+        if (ls)
+            printf("no Vulkan: %s\n", vkwhy);
+        else
+            printf("%u Vulkan device(s) (%s)\n", total,
+                   env && *env ? "NOBLE_DEVICE chooses" : "default order: discrete, integrated, virtual GPU, CPU");
         for (uint32_t i = 0; i < n; i++)
-            print_device_text(&d[i], !cs && i == chosen);
+            print_device_text(&d[i], use == NB_BACKEND_VULKAN && !cs && i == chosen);
+        printf("the native CPU backend (NOBLE_BACKEND=cpu; NOBLE_THREADS sets the threads)\n");
+        printf("%s cpu  %s\n", use == NB_BACKEND_CPU ? "*" : " ", cpu.name);
+        printf("     %s; memory %.0f MiB\n", cpu.driver_info, (double)cpu.device_local_bytes / 1048576.0);
+        printf("* marks what noble uses (backend %s: %s)\n", nb_backend_name(use), bwhy);
     }
-    if (cs) {
+    if (use == NB_BACKEND_VULKAN && cs) {
         fprintf(stderr, "noble: no device chosen: %s\n", why);
         return 1;
     }

@@ -77,13 +77,29 @@ int main(void)
     CHECK(nb_device_choose(&pick) == NB_ERR_NO_DEVICE, "index out of range");
     unsetenv("NOBLE_DEVICE");
 
-    /* No driver at all: the loader finds no device. */
+    /* No driver at all: the loader finds no device. Asked for Vulkan, that is
+     * an error; by default the context is the CPU backend. */
     setenv("VK_ICD_FILENAMES", "/nonexistent/icd.json", 1);
     setenv("VK_DRIVER_FILES", "/nonexistent/icd.json", 1);
-    s = nb_context_create(NULL, &ctx);
+    nb_context_options o;
+    nb_context_options_default(&o);
+    o.backend = NB_BACKEND_VULKAN;
+    s = nb_context_create(&o, &ctx);
     CHECK(s == NB_ERR_NO_DEVICE || s == NB_ERR_VULKAN, "no driver: %s (%s)", nb_status_name(s), nb_last_error());
-    CHECK(ctx == NULL, "no context without a device");
-    printf("no driver: %s\n", nb_last_error());
+    CHECK(ctx == NULL, "no Vulkan context without a device");
+    printf("no driver, Vulkan asked for: %s\n", nb_last_error());
+    s = nb_context_create(NULL, &ctx);
+    CHECK(s == NB_OK && ctx && nb_context_backend(ctx) == NB_BACKEND_CPU,
+          "no driver, by default: the CPU backend (%s)", nb_last_error());
+    if (ctx)
+        printf("no driver, by default: %s\n", nb_context_device(ctx)->name);
+    nb_context_destroy(ctx);
+    ctx = NULL;
+    setenv("NOBLE_BACKEND", "metal", 1);
+    s = nb_context_create(NULL, &ctx);
+    CHECK(s == NB_ERR_INVALID_ARGUMENT && !ctx && strstr(nb_last_error(), "NOBLE_BACKEND='metal'"),
+          "an unknown backend is refused by name: %s", nb_last_error());
+    unsetenv("NOBLE_BACKEND");
 
     if (nbt_failures)
         fprintf(stderr, "%d check(s) failed\n", nbt_failures);

@@ -16,6 +16,8 @@ static nb_kernel *add_kernel(nb_context *ctx)
 int main(void)
 {
     nb_context *ctx = nbt_context();
+    /* barriers are the Vulkan backend's; the CPU backend runs ops in order */
+    const int vk = nb_context_backend(ctx) == NB_BACKEND_VULKAN;
     nb_kernel *add = add_kernel(ctx);
     nb_kernel_desc sd = {.name = "saxpy", .n_bindings = 2, .access = {NB_READ, NB_READ_WRITE}, .push_bytes = 8,
                          .n_spec = 1, .spec_id = {0}, .spec_value = {64}};
@@ -43,7 +45,7 @@ int main(void)
     nb_cmd_stats st;
     nb_cmd_stats_get(c, &st);
     CHECK(st.ops == N + 1, "ops %u", st.ops);
-    CHECK(st.barriers == N, "each dispatch depends on the previous op: %u barriers", st.barriers);
+    CHECK(!vk || st.barriers == N, "each dispatch depends on the previous op: %u barriers", st.barriers);
     CHECK_OK(nb_cmd_submit(c));
     float *h = malloc(LEN * 4);
     CHECK_OK(nb_buffer_download(x, 0, h, LEN * 4));
@@ -78,7 +80,7 @@ int main(void)
     for (int i = 0; i < 100; i++)
         CHECK_OK(nb_cmd_fill(c, many[i], 0, 256, 0));
     nb_cmd_stats_get(c, &st);
-    CHECK(st.barriers == 0, "100 independent fills: %u barriers", st.barriers);
+    CHECK(!vk || st.barriers == 0, "100 independent fills: %u barriers", st.barriers);
     uint32_t g1[3] = {1, 1, 1};
     for (int i = 0; i < 100; i++) {
         push.n = 64;
@@ -86,7 +88,7 @@ int main(void)
         CHECK_OK(nb_cmd_dispatch(c, add, g1, &many[i], &push, NULL));
     }
     nb_cmd_stats_get(c, &st);
-    CHECK(st.barriers == 1, "the adds read the fills: exactly one barrier before them, got %u", st.barriers);
+    CHECK(!vk || st.barriers == 1, "the adds read the fills: exactly one barrier before them, got %u", st.barriers);
     /* Read-after-read: two saxpys reading the same x, writing different y. */
     nb_buffer *b1[2] = {many[0], many[1]}, *b2[2] = {many[0], many[2]};
     push.n = 64;
@@ -94,14 +96,14 @@ int main(void)
     CHECK_OK(nb_cmd_dispatch(c, saxpy, g1, b1, &push, NULL));
     nb_cmd_stats_get(c, &st);
     uint32_t before = st.barriers;
-    CHECK(before == 2, "saxpy reads many[0] written by an add: a barrier (%u)", before);
+    CHECK(!vk || before == 2, "saxpy reads many[0] written by an add: a barrier (%u)", before);
     CHECK_OK(nb_cmd_dispatch(c, saxpy, g1, b2, &push, NULL));
     nb_cmd_stats_get(c, &st);
-    CHECK(st.barriers == before, "read-after-read needs no barrier");
+    CHECK(!vk || st.barriers == before, "read-after-read needs no barrier");
     /* Write-after-read: overwriting x that a saxpy since the barrier read. */
     CHECK_OK(nb_cmd_fill(c, many[0], 0, 256, 0));
     nb_cmd_stats_get(c, &st);
-    CHECK(st.barriers == before + 1, "write-after-read needs a barrier");
+    CHECK(!vk || st.barriers == before + 1, "write-after-read needs a barrier");
     CHECK_OK(nb_cmd_submit(c));
     float v[64];
     CHECK_OK(nb_buffer_download(many[1], 0, v, sizeof v));
