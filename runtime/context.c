@@ -551,7 +551,7 @@ nb_fft_backend nb_context_fft_backend(const nb_context *ctx)
 }
 
 /* The FFT backend: asked for, else NOBLE_FFT, else by device (nb_fft_backend). */
-static nb_status choose_fft(nb_context *ctx, nb_fft_backend want)
+nb_status nb__choose_fft(nb_context *ctx, nb_fft_backend want)
 {
     if (want == NB_FFT_AUTO) {
         const char *e = getenv("NOBLE_FFT");
@@ -566,6 +566,13 @@ static nb_status choose_fft(nb_context *ctx, nb_fft_backend want)
     }
     if (want != NB_FFT_AUTO && want != NB_FFT_VKFFT && want != NB_FFT_HOST)
         return nb__fail(NB_ERR_INVALID_ARGUMENT, "unknown FFT backend %d", (int)want);
+    if (ctx->backend == NB_BACKEND_CPU) {
+        if (want == NB_FFT_VKFFT)
+            return nb__fail(NB_ERR_UNSUPPORTED, "the CPU backend has no VkFFT: its FFTs are FFTW's (NOBLE_FFT=host "
+                                                "or auto)");
+        ctx->fft.host = 1;
+        return NB_OK;
+    }
     if (want == NB_FFT_HOST && !ctx->mem.device_mappable)
         return nb__fail(NB_ERR_UNSUPPORTED,
                         "the host FFT needs device memory that the host can map, and '%s' has none (use vkfft)",
@@ -746,7 +753,7 @@ nb_status nb_context_create(const nb_context_options *opt, nb_context **out)
     }
     if ((s = nb__memory_init(ctx)))
         goto fail;
-    if ((s = choose_fft(ctx, opt->fft)))
+    if ((s = nb__choose_fft(ctx, opt->fft)))
         goto fail;
     if ((s = nb__kernels_init(ctx, opt->cache_dir)))
         goto fail;

@@ -304,9 +304,8 @@ nb_status nb__cpu_context_init(nb_context *ctx, const nb_context_options *o)
     c->scratch_bytes = calloc(c->threads, sizeof *c->scratch_bytes);
     if (!c->scratch || !c->scratch_bytes)
         return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
-    ctx->fft.host = 1;
     ctx->mem.block_bytes = 0;
-    return NB_OK;
+    return nb__choose_fft(ctx, o->fft);
 }
 
 void nb__cpu_context_destroy(nb_context *ctx)

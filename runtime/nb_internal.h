@@ -186,6 +186,9 @@ struct nb_context {
     struct nb_cpu_ctx *cpu;   /* the CPU backend's state (cpu.c) */
 };
 
+/* context.c: the FFT backend from the option and NOBLE_FFT (sets ctx->fft.host). */
+nb_status nb__choose_fft(nb_context *ctx, nb_fft_backend want);
+
 /* cpu.c: the native CPU backend behind the same API. */
 typedef struct nb_cpu_cmd nb_cpu_cmd;
 nb_status nb__cpu_context_init(nb_context *ctx, const nb_context_options *o);
