@@ -1,5 +1,736 @@
 /* cpu_grad.c - C twins of the operator's GLSL kernels for the CPU backend
- * (cpu_kernels.h lists them). */
+ * (cpu_kernels.h lists them): the weight gradients of pointwise layers
+ * (linear_bwd_w, then reduce_rows), the spectral mixing forward and backward
+ * (spectral_mix) and its weight gradient (spectral_wgrad), the relative Lp
+ * loss (lp_loss), AdamW (adamw) and the elementwise ops (ewise).
+ *
+ * Each takes the shader's defines, bindings and push constants (the
+ * shaders' headers document them) and does the whole dispatch. Work is cut
+ * into tasks that depend only on the shapes, never on the thread count, and
+ * each output is written by one task that sums in a fixed order: the
+ * results are the same bits for any number of threads (on one machine: the
+ * SIMD level chosen at run time changes the rounding).
+ *
+ * GELU is the shaders' (gelu.glsl: the project's rational erf, 3.8e-7 in
+ * fp32), so both backends give the same activation.
+ *
+ * SIMD: GCC vector extensions and loops the compiler vectorises, with run-time
+ * dispatch on x86-64 (GCC): target_clones over x86-64-v4 (AVX-512),
+ * x86-64-v3 (AVX2 + FMA) and the baseline for the bandwidth-bound loops, and
+ * one register-tiled kernel per level for the weight gradients' outer
+ * products. Elsewhere (aarch64, clang) the portable code is compiled for the
+ * build's target. */
 #include "cpu_kernels.h"
 
-nb_status nm__cpu_register_grad(void) { return NB_OK; }
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ compiler */
+
+/* a * b + c fused where the target has FMA (ISO C mode turns contraction off) */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NM_FAST __attribute__((optimize("fp-contract=fast")))
+#else
+#define NM_FAST
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__ELF__)
+#define NM_X86 1
+#define NM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define NM_AVX512 __attribute__((target("avx512f")))
+#define NM_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define NM_X86 0
+#define NM_CLONES
+#endif
+
+#define NM_PRAGMA(x) _Pragma(#x)
+#if defined(__clang__)
+#define NM_UNROLL NM_PRAGMA(clang loop unroll(full))
+#elif defined(__GNUC__)
+#define NM_UNROLL NM_PRAGMA(GCC unroll 16)
+#else
+#define NM_UNROLL
+#endif
+
+typedef float nm_v16 __attribute__((vector_size(64)));
+typedef float nm_v8 __attribute__((vector_size(32)));
+typedef float nm_v4 __attribute__((vector_size(16)));
+
+/* floats per vector of the weight-gradient kernels' widest level: the
+ * accumulators are laid out for it whatever the level in use */
+#define VMAX 16
+/* lanes of the plain reductions (sums the compiler vectorises) */
+#define LANES 16
+
+static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+static uint32_t round_up(uint32_t v, uint32_t m) { return (v + m - 1) / m * m; }
+
+/* The SIMD level of the weight-gradient kernel: 2 AVX-512, 1 AVX2 + FMA, 0 portable */
+static int simd_level(void)
+{
+#if NM_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return 1;
+#endif
+    return 0;
+}
+
+/* ---------------------------------------------------------------- GELU
+ * gelu.glsl's, term for term. */
+static inline float nm_erf(float x)
+{
+    float c = x < -3.9f ? -3.9f : x > 3.9f ? 3.9f : x, t = c * c;
+    float p = ((((2.050117018e-06f * t + 2.874248312e-04f) * t + 3.836497199e-03f) * t + 5.296566710e-02f) * t +
+               1.919354051e-01f) * t + 1.128378987e+00f;
+    float q = ((((3.822624421e-05f * t + 1.181598054e-03f) * t + 1.510846429e-02f) * t + 1.147554219e-01f) * t +
+               5.034301281e-01f) * t + 1.0f;
+    return c * p / q;
+}
+
+static inline float nm_gelu(float x) { return 0.5f * x * (1.0f + nm_erf(x * 0.70710678118654752f)); }
+
+static inline float nm_gelu_grad(float x)
+{
+    return 0.5f * (1.0f + nm_erf(x * 0.70710678118654752f)) + x * expf(-0.5f * x * x) * 0.39894228040143268f;
+}
+
+/* Preallocates every thread's scratch before the tasks run (so a task never
+ * allocates and never fails). */
+static nb_status scratch_all(const nb_cpu_call *c, uint64_t bytes)
+{
+    for (uint32_t t = 0; t < nb_cpu_threads(c); t++)
+        if (!nb_cpu_scratch(c, t, bytes))
+            return nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory for %llu bytes of kernel scratch",
+                            (unsigned long long)bytes);
+    return NB_OK;
+}
+
+/* ------------------------------------------------------- linear_bwd_w
+ * Row c*PH + ph holds the sums over part ph of chunk c (the chunk cut into
+ * PH nearly equal runs of positions): every row is one task, and the rows
+ * add up to the gradient as reduce_rows takes them. A task walks its run in
+ * blocks of up to nb positions within one trace, copies them (GELU applied
+ * for XGELU, channels padded with zero rows to whole register tiles, the
+ * tail padded with zeros to whole vectors) and adds the outer products into
+ * vector accumulators [cop][cip] of the level's width, summed across lanes
+ * once at the end of the run. */
+
+/* acc[o][i] += sum over nv vectors q of g[o][q] x[i][q], tiles of ro x ri
+ * accumulators held in registers; rows ld floats apart; acc is [cop][cip] of VT */
+#define NM_TILES(NAME, ATTR, VT, RO, RI)                                                                     \
+    ATTR NM_FAST static void NAME(const float *gb, const float *xb, uint32_t cop, uint32_t cip, uint32_t ld,    \
+                                  uint32_t nv, float *accv)                                                    \
+    {                                                                                                          \
+        VT *d = (VT *)(void *)accv;                                                                            \
+        for (uint32_t o0 = 0; o0 < cop; o0 += RO)                                                              \
+            for (uint32_t i0 = 0; i0 < cip; i0 += RI) {                                                        \
+                VT a[RO][RI];                                                                                  \
+                const VT *gp[RO], *xp[RI];                                                                     \
+                NM_UNROLL for (int r = 0; r < RO; r++)                                                         \
+                {                                                                                              \
+                    gp[r] = (const VT *)(const void *)(gb + (size_t)(o0 + r) * ld);                            \
+                    NM_UNROLL for (int s = 0; s < RI; s++) a[r][s] = d[(size_t)(o0 + r) * cip + i0 + s];       \
+                }                                                                                              \
+                NM_UNROLL for (int s = 0; s < RI; s++) xp[s] = (const VT *)(const void *)(xb + (size_t)(i0 + s) * ld); \
+                for (uint32_t q = 0; q < nv; q++) {                                                            \
+                    VT gv[RO], xv[RI];                                                                         \
+                    NM_UNROLL for (int r = 0; r < RO; r++) gv[r] = gp[r][q];                                   \
+                    NM_UNROLL for (int s = 0; s < RI; s++) xv[s] = xp[s][q];                                   \
+                    NM_UNROLL for (int r = 0; r < RO; r++)                                                     \
+                        NM_UNROLL for (int s = 0; s < RI; s++) a[r][s] += gv[r] * xv[s];                       \
+                }                                                                                              \
+                NM_UNROLL for (int r = 0; r < RO; r++)                                                         \
+                    NM_UNROLL for (int s = 0; s < RI; s++) d[(size_t)(o0 + r) * cip + i0 + s] = a[r][s];       \
+            }                                                                                                  \
+    }
+
+typedef void (*tiles_fn)(const float *, const float *, uint32_t, uint32_t, uint32_t, uint32_t, float *);
+
+#if NM_X86
+NM_TILES(tiles512_44, NM_AVX512, nm_v16, 4, 4)
+NM_TILES(tiles512_18, NM_AVX512, nm_v16, 1, 8)
+NM_TILES(tiles512_81, NM_AVX512, nm_v16, 8, 1)
+NM_TILES(tiles256_24, NM_AVX2, nm_v8, 2, 4)
+NM_TILES(tiles256_14, NM_AVX2, nm_v8, 1, 4)
+NM_TILES(tiles256_41, NM_AVX2, nm_v8, 4, 1)
+#endif
+NM_TILES(tiles128_24, , nm_v4, 2, 4)
+NM_TILES(tiles128_14, , nm_v4, 1, 4)
+NM_TILES(tiles128_41, , nm_v4, 4, 1)
+
+/* The register tiles of a level: the square-ish one, and thin ones for
+ * layers with one or few outputs or inputs. */
+typedef struct {
+    uint32_t vl, ro, ri;
+    tiles_fn fn;
+} tiles_kind;
+
+static void tiles_choose(uint32_t cin, uint32_t cout, tiles_kind *k)
+{
+    tiles_kind opt[3];
+    switch (simd_level()) {
+#if NM_X86
+    case 2:
+        opt[0] = (tiles_kind){16, 4, 4, tiles512_44};
+        opt[1] = (tiles_kind){16, 1, 8, tiles512_18};
+        opt[2] = (tiles_kind){16, 8, 1, tiles512_81};
+        break;
+    case 1:
+        opt[0] = (tiles_kind){8, 2, 4, tiles256_24};
+        opt[1] = (tiles_kind){8, 1, 4, tiles256_14};
+        opt[2] = (tiles_kind){8, 4, 1, tiles256_41};
+        break;
+#endif
+    default:
+        opt[0] = (tiles_kind){4, 2, 4, tiles128_24};
+        opt[1] = (tiles_kind){4, 1, 4, tiles128_14};
+        opt[2] = (tiles_kind){4, 4, 1, tiles128_41};
+        break;
+    }
+    /* the least padded work; ties go to the square tile */
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 3; i++) {
+        uint64_t w = (uint64_t)round_up(cout, opt[i].ro) * round_up(cin, opt[i].ri);
+        if (w < best) {
+            best = w;
+            *k = opt[i];
+        }
+    }
+}
+
+/* Copies rows x positions [0, m) of a block into dst (rows ld apart), the
+ * positions [m, mp) zeroed; GELU of each value when gelu. */
+NM_CLONES NM_FAST static void block_copy(const float *src, uint64_t stride, uint32_t rows, uint32_t m, uint32_t mp,
+                                         uint32_t ld, int gelu, float *dst)
+{
+    for (uint32_t r = 0; r < rows; r++) {
+        const float *s = src + r * stride;
+        float *d = dst + (size_t)r * ld;
+        if (gelu)
+            for (uint32_t k = 0; k < m; k++)
+                d[k] = nm_gelu(s[k]);
+        else
+            memcpy(d, s, (size_t)m * 4);
+        for (uint32_t k = m; k < mp; k++)
+            d[k] = 0.0f;
+    }
+}
+
+/* sb[o][.] += g[o][.], sg[o][.] += g[o][.] gx[o][.] over mp positions (a
+ * whole number of LANES), LANES partial sums per row */
+NM_CLONES NM_FAST static void block_sums(const float *gb, const float *gxb, uint32_t rows, uint32_t mp, uint32_t ld,
+                                         float *sb, float *sg)
+{
+    for (uint32_t o = 0; o < rows; o++) {
+        const float *g = gb + (size_t)o * ld;
+        float b[LANES], s[LANES];
+        for (int l = 0; l < LANES; l++) {
+            b[l] = sb[o * LANES + l];
+            s[l] = sg ? sg[o * LANES + l] : 0.0f;
+        }
+        for (uint32_t k = 0; k < mp; k += LANES)
+            for (int l = 0; l < LANES; l++)
+                b[l] += g[k + l];
+        if (sg) {
+            const float *x = gxb + (size_t)o * ld;
+            for (uint32_t k = 0; k < mp; k += LANES)
+                for (int l = 0; l < LANES; l++)
+                    s[l] += g[k + l] * x[k + l];
+        }
+        for (int l = 0; l < LANES; l++) {
+            sb[o * LANES + l] = b[l];
+            if (sg)
+                sg[o * LANES + l] = s[l];
+        }
+    }
+}
+
+static float lanes_sum(const float *v, uint32_t n)
+{
+    float s = 0.0f;
+    for (uint32_t l = 0; l < n; l++)
+        s += v[l];
+    return s;
+}
+
+typedef struct {
+    const nb_cpu_call *c;
+    const float *g, *x, *gx;
+    float *part;
+    uint32_t cin, cout, bias, gate, xgelu, ph, row;
+    uint64_t chunk, n, total;
+    tiles_kind tk;
+    uint32_t cop, cip, nb;
+    uint64_t scratch_bytes;
+} wgrad_job;
+
+static void wgrad_task(void *user, uint64_t t, uint32_t thread)
+{
+    const wgrad_job *j = user;
+    const uint64_t c = t / j->ph, ph = t % j->ph;
+    const uint64_t cb = c * j->chunk, len = min64(cb + j->chunk, j->total) - cb;
+    const uint64_t s = cb + len * ph / j->ph, e = cb + len * (ph + 1) / j->ph;
+    const uint32_t cop = j->cop, cip = j->cip, nb = j->nb, vl = j->tk.vl;
+    float *sc = nb_cpu_scratch(j->c, thread, j->scratch_bytes); /* preallocated: never NULL */
+    float *accv = sc, *sb = accv + (size_t)cop * cip * VMAX, *sg = sb + (size_t)j->cout * LANES,
+          *gb = sg + (size_t)j->cout * LANES, *xb = gb + (size_t)cop * nb, *gxb = xb + (size_t)cip * nb;
+    memset(accv, 0, ((size_t)cop * cip * VMAX + 2 * (size_t)j->cout * LANES) * 4);
+    /* the padding rows stay zero */
+    memset(gb + (size_t)j->cout * nb, 0, (size_t)(cop - j->cout) * nb * 4);
+    memset(xb + (size_t)j->cin * nb, 0, (size_t)(cip - j->cin) * nb * 4);
+    for (uint64_t p = s; p < e;) {
+        const uint64_t b = p / j->n, r = p - b * j->n;
+        const uint32_t m = (uint32_t)min64(min64(e - p, j->n - r), nb), mp = round_up(m, LANES);
+        block_copy(j->g + b * j->cout * j->n + r, j->n, j->cout, m, mp, nb, 0, gb);
+        block_copy(j->x + b * j->cin * j->n + r, j->n, j->cin, m, mp, nb, (int)j->xgelu, xb);
+        if (j->gate)
+            block_copy(j->gx + b * j->cout * j->n + r, j->n, j->cout, m, mp, nb, 0, gxb);
+        j->tk.fn(gb, xb, cop, cip, nb, mp / vl, accv);
+        if (j->bias || j->gate)
+            block_sums(gb, gxb, j->cout, mp, nb, sb, j->gate ? sg : NULL);
+        p += m;
+    }
+    float *row = j->part + t * j->row;
+    for (uint32_t o = 0; o < j->cout; o++)
+        for (uint32_t i = 0; i < j->cin; i++)
+            row[o * j->cin + i] = lanes_sum(accv + ((size_t)o * cip + i) * vl, vl);
+    for (uint32_t o = 0; o < j->cout; o++) {
+        if (j->bias)
+            row[j->cout * j->cin + o] = lanes_sum(sb + o * LANES, LANES);
+        if (j->gate)
+            row[j->cout * j->cin + j->bias * j->cout + o] = lanes_sum(sg + o * LANES, LANES);
+    }
+}
+
+static nb_status k_linear_bwd_w(const nb_cpu_call *c)
+{
+    wgrad_job j = {.c = c};
+    j.cin = (uint32_t)nb_cpu_define(c, "CIN", 0);
+    j.cout = (uint32_t)nb_cpu_define(c, "COUT", 0);
+    j.bias = nb_cpu_define(c, "BIAS", 0) != 0;
+    j.gate = nb_cpu_define(c, "GATE", 0) != 0;
+    j.xgelu = nb_cpu_define(c, "XGELU", 0) != 0;
+    j.chunk = (uint64_t)nb_cpu_define(c, "CHUNK", 0);
+    j.ph = (uint32_t)nb_cpu_define(c, "PH", 1);
+    if (!j.cin || !j.cout || !j.chunk || !j.ph)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "linear_bwd_w needs CIN, COUT, CHUNK and PH");
+    const uint32_t *push = c->push;
+    j.n = push[1];
+    j.total = (uint64_t)push[0] * j.n;
+    j.row = j.cout * j.cin + (j.bias + j.gate) * j.cout;
+    j.g = c->buf[0];
+    j.x = c->buf[1];
+    j.part = c->buf[2];
+    j.gx = j.gate ? c->buf[3] : NULL;
+    if (!j.total)
+        return NB_OK;
+    tiles_choose(j.cin, j.cout, &j.tk);
+    j.cop = round_up(j.cout, j.tk.ro);
+    j.cip = round_up(j.cin, j.tk.ri);
+    /* a block's rows in about 40 KiB (L1), 64 to 512 positions */
+    uint32_t rows = j.cop + j.cip + j.gate * j.cout, nb = 40960 / 4 / rows / 64 * 64;
+    j.nb = nb < 64 ? 64 : nb > 512 ? 512 : nb;
+    j.scratch_bytes = ((uint64_t)j.cop * j.cip * VMAX + 2ull * j.cout * LANES + (uint64_t)rows * j.nb) * 4;
+    nb_status s = scratch_all(c, j.scratch_bytes);
+    if (s)
+        return s;
+    const uint64_t chunks = (j.total + j.chunk - 1) / j.chunk;
+    nb_cpu_parallel(c, chunks * j.ph, wgrad_task, &j);
+    return NB_OK;
+}
+
+/* ---------------------------------------------------------- reduce_rows */
+
+typedef struct {
+    const float *part;
+    float *dst;
+    uint32_t rows, width, len0, off0, len1, off1, off2;
+} reduce_job;
+
+#define REDUCE_COLS 512
+
+NM_CLONES static void reduce_cols(const float *part, uint32_t rows, uint32_t width, uint32_t j0, uint32_t nj,
+                                  float *s)
+{
+    for (uint32_t k = 0; k < nj; k++)
+        s[k] = 0.0f;
+    for (uint32_t r = 0; r < rows; r++) {
+        const float *p = part + (size_t)r * width + j0;
+        for (uint32_t k = 0; k < nj; k++)
+            s[k] += p[k];
+    }
+}
+
+static void reduce_task(void *user, uint64_t t, uint32_t thread)
+{
+    (void)thread;
+    const reduce_job *r = user;
+    const uint32_t j0 = (uint32_t)t * REDUCE_COLS, nj = (uint32_t)min64(REDUCE_COLS, r->width - j0);
+    float s[REDUCE_COLS];
+    reduce_cols(r->part, r->rows, r->width, j0, nj, s);
+    for (uint32_t k = 0; k < nj; k++) {
+        uint32_t j = j0 + k;
+        if (j < r->len0)
+            r->dst[r->off0 + j] += s[k];
+        else if (j < r->len0 + r->len1)
+            r->dst[r->off1 + j - r->len0] += s[k];
+        else
+            r->dst[r->off2 + j - r->len0 - r->len1] += s[k];
+    }
+}
+
+static nb_status k_reduce_rows(const nb_cpu_call *c)
+{
+    const uint32_t *p = c->push;
+    reduce_job r = {c->buf[0], c->buf[1], p[0], p[1], p[2], p[3], p[4], p[5], p[6]};
+    nb_cpu_parallel(c, (r.width + REDUCE_COLS - 1) / REDUCE_COLS, reduce_task, &r);
+    return NB_OK;
+}
+
+/* --------------------------------------------------------- spectral_mix
+ * One task per (trace, output channel): its M bins, summed over the C
+ * inputs in order, in blocks of KB bins on the stack. Forward: the task of
+ * (b, c) also writes S[b][c] (the scaled input of channel c). */
+
+#define KB 64
+
+typedef struct {
+    const float *prm, *f;
+    float *y, *s;
+    uint32_t C, M, batch, nc, w_off, backward;
+    float inv_n;
+} mix_job;
+
+/* acc += v w (backward: v conj(w)) over n bins, interleaved complex */
+NM_CLONES NM_FAST static void cmac(const float *v, const float *w, uint32_t n, int conj, float *ar, float *ai)
+{
+    const float sg = conj ? -1.0f : 1.0f;
+    for (uint32_t k = 0; k < n; k++) {
+        float vr = v[2 * k], vi = v[2 * k + 1], wr = w[2 * k], wi = sg * w[2 * k + 1];
+        ar[k] += vr * wr - vi * wi;
+        ai[k] += vr * wi + vi * wr;
+    }
+}
+
+static void mix_task(void *user, uint64_t t, uint32_t thread)
+{
+    (void)thread;
+    const mix_job *j = user;
+    const uint32_t C = j->C, M = j->M, b = (uint32_t)(t / C), c = (uint32_t)(t % C);
+    float *yo = j->y + ((size_t)b * C + c) * j->nc * 2;
+    if (!j->backward) { /* S[b][c][k] = F[b][c][k] / N */
+        const float *fi = j->f + ((size_t)b * C + c) * j->nc * 2;
+        float *so = j->s + ((size_t)b * C + c) * M * 2;
+        for (uint32_t k = 0; k < 2 * M; k++)
+            so[k] = fi[k] * j->inv_n;
+    }
+    for (uint32_t k0 = 0; k0 < M; k0 += KB) {
+        const uint32_t n = M - k0 < KB ? M - k0 : KB;
+        float ar[KB] = {0}, ai[KB] = {0};
+        for (uint32_t i = 0; i < C; i++) {
+            const float *fv = j->f + (((size_t)b * C + i) * j->nc + k0) * 2;
+            /* forward: W[i][o = c]; backward: W[i = c][o = i] conjugated */
+            const float *w = j->prm + j->w_off +
+                             ((j->backward ? (size_t)c * C + i : (size_t)i * C + c) * M + k0) * 2;
+            if (j->backward && k0 == 0) { /* F'_0 = Re F_0 */
+                float v0[2] = {fv[0], 0.0f};
+                cmac(v0, w, 1, 1, ar, ai);
+                if (n > 1)
+                    cmac(fv + 2, w + 2, n - 1, 1, ar + 1, ai + 1);
+            } else
+                cmac(fv, w, n, j->backward, ar, ai);
+        }
+        for (uint32_t k = 0; k < n; k++) {
+            yo[2 * (k0 + k)] = ar[k] * j->inv_n;
+            yo[2 * (k0 + k) + 1] = k0 + k == 0 ? 0.0f : ai[k] * j->inv_n;
+        }
+    }
+}
+
+static nb_status k_spectral_mix(const nb_cpu_call *c)
+{
+    mix_job j = {.prm = c->buf[0], .f = c->buf[1], .y = c->buf[2]};
+    j.C = (uint32_t)nb_cpu_define(c, "C", 0);
+    j.M = (uint32_t)nb_cpu_define(c, "M", 0);
+    j.backward = nb_cpu_define(c, "BACKWARD", 0) != 0;
+    if (!j.C || !j.M)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "spectral_mix needs C and M");
+    const uint32_t *p = c->push;
+    j.batch = p[0];
+    j.nc = p[1];
+    memcpy(&j.inv_n, &p[2], 4);
+    j.w_off = p[3];
+    j.s = j.backward ? NULL : c->buf[3];
+    if (j.M > j.nc)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "spectral_mix: %u modes of %u bins", j.M, j.nc);
+    nb_cpu_parallel(c, (uint64_t)j.batch * j.C, mix_task, &j);
+    return NB_OK;
+}
+
+/* ------------------------------------------------------- spectral_wgrad
+ * One task per (input i, output o): dW[i][o][k] += sum over traces, in
+ * order, of conj(S[b][i][k]) G'[b][o][k], in blocks of KB bins. */
+
+typedef struct {
+    const float *s, *g;
+    float *grad;
+    uint32_t C, M, batch, nc, w_off;
+} swg_job;
+
+/* acc += conj(s) g over n bins */
+NM_CLONES NM_FAST static void cmac_conj_s(const float *s, const float *g, uint32_t n, float *ar, float *ai)
+{
+    for (uint32_t k = 0; k < n; k++) {
+        float sr = s[2 * k], si = s[2 * k + 1], gr = g[2 * k], gi = g[2 * k + 1];
+        ar[k] += sr * gr + si * gi;
+        ai[k] += sr * gi - si * gr;
+    }
+}
+
+static void swg_task(void *user, uint64_t t, uint32_t thread)
+{
+    (void)thread;
+    const swg_job *j = user;
+    const uint32_t C = j->C, M = j->M, i = (uint32_t)(t / C), o = (uint32_t)(t % C);
+    for (uint32_t k0 = 0; k0 < M; k0 += KB) {
+        const uint32_t n = M - k0 < KB ? M - k0 : KB;
+        float ar[KB] = {0}, ai[KB] = {0}, gv[2 * KB];
+        for (uint32_t b = 0; b < j->batch; b++) {
+            const float *sv = j->s + (((size_t)b * C + i) * M + k0) * 2;
+            const float *g = j->g + (((size_t)b * C + o) * j->nc + k0) * 2;
+            for (uint32_t k = 0; k < 2 * n; k++) /* G'_0 = Re G_0, G'_k = 2 G_k */
+                gv[k] = 2.0f * g[k];
+            if (k0 == 0) {
+                gv[0] = g[0];
+                gv[1] = 0.0f;
+            }
+            cmac_conj_s(sv, gv, n, ar, ai);
+        }
+        float *w = j->grad + j->w_off + (((size_t)i * C + o) * M + k0) * 2;
+        for (uint32_t k = 0; k < n; k++) {
+            w[2 * k] += ar[k];
+            w[2 * k + 1] += ai[k];
+        }
+    }
+}
+
+static nb_status k_spectral_wgrad(const nb_cpu_call *c)
+{
+    swg_job j = {.s = c->buf[0], .g = c->buf[1], .grad = c->buf[2]};
+    j.C = (uint32_t)nb_cpu_define(c, "C", 0);
+    j.M = (uint32_t)nb_cpu_define(c, "M", 0);
+    if (!j.C || !j.M)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "spectral_wgrad needs C and M");
+    const uint32_t *p = c->push;
+    j.batch = p[0];
+    j.nc = p[1];
+    j.w_off = p[2];
+    if (j.M > j.nc)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "spectral_wgrad: %u modes of %u bins", j.M, j.nc);
+    nb_cpu_parallel(c, (uint64_t)j.C * j.C, swg_task, &j);
+    return NB_OK;
+}
+
+/* -------------------------------------------------------------- lp_loss */
+
+typedef struct {
+    const float *yh, *yt;
+    float *part, *stats, *grad;
+    uint32_t batch, per, chunks, chunk, p4;
+} loss_job;
+
+/* sums of |yh - yt|^p and |yt|^p over n values, LANES partial sums each */
+NM_CLONES NM_FAST static void loss_sums(const float *yh, const float *yt, uint32_t n, int p4, float out[2])
+{
+    float a[LANES] = {0}, d[LANES] = {0};
+    uint32_t n0 = n / LANES * LANES;
+    for (uint32_t i = 0; i < n0; i += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float t = yt[i + l], e = yh[i + l] - t, e2 = e * e, t2 = t * t;
+            a[l] += p4 ? e2 * e2 : e2;
+            d[l] += p4 ? t2 * t2 : t2;
+        }
+    for (uint32_t i = n0; i < n; i++) {
+        float t = yt[i], e = yh[i] - t, e2 = e * e, t2 = t * t;
+        a[i - n0] += p4 ? e2 * e2 : e2;
+        d[i - n0] += p4 ? t2 * t2 : t2;
+    }
+    out[0] = lanes_sum(a, LANES);
+    out[1] = lanes_sum(d, LANES);
+}
+
+static void loss1_task(void *user, uint64_t t, uint32_t thread)
+{
+    (void)thread;
+    const loss_job *j = user;
+    const uint32_t b = (uint32_t)(t / j->chunks), c = (uint32_t)(t % j->chunks);
+    const uint64_t begin = (uint64_t)c * j->chunk, end = min64(begin + j->chunk, j->per);
+    float s[2] = {0.0f, 0.0f};
+    if (begin < end)
+        loss_sums(j->yh + (uint64_t)b * j->per + begin, j->yt + (uint64_t)b * j->per + begin,
+                  (uint32_t)(end - begin), (int)j->p4, s);
+    j->part[2 * ((uint64_t)b * j->chunks + c)] = s[0];
+    j->part[2 * ((uint64_t)b * j->chunks + c) + 1] = s[1];
+}
+
+/* grad = f d (p = 2) or f d^3 (p = 4), d = yh - yt */
+NM_CLONES NM_FAST static void loss_grad(const float *yh, const float *yt, uint64_t n, float f, int p4, float *g)
+{
+    if (p4)
+        for (uint64_t i = 0; i < n; i++) {
+            float d = yh[i] - yt[i];
+            g[i] = f * d * d * d;
+        }
+    else
+        for (uint64_t i = 0; i < n; i++)
+            g[i] = f * (yh[i] - yt[i]);
+}
+
+#define EW_BLOCK 16384
+
+static void loss3_task(void *user, uint64_t t, uint32_t thread)
+{
+    (void)thread;
+    const loss_job *j = user;
+    const uint64_t per_b = ((uint64_t)j->per + EW_BLOCK - 1) / EW_BLOCK, b = t / per_b,
+                   i0 = (t % per_b) * EW_BLOCK, n = min64(EW_BLOCK, j->per - i0), o = b * j->per + i0;
+    loss_grad(j->yh + o, j->yt + o, n, j->stats[2 * b + 1], (int)j->p4, j->grad + o);
+}
+
+static nb_status k_lp_loss(const nb_cpu_call *c)
+{
+    const long pv = nb_cpu_define(c, "P", 2), pass = nb_cpu_define(c, "PASS", 0);
+    if ((pv != 2 && pv != 4) || pass < 1 || pass > 3)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "lp_loss: P must be 2 or 4 and PASS 1, 2 or 3");
+    const uint32_t *p = c->push;
+    loss_job j = {c->buf[0], c->buf[1], c->buf[2], c->buf[3], pass == 3 ? c->buf[4] : NULL,
+                  p[0],      p[1],      p[2],      p[3],      pv == 4};
+    if (pass == 1) {
+        if (!j.chunk)
+            return nb_error(NB_ERR_INVALID_ARGUMENT, "lp_loss: a chunk of 0 values");
+        nb_cpu_parallel(c, (uint64_t)j.batch * j.chunks, loss1_task, &j);
+    } else if (pass == 2) {
+        for (uint32_t b = 0; b < j.batch; b++) {
+            float sx = 0.0f, sy = 0.0f;
+            for (uint32_t k = 0; k < j.chunks; k++) {
+                sx += j.part[2 * ((uint64_t)b * j.chunks + k)];
+                sy += j.part[2 * ((uint64_t)b * j.chunks + k) + 1];
+            }
+            float ratio = sx / sy, l = j.p4 ? sqrtf(sqrtf(ratio)) : sqrtf(ratio);
+            j.stats[2 * b] = l;
+            j.stats[2 * b + 1] = sx > 0.0f ? l / ratio / sy : 0.0f;
+        }
+    } else if (j.per)
+        nb_cpu_parallel(c, (uint64_t)j.batch * ((j.per + EW_BLOCK - 1) / EW_BLOCK), loss3_task, &j);
+    return NB_OK;
+}
+
+/* ---------------------------------------------------------------- adamw */
+
+typedef struct {
+    float *prm, *m, *v;
+    const float *g;
+    uint64_t n;
+    float beta1, beta2, omb1, omb2, eps, decay, step, isbc2;
+} adamw_job;
+
+NM_CLONES NM_FAST static void adamw_run(const adamw_job *j, uint64_t i0, uint64_t n)
+{
+    float *restrict p = j->prm + i0, *restrict m = j->m + i0, *restrict v = j->v + i0;
+    const float *restrict g = j->g + i0;
+    const float b1 = j->beta1, b2 = j->beta2, o1 = j->omb1, o2 = j->omb2, eps = j->eps, dec = j->decay,
+                st = j->step, is = j->isbc2;
+    for (uint64_t i = 0; i < n; i++) {
+        float gi = g[i], mi = b1 * m[i] + o1 * gi, vi = b2 * v[i] + o2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] * dec - st * mi / (sqrtf(vi) * is + eps);
+    }
+}
+
+static void adamw_task(void *user, uint64_t t, uint32_t thread)
+{
+    (void)thread;
+    const adamw_job *j = user;
+    const uint64_t i0 = t * EW_BLOCK;
+    adamw_run(j, i0, min64(EW_BLOCK, j->n - i0));
+}
+
+static nb_status k_adamw(const nb_cpu_call *c)
+{
+    const uint32_t *p = c->push;
+    float f[8];
+    memcpy(f, p + 1, sizeof f);
+    adamw_job j = {c->buf[0], c->buf[2], c->buf[3], c->buf[1], p[0], f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]};
+    nb_cpu_parallel(c, (j.n + EW_BLOCK - 1) / EW_BLOCK, adamw_task, &j);
+    return NB_OK;
+}
+
+/* ---------------------------------------------------------------- ewise */
+
+typedef struct {
+    const float *a, *b;
+    float *o;
+    uint64_t n;
+    int op;
+} ew_job;
+
+NM_CLONES NM_FAST static void ew_run(const ew_job *j, uint64_t i0, uint64_t n)
+{
+    const float *restrict a = j->a + i0;
+    float *restrict o = j->o + i0;
+    if (j->op == 2)
+        for (uint64_t i = 0; i < n; i++)
+            o[i] += a[i];
+    else if (j->op == 3)
+        for (uint64_t i = 0; i < n; i++)
+            o[i] = nm_gelu(a[i]);
+    else {
+        const float *restrict b = j->b + i0;
+        for (uint64_t i = 0; i < n; i++)
+            o[i] = b[i] * nm_gelu_grad(a[i]);
+    }
+}
+
+static void ew_task(void *user, uint64_t t, uint32_t thread)
+{
+    (void)thread;
+    const ew_job *j = user;
+    const uint64_t i0 = t * EW_BLOCK;
+    ew_run(j, i0, min64(EW_BLOCK, j->n - i0));
+}
+
+static nb_status k_ewise(const nb_cpu_call *c)
+{
+    ew_job j = {.a = c->buf[0], .o = c->buf[1], .n = *(const uint32_t *)c->push};
+    j.op = (int)nb_cpu_define(c, "OP", 0);
+    if (j.op < 2 || j.op > 4)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "ewise: OP must be 2, 3 or 4");
+    j.b = j.op == 4 ? c->buf[2] : NULL;
+    nb_cpu_parallel(c, (j.n + EW_BLOCK - 1) / EW_BLOCK, ew_task, &j);
+    return NB_OK;
+}
+
+/* ------------------------------------------------------------ register */
+
+nb_status nm__cpu_register_grad(void)
+{
+    static const struct {
+        const char *name;
+        nb_cpu_kernel_fn fn;
+    } k[] = {{"linear_bwd_w", k_linear_bwd_w}, {"reduce_rows", k_reduce_rows},   {"spectral_mix", k_spectral_mix},
+             {"spectral_wgrad", k_spectral_wgrad}, {"lp_loss", k_lp_loss}, {"adamw", k_adamw},
+             {"ewise", k_ewise}};
+    for (size_t i = 0; i < sizeof k / sizeof *k; i++) {
+        nb_status s = nb_cpu_kernel_register(k[i].name, k[i].fn);
+        if (s)
+            return s;
+    }
+    return NB_OK;
+}
