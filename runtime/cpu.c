@@ -89,14 +89,20 @@ static pool g_pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
                       .done = PTHREAD_COND_INITIALIZER,
                       .use = PTHREAD_MUTEX_INITIALIZER};
 
+/* Set on a thread while it runs tasks: a task that asks for threads again
+ * runs its tasks itself, in order (no nested jobs, no deadlock). */
+static _Thread_local int in_job;
+
 static void run_tasks(job *j, uint32_t thread)
 {
+    in_job = 1;
     for (;;) {
         uint64_t i = atomic_fetch_add(&j->next, 1);
         if (i >= j->n)
-            return;
+            break;
         j->task(j->user, i, thread);
     }
+    in_job = 0;
 }
 
 typedef struct helper_arg {
@@ -160,7 +166,7 @@ static void pool_run(uint32_t workers, uint64_t n, void (*task)(void *, uint64_t
 {
     if (n == 0)
         return;
-    if (workers <= 1 || n == 1) {
+    if (workers <= 1 || n == 1 || in_job) {
         for (uint64_t i = 0; i < n; i++)
             task(user, i, 0);
         return;
@@ -181,6 +187,11 @@ static void pool_run(uint32_t workers, uint64_t n, void (*task)(void *, uint64_t
     g_pool.cur = NULL;
     pthread_mutex_unlock(&g_pool.lock);
     pthread_mutex_unlock(&g_pool.use);
+}
+
+void nb__pool_run(uint32_t workers, uint64_t n, void (*task)(void *user, uint64_t i, uint32_t thread), void *user)
+{
+    pool_run(pool_grow(workers), n, task, user);
 }
 
 /* ------------------------------------------------------------- context */
@@ -305,6 +316,7 @@ nb_status nb__cpu_context_init(nb_context *ctx, const nb_context_options *o)
     if (!c->scratch || !c->scratch_bytes)
         return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
     ctx->mem.block_bytes = 0;
+    nb__cache_dir_init(ctx, o->cache_dir);
     return nb__choose_fft(ctx, o->fft);
 }
 

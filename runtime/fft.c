@@ -30,7 +30,16 @@ struct nb_fft {
     /* host path: FFTW plans for arrays aligned like fftw_malloc's, and for any */
     int host;
     void *hplan, *hplan_unaligned;
+    /* the CPU backend: one-thread plans of CHUNK_ROWS rows (and of the rows
+     * left over), run over the chunks on the process's threads */
+    void *cplan, *ctail;
+    uint64_t tail;
+    uint32_t threads;
 };
+
+/* Rows per chunk on the CPU backend: 16 rows keep every chunk of an
+ * aligned buffer as aligned as its start (16 n floats, 16 (n/2+1) complex). */
+#define CHUNK_ROWS 16
 
 /* FFTW's planner is not thread-safe: one lock for every context. */
 static pthread_mutex_t fftw_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -71,6 +80,123 @@ static void *host_plan(const nb_fft *p, unsigned flags)
     return plan;
 }
 
+/* FFTW's wisdom (its measured plans) lives in the cache directory, one file
+ * per precision: planned once per machine, then read. Called with fftw_lock. */
+static int wisdom_loaded[2];
+
+static void wisdom_path(const nb_context *ctx, int f64, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/fftw-wisdom-%s.txt", ctx->kern.cache_dir, f64 ? "f64" : "f32");
+}
+
+static void wisdom_load(const nb_context *ctx, int f64)
+{
+    if (wisdom_loaded[f64] || !ctx->kern.cache_dir[0])
+        return;
+    char path[1200];
+    wisdom_path(ctx, f64, path, sizeof path);
+    if (f64)
+        fftw_import_wisdom_from_filename(path);
+    else
+        fftwf_import_wisdom_from_filename(path);
+    wisdom_loaded[f64] = 1;
+}
+
+static void wisdom_save(const nb_context *ctx, int f64)
+{
+    if (!ctx->kern.cache_dir[0])
+        return;
+    char path[1200];
+    wisdom_path(ctx, f64, path, sizeof path);
+    /* what other processes measured meanwhile joins ours (FFTW keeps both) */
+    if (f64)
+        fftw_import_wisdom_from_filename(path);
+    else
+        fftwf_import_wisdom_from_filename(path);
+    char *w = f64 ? fftw_export_wisdom_to_string() : fftwf_export_wisdom_to_string();
+    if (w) {
+        (void)nb__write_atomic(path, w, strlen(w)); /* an unwritable cache only costs time */
+        free(w);
+    }
+}
+
+/* A one-thread plan of `rows` rows of p's shape: measured where wisdom can
+ * be kept (the cache directory), estimated where not. */
+static void *chunk_plan(const nb_fft *p, uint64_t rows)
+{
+    const int n = (int)p->n, nc = (int)(p->n / 2 + 1), b = (int)rows, f64 = p->prec == NB_FP64;
+    const size_t es = f64 ? 8 : 4;
+    void *re = fftw_malloc(rows * p->n * es), *cx = fftw_malloc(rows * (p->n / 2 + 1) * 2 * es);
+    void *plan = NULL;
+    unsigned flags = p->ctx->kern.cache_dir[0] ? FFTW_MEASURE : FFTW_ESTIMATE;
+    pthread_mutex_lock(&fftw_lock);
+    if (!fftw_threads_ready) {
+        fftwf_init_threads();
+        fftw_init_threads();
+        fftw_threads_ready = 1;
+    }
+    wisdom_load(p->ctx, f64);
+    if (re && cx && !f64) {
+        fftwf_plan_with_nthreads(1);
+        plan = p->kind == NB_FFT_R2C
+                   ? (void *)fftwf_plan_many_dft_r2c(1, &n, b, re, NULL, 1, n, cx, NULL, 1, nc, flags)
+                   : (void *)fftwf_plan_many_dft_c2r(1, &n, b, cx, NULL, 1, nc, re, NULL, 1, n, flags);
+    } else if (re && cx) {
+        fftw_plan_with_nthreads(1);
+        plan = p->kind == NB_FFT_R2C
+                   ? (void *)fftw_plan_many_dft_r2c(1, &n, b, re, NULL, 1, n, cx, NULL, 1, nc, flags)
+                   : (void *)fftw_plan_many_dft_c2r(1, &n, b, cx, NULL, 1, nc, re, NULL, 1, n, flags);
+    }
+    if (plan && flags == FFTW_MEASURE)
+        wisdom_save(p->ctx, f64);
+    pthread_mutex_unlock(&fftw_lock);
+    fftw_free(re);
+    fftw_free(cx);
+    return plan;
+}
+
+typedef struct chunk_job {
+    const nb_fft *p;
+    char *in, *out;
+    uint64_t in_row, out_row; /* bytes per row */
+    uint64_t chunks;          /* whole chunks; the tail after them */
+} chunk_job;
+
+static void run_chunk(void *user, uint64_t i, uint32_t thread)
+{
+    (void)thread;
+    const chunk_job *j = user;
+    const nb_fft *p = j->p;
+    void *plan = i < j->chunks ? p->cplan : p->ctail;
+    char *in = j->in + i * CHUNK_ROWS * j->in_row, *out = j->out + i * CHUNK_ROWS * j->out_row;
+    if (p->prec == NB_FP32) {
+        if (p->kind == NB_FFT_R2C)
+            fftwf_execute_dft_r2c(plan, (float *)in, (fftwf_complex *)out);
+        else
+            fftwf_execute_dft_c2r(plan, (fftwf_complex *)in, (float *)out);
+    } else {
+        if (p->kind == NB_FFT_R2C)
+            fftw_execute_dft_r2c(plan, (double *)in, (fftw_complex *)out);
+        else
+            fftw_execute_dft_c2r(plan, (fftw_complex *)in, (double *)out);
+    }
+}
+
+/* The CPU backend's transform: chunks of rows on the process's threads.
+ * The chunks and their plans do not depend on the thread count, so neither
+ * do the results. */
+static nb_status chunked_run(nb_fft *p, void *ip, void *op)
+{
+    const uint64_t es = p->prec == NB_FP64 ? 8 : 4, rb = p->n * es, cb = (p->n / 2 + 1) * 2 * es;
+    chunk_job j = {p, ip, op, p->kind == NB_FFT_R2C ? rb : cb, p->kind == NB_FFT_R2C ? cb : rb, p->batch / CHUNK_ROWS};
+    int aligned = p->prec == NB_FP32 ? fftwf_alignment_of(ip) == 0 && fftwf_alignment_of(op) == 0
+                                     : fftw_alignment_of(ip) == 0 && fftw_alignment_of(op) == 0;
+    if (!aligned)
+        return nb__fail(NB_ERR_INVALID_ARGUMENT, "the CPU backend's FFT needs SIMD-aligned buffers");
+    nb__pool_run(p->threads, j.chunks + (p->tail ? 1 : 0), run_chunk, &j);
+    return NB_OK;
+}
+
 static void host_plan_destroy(const nb_fft *p, void *plan)
 {
     if (!plan)
@@ -90,6 +216,8 @@ nb_status nb__fft_host_run(nb_fft *p, nb_buffer *in, nb_buffer *out)
     void *ip = nb_buffer_map(in), *op = nb_buffer_map(out);
     if (!ip || !op)
         return nb__fail(NB_ERR_UNSUPPORTED, "the host FFT needs buffers the host can map");
+    if (p->cplan || p->ctail)
+        return chunked_run(p, ip, op);
     void *plan = p->hplan;
     int aligned = p->prec == NB_FP32 ? fftwf_alignment_of(ip) == 0 && fftwf_alignment_of(op) == 0
                                      : fftw_alignment_of(ip) == 0 && fftw_alignment_of(op) == 0;
@@ -182,6 +310,8 @@ static void plan_free(nb_fft *p)
 {
     host_plan_destroy(p, p->hplan);
     host_plan_destroy(p, p->hplan_unaligned);
+    host_plan_destroy(p, p->cplan);
+    host_plan_destroy(p, p->ctail);
     for (uint32_t i = 0; i < p->nb; i++)
         nb__vkfft_destroy(p->b[i].app);
     free(p->b);
@@ -230,6 +360,22 @@ nb_status nb_fft_plan(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind k
     p->batch = batch;
     p->kind = kind;
     p->prec = prec;
+    if (ctx->backend == NB_BACKEND_CPU) {
+        p->host = 1;
+        p->threads = nb__cpu_threads(ctx);
+        p->tail = batch % CHUNK_ROWS;
+        if ((batch >= CHUNK_ROWS && !(p->cplan = chunk_plan(p, CHUNK_ROWS))) ||
+            (p->tail && !(p->ctail = chunk_plan(p, p->tail)))) {
+            plan_free(p);
+            return nb__fail(NB_ERR_UNSUPPORTED, "FFTW could not plan the %s transform of length %llu",
+                            kind == NB_FFT_R2C ? "R2C" : "C2R", (unsigned long long)n);
+        }
+        p->next = ctx->fft.plans;
+        ctx->fft.plans = p;
+        ctx->fft.n++;
+        *out = p;
+        return NB_OK;
+    }
     if (ctx->fft.host) {
         p->host = 1;
         if (!(p->hplan = host_plan(p, 0))) {

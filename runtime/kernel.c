@@ -151,6 +151,17 @@ static void pipeline_cache_path(const nb_context *ctx, char *out, size_t cap)
              ctx->info.driver_version, hex);
 }
 
+/* The CPU backend keeps only FFTW's wisdom in the cache directory. */
+void nb__cache_dir_init(nb_context *ctx, const char *cache_dir)
+{
+    nb_kernels *k = &ctx->kern;
+    resolve_cache_dir(cache_dir, k->cache_dir, sizeof k->cache_dir);
+    if (k->cache_dir[0] && mkdir_p(k->cache_dir) != 0)
+        k->cache_dir[0] = 0;
+}
+
+int nb__write_atomic(const char *path, const void *data, size_t n) { return write_atomic(path, data, n, NULL, 0, NULL, 0); }
+
 nb_status nb__kernels_init(nb_context *ctx, const char *cache_dir)
 {
     pthread_once(&g_glslang_once, glslang_once);

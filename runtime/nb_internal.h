@@ -96,6 +96,10 @@ static inline VkDescriptorType nb__descriptor_type(nb_access a)
 nb_status nb__buffer_texel_view(nb_buffer *b, VkBufferView *out);
 
 nb_status nb__kernels_init(nb_context *ctx, const char *cache_dir);
+/* The cache directory alone (the CPU backend: FFTW's wisdom). */
+void nb__cache_dir_init(nb_context *ctx, const char *cache_dir);
+/* Writes a file through a temporary name and a rename; 0 on success. */
+int nb__write_atomic(const char *path, const void *data, size_t n);
 void nb__kernels_destroy(nb_context *ctx);
 uint64_t nb__hash64(uint64_t h, const void *data, size_t n);
 #define NB_HASH_SEED 0xcbf29ce484222325ull
@@ -194,6 +198,8 @@ typedef struct nb_cpu_cmd nb_cpu_cmd;
 nb_status nb__cpu_context_init(nb_context *ctx, const nb_context_options *o);
 void nb__cpu_context_destroy(nb_context *ctx);
 uint32_t nb__cpu_threads(const nb_context *ctx);
+/* Runs task(user, i, thread) for i < n on up to `workers` of the process's threads. */
+void nb__pool_run(uint32_t workers, uint64_t n, void (*task)(void *user, uint64_t i, uint32_t thread), void *user);
 nb_status nb__cpu_buffer_create(nb_context *ctx, uint64_t bytes, nb_memory_kind kind, nb_buffer **out);
 void nb__cpu_buffer_destroy(nb_buffer *b);
 nb_status nb__cpu_kernel_create(nb_context *ctx, const nb_kernel_desc *d, nb_kernel **out);
