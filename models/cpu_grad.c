@@ -115,29 +115,32 @@ static nb_status scratch_all(const nb_cpu_call *c, uint64_t bytes)
  * Row c*PH + ph holds the sums over part ph of chunk c (the chunk cut into
  * PH nearly equal runs of positions): every row is one task, and the rows
  * add up to the gradient as reduce_rows takes them. A task walks its run in
- * blocks of up to nb positions within one trace, copies them (GELU applied
- * for XGELU, channels padded with zero rows to whole register tiles, the
- * tail padded with zeros to whole vectors) and adds the outer products into
- * vector accumulators [cop][cip] of the level's width, summed across lanes
- * once at the end of the run. */
+ * blocks of up to nb positions within one trace and adds the outer products
+ * g[o] x[i] of the block's whole vectors into vector accumulators [cop][cip]
+ * of the level's width (channels padded to whole register tiles with a zero
+ * row), read in place from g and x (x through a copy with GELU applied for
+ * XGELU); the block's last positions short of a vector go through a small
+ * zero-padded copy. The lanes are summed once, at the end of the run. */
 
-/* acc[o][i] += sum over nv vectors q of g[o][q] x[i][q], tiles of ro x ri
- * accumulators held in registers; rows ld floats apart; acc is [cop][cip] of VT */
+/* acc[o][i] += sum over nv vectors q of g[o][q] x[i][q] (rows gp[o], xp[i],
+ * any alignment), tiles of RO x RI accumulators held in registers; acc is
+ * [cop][cip] of VT */
 #define NM_TILES(NAME, ATTR, VT, RO, RI)                                                                     \
-    ATTR NM_FAST static void NAME(const float *gb, const float *xb, uint32_t cop, uint32_t cip, uint32_t ld,    \
+    ATTR NM_FAST static void NAME(const float *const *gr, const float *const *xr, uint32_t cop, uint32_t cip,  \
                                   uint32_t nv, float *accv)                                                    \
     {                                                                                                          \
+        typedef VT vu __attribute__((aligned(4), may_alias));                                                  \
         VT *d = (VT *)(void *)accv;                                                                            \
         for (uint32_t o0 = 0; o0 < cop; o0 += RO)                                                              \
             for (uint32_t i0 = 0; i0 < cip; i0 += RI) {                                                        \
                 VT a[RO][RI];                                                                                  \
-                const VT *gp[RO], *xp[RI];                                                                     \
+                const vu *gp[RO], *xp[RI];                                                                     \
                 NM_UNROLL for (int r = 0; r < RO; r++)                                                         \
                 {                                                                                              \
-                    gp[r] = (const VT *)(const void *)(gb + (size_t)(o0 + r) * ld);                            \
+                    gp[r] = (const vu *)(const void *)gr[o0 + r];                                              \
                     NM_UNROLL for (int s = 0; s < RI; s++) a[r][s] = d[(size_t)(o0 + r) * cip + i0 + s];       \
                 }                                                                                              \
-                NM_UNROLL for (int s = 0; s < RI; s++) xp[s] = (const VT *)(const void *)(xb + (size_t)(i0 + s) * ld); \
+                NM_UNROLL for (int s = 0; s < RI; s++) xp[s] = (const vu *)(const void *)xr[i0 + s];          \
                 for (uint32_t q = 0; q < nv; q++) {                                                            \
                     VT gv[RO], xv[RI];                                                                         \
                     NM_UNROLL for (int r = 0; r < RO; r++) gv[r] = gp[r][q];                                   \
@@ -150,7 +153,7 @@ static nb_status scratch_all(const nb_cpu_call *c, uint64_t bytes)
             }                                                                                                  \
     }
 
-typedef void (*tiles_fn)(const float *, const float *, uint32_t, uint32_t, uint32_t, uint32_t, float *);
+typedef void (*tiles_fn)(const float *const *, const float *const *, uint32_t, uint32_t, uint32_t, float *);
 
 #if NM_X86
 NM_TILES(tiles512_44, NM_AVX512, nm_v16, 4, 4)
@@ -204,44 +207,43 @@ static void tiles_choose(uint32_t cin, uint32_t cout, tiles_kind *k)
     }
 }
 
-/* Copies rows x positions [0, m) of a block into dst (rows ld apart), the
- * positions [m, mp) zeroed; GELU of each value when gelu. */
-NM_CLONES NM_FAST static void block_copy(const float *src, uint64_t stride, uint32_t rows, uint32_t m, uint32_t mp,
-                                         uint32_t ld, int gelu, float *dst)
+/* dst[r][k] = GELU(src[r][k]) for rows r (src rows stride apart, dst rows ld) */
+NM_CLONES NM_FAST static void block_gelu(const float *src, uint64_t stride, uint32_t rows, uint32_t m, uint32_t ld,
+                                         float *dst)
 {
     for (uint32_t r = 0; r < rows; r++) {
         const float *s = src + r * stride;
         float *d = dst + (size_t)r * ld;
-        if (gelu)
-            for (uint32_t k = 0; k < m; k++)
-                d[k] = nm_gelu(s[k]);
-        else
-            memcpy(d, s, (size_t)m * 4);
-        for (uint32_t k = m; k < mp; k++)
-            d[k] = 0.0f;
+        for (uint32_t k = 0; k < m; k++)
+            d[k] = nm_gelu(s[k]);
     }
 }
 
-/* sb[o][.] += g[o][.], sg[o][.] += g[o][.] gx[o][.] over mp positions (a
- * whole number of LANES), LANES partial sums per row */
-NM_CLONES NM_FAST static void block_sums(const float *gb, const float *gxb, uint32_t rows, uint32_t mp, uint32_t ld,
+/* sb[o][.] += g[o][.], sg[o][.] += g[o][.] gx[o][.] over m positions,
+ * LANES partial sums per row (the sum's lanes: position mod LANES) */
+NM_CLONES NM_FAST static void block_sums(const float *const *gr, const float *const *gxr, uint32_t rows, uint32_t m,
                                          float *sb, float *sg)
 {
+    const uint32_t m0 = m / LANES * LANES;
     for (uint32_t o = 0; o < rows; o++) {
-        const float *g = gb + (size_t)o * ld;
+        const float *g = gr[o];
         float b[LANES], s[LANES];
         for (int l = 0; l < LANES; l++) {
             b[l] = sb[o * LANES + l];
             s[l] = sg ? sg[o * LANES + l] : 0.0f;
         }
-        for (uint32_t k = 0; k < mp; k += LANES)
+        for (uint32_t k = 0; k < m0; k += LANES)
             for (int l = 0; l < LANES; l++)
                 b[l] += g[k + l];
+        for (uint32_t k = m0; k < m; k++)
+            b[k - m0] += g[k];
         if (sg) {
-            const float *x = gxb + (size_t)o * ld;
-            for (uint32_t k = 0; k < mp; k += LANES)
+            const float *x = gxr[o];
+            for (uint32_t k = 0; k < m0; k += LANES)
                 for (int l = 0; l < LANES; l++)
                     s[l] += g[k + l] * x[k + l];
+            for (uint32_t k = m0; k < m; k++)
+                s[k - m0] += g[k] * x[k];
         }
         for (int l = 0; l < LANES; l++) {
             sb[o * LANES + l] = b[l];
@@ -270,41 +272,102 @@ typedef struct {
     uint64_t scratch_bytes;
 } wgrad_job;
 
+/* a task's scratch, carved from its thread's */
+typedef struct {
+    float *accv, *sb, *sg, *xb, *zero, *gt, *xt;
+    const float **gp, **xp, **gxp, **gtp, **xtp;
+} wgrad_scratch;
+
+static uint64_t wgrad_carve(const wgrad_job *j, void *base, wgrad_scratch *w)
+{
+    char *p = base;
+    const uint32_t cop = j->cop, cip = j->cip;
+#define CARVE(field, type, count)                                                                                \
+    do {                                                                                                       \
+        if (w)                                                                                                 \
+            w->field = (type *)(void *)p;                                                                      \
+        p += ((uint64_t)(count) * sizeof(type) + 63) / 64 * 64;                                                \
+    } while (0)
+    CARVE(accv, float, (uint64_t)cop * cip * VMAX);
+    CARVE(sb, float, (uint64_t)j->cout * LANES);
+    CARVE(sg, float, (uint64_t)j->cout * LANES);
+    CARVE(xb, float, j->xgelu ? (uint64_t)j->cin * j->nb : 0);
+    CARVE(zero, float, j->nb > VMAX ? j->nb : VMAX);
+    CARVE(gt, float, (uint64_t)cop * VMAX);
+    CARVE(xt, float, (uint64_t)cip * VMAX);
+    CARVE(gp, const float *, cop);
+    CARVE(xp, const float *, cip);
+    CARVE(gxp, const float *, j->cout);
+    CARVE(gtp, const float *, cop);
+    CARVE(xtp, const float *, cip);
+#undef CARVE
+    return (uint64_t)(p - (char *)base);
+}
+
 static void wgrad_task(void *user, uint64_t t, uint32_t thread)
 {
     const wgrad_job *j = user;
     const uint64_t c = t / j->ph, ph = t % j->ph;
     const uint64_t cb = c * j->chunk, len = min64(cb + j->chunk, j->total) - cb;
     const uint64_t s = cb + len * ph / j->ph, e = cb + len * (ph + 1) / j->ph;
-    const uint32_t cop = j->cop, cip = j->cip, nb = j->nb, vl = j->tk.vl;
-    float *sc = nb_cpu_scratch(j->c, thread, j->scratch_bytes); /* preallocated: never NULL */
-    float *accv = sc, *sb = accv + (size_t)cop * cip * VMAX, *sg = sb + (size_t)j->cout * LANES,
-          *gb = sg + (size_t)j->cout * LANES, *xb = gb + (size_t)cop * nb, *gxb = xb + (size_t)cip * nb;
-    memset(accv, 0, ((size_t)cop * cip * VMAX + 2 * (size_t)j->cout * LANES) * 4);
-    /* the padding rows stay zero */
-    memset(gb + (size_t)j->cout * nb, 0, (size_t)(cop - j->cout) * nb * 4);
-    memset(xb + (size_t)j->cin * nb, 0, (size_t)(cip - j->cin) * nb * 4);
+    const uint32_t cop = j->cop, cip = j->cip, nb = j->nb, vl = j->tk.vl, cin = j->cin, cout = j->cout;
+    wgrad_scratch w;
+    wgrad_carve(j, nb_cpu_scratch(j->c, thread, j->scratch_bytes), &w); /* preallocated: never NULL */
+    memset(w.accv, 0, (size_t)cop * cip * VMAX * 4);
+    memset(w.sb, 0, (size_t)cout * LANES * 4);
+    memset(w.sg, 0, (size_t)cout * LANES * 4);
+    memset(w.zero, 0, (size_t)(nb > VMAX ? nb : VMAX) * 4);
+    for (uint32_t o = 0; o < cop; o++)
+        w.gtp[o] = w.gt + (size_t)o * VMAX;
+    for (uint32_t i = 0; i < cip; i++)
+        w.xtp[i] = w.xt + (size_t)i * VMAX;
+    for (uint32_t o = cout; o < cop; o++)
+        w.gp[o] = w.zero;
+    for (uint32_t i = cin; i < cip; i++)
+        w.xp[i] = w.zero;
+    memset(w.gt, 0, (size_t)cop * VMAX * 4);
+    memset(w.xt, 0, (size_t)cip * VMAX * 4);
     for (uint64_t p = s; p < e;) {
         const uint64_t b = p / j->n, r = p - b * j->n;
-        const uint32_t m = (uint32_t)min64(min64(e - p, j->n - r), nb), mp = round_up(m, LANES);
-        block_copy(j->g + b * j->cout * j->n + r, j->n, j->cout, m, mp, nb, 0, gb);
-        block_copy(j->x + b * j->cin * j->n + r, j->n, j->cin, m, mp, nb, (int)j->xgelu, xb);
-        if (j->gate)
-            block_copy(j->gx + b * j->cout * j->n + r, j->n, j->cout, m, mp, nb, 0, gxb);
-        j->tk.fn(gb, xb, cop, cip, nb, mp / vl, accv);
+        const uint32_t m = (uint32_t)min64(min64(e - p, j->n - r), nb), mv = m / VMAX * VMAX;
+        for (uint32_t o = 0; o < cout; o++) {
+            w.gp[o] = j->g + (b * cout + o) * j->n + r;
+            if (j->gate)
+                w.gxp[o] = j->gx + (b * cout + o) * j->n + r;
+        }
+        if (j->xgelu) {
+            block_gelu(j->x + b * cin * j->n + r, j->n, cin, m, nb, w.xb);
+            for (uint32_t i = 0; i < cin; i++)
+                w.xp[i] = w.xb + (size_t)i * nb;
+        } else
+            for (uint32_t i = 0; i < cin; i++)
+                w.xp[i] = j->x + (b * cin + i) * j->n + r;
+        if (mv)
+            j->tk.fn(w.gp, w.xp, cop, cip, mv / vl, w.accv);
+        if (m > mv) { /* the last positions, zero-padded to one VMAX */
+            for (uint32_t o = 0; o < cout; o++)
+                memcpy(w.gt + (size_t)o * VMAX, w.gp[o] + mv, (size_t)(m - mv) * 4);
+            for (uint32_t i = 0; i < cin; i++)
+                memcpy(w.xt + (size_t)i * VMAX, w.xp[i] + mv, (size_t)(m - mv) * 4);
+            j->tk.fn(w.gtp, w.xtp, cop, cip, VMAX / vl, w.accv);
+            for (uint32_t o = 0; o < cout; o++)
+                memset(w.gt + (size_t)o * VMAX, 0, VMAX * 4);
+            for (uint32_t i = 0; i < cin; i++)
+                memset(w.xt + (size_t)i * VMAX, 0, VMAX * 4);
+        }
         if (j->bias || j->gate)
-            block_sums(gb, gxb, j->cout, mp, nb, sb, j->gate ? sg : NULL);
+            block_sums(w.gp, w.gxp, cout, m, w.sb, j->gate ? w.sg : NULL);
         p += m;
     }
     float *row = j->part + t * j->row;
-    for (uint32_t o = 0; o < j->cout; o++)
-        for (uint32_t i = 0; i < j->cin; i++)
-            row[o * j->cin + i] = lanes_sum(accv + ((size_t)o * cip + i) * vl, vl);
-    for (uint32_t o = 0; o < j->cout; o++) {
+    for (uint32_t o = 0; o < cout; o++)
+        for (uint32_t i = 0; i < cin; i++)
+            row[o * cin + i] = lanes_sum(w.accv + ((size_t)o * cip + i) * vl, vl);
+    for (uint32_t o = 0; o < cout; o++) {
         if (j->bias)
-            row[j->cout * j->cin + o] = lanes_sum(sb + o * LANES, LANES);
+            row[cout * cin + o] = lanes_sum(w.sb + o * LANES, LANES);
         if (j->gate)
-            row[j->cout * j->cin + j->bias * j->cout + o] = lanes_sum(sg + o * LANES, LANES);
+            row[cout * cin + j->bias * cout + o] = lanes_sum(w.sg + o * LANES, LANES);
     }
 }
 
@@ -333,10 +396,10 @@ static nb_status k_linear_bwd_w(const nb_cpu_call *c)
     tiles_choose(j.cin, j.cout, &j.tk);
     j.cop = round_up(j.cout, j.tk.ro);
     j.cip = round_up(j.cin, j.tk.ri);
-    /* a block's rows in about 40 KiB (L1), 64 to 512 positions */
-    uint32_t rows = j.cop + j.cip + j.gate * j.cout, nb = 40960 / 4 / rows / 64 * 64;
-    j.nb = nb < 64 ? 64 : nb > 512 ? 512 : nb;
-    j.scratch_bytes = ((uint64_t)j.cop * j.cip * VMAX + 2ull * j.cout * LANES + (uint64_t)rows * j.nb) * 4;
+    /* a block's rows in about 256 KiB (L2), 256 to 1024 positions */
+    uint32_t rows = j.cop + j.cip + j.gate * j.cout, nb = 262144 / 4 / rows / 64 * 64;
+    j.nb = nb < 256 ? 256 : nb > 1024 ? 1024 : nb;
+    j.scratch_bytes = wgrad_carve(&j, NULL, NULL);
     nb_status s = scratch_all(c, j.scratch_bytes);
     if (s)
         return s;
