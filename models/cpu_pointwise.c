@@ -31,6 +31,7 @@
 #define VW 16      /* positions per vector */
 #define TILE 256   /* positions per task (a multiple of VW) */
 #define MAXCH 4096 /* channels per define: keeps scratch and indices sane */
+#define PFD (4 * VW) /* prefetch distance along a row, floats */
 
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int32_t vi __attribute__((vector_size(VW * 4)));
@@ -54,18 +55,32 @@ static int g_wide;
 #define VS(s) ((vf){0} + (float)(s))
 #define VSEL(m, a, b) ((vf)(((vi)(a) & (m)) | ((vi)(b) & ~(m))))
 
+/* the tail's copies out of line, so that the whole chunk's stay single moves */
+__attribute__((noinline)) static void copy_tail(void *dst, const void *src, uint32_t n)
+{
+    memcpy(dst, src, n * sizeof(float));
+}
+
 /* n <= VW positions from p; lanes past n are zero */
 INL void vload(vf *v, const float *p, uint32_t n)
 {
+    __builtin_prefetch(p + PFD, 0, 3);
     if (n == VW) {
         memcpy(v, p, sizeof *v);
     } else {
         *v = (vf){0};
-        memcpy(v, p, n * sizeof(float));
+        copy_tail(v, p, n);
     }
 }
 
-INL void vstore(float *p, const vf *v, uint32_t n) { memcpy(p, v, (n == VW ? VW : n) * sizeof(float)); }
+INL void vstore(float *p, const vf *v, uint32_t n)
+{
+    __builtin_prefetch(p + PFD, 1, 3);
+    if (n == VW)
+        memcpy(p, v, sizeof *v);
+    else
+        copy_tail(p, v, n);
+}
 
 /* 0.5 (1 + erf(x / sqrt 2)), erf as nb_erf in shaders/gelu.glsl */
 INL void v_phi(const vf *x, vf *h)
