@@ -90,11 +90,12 @@ INL void v_phi(const vf *x, vf *h)
     c = VSEL(c < lo, lo, c);
     c = VSEL(c > hi, hi, c);
     vf t = c * c;
-    vf p = ((((2.050117018e-06f * t + 2.874248312e-04f) * t + 3.836497199e-03f) * t + 5.296566710e-02f) * t +
-            1.919354051e-01f) * t + 1.128378987e+00f;
+    /* P halved (exactly: powers of two), so that 0.5 (1 + c P / Q) is 0.5 + c P' / Q, the same float */
+    vf p = ((((0.5f * 2.050117018e-06f * t + 0.5f * 2.874248312e-04f) * t + 0.5f * 3.836497199e-03f) * t +
+             0.5f * 5.296566710e-02f) * t + 0.5f * 1.919354051e-01f) * t + 0.5f * 1.128378987e+00f;
     vf q = ((((3.822624421e-05f * t + 1.181598054e-03f) * t + 1.510846429e-02f) * t + 1.147554219e-01f) * t +
             5.034301281e-01f) * t + 1.0f;
-    *h = 0.5f * (1.0f + c * p / q);
+    *h = c * p / q + 0.5f;
 }
 
 /* exp(e) for e <= 0 (below -87 as at -87: the result then is ~1e-38) */
