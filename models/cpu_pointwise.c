@@ -31,7 +31,7 @@
 #define VW 16      /* positions per vector */
 #define TILE 256   /* positions per task (a multiple of VW) */
 #define MAXCH 4096 /* channels per define: keeps scratch and indices sane */
-#define PFD (4 * VW) /* prefetch distance along a row, floats */
+#define PFD (8 * VW) /* prefetch distance along a row, floats */
 
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int32_t vi __attribute__((vector_size(VW * 4)));
