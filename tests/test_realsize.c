@@ -21,6 +21,8 @@
  * AdamW step within 1e-6 (lr 4e-3). A weight gradient summed over a
  * truncated loop is off by tens of percent: far outside them.
  *
+ * Each configuration runs on every backend present (the Vulkan device of the
+ * test environment and the native CPU backend) against one reference.
  * NOBLE_REALSIZE=name runs one configuration only. */
 #include "nb_test.h"
 #include "nm_models.h"
@@ -72,7 +74,24 @@ static void inputs(const nm_config *c, uint32_t B, uint64_t seed, float *x, floa
     }
 }
 
-static void one_step(nb_context *ctx, const realsize *z)
+/* One AdamW step of z on ctx; its gradient and parameters after the step. */
+static void device_step(nb_context *ctx, const realsize *z, const float *pf, const float *x, const float *t,
+                        float *gf, float *pa, double *loss, double *secs)
+{
+    const double t0 = now_s();
+    nm_model *m;
+    REQUIRE_OK(nm_model_create(ctx, &z->c, z->batch, 1, &m));
+    REQUIRE_OK(nm_model_set_params(m, pf));
+    nm_adamw opt;
+    nm_adamw_default(&opt);
+    REQUIRE_OK(nm_model_train_step(m, x, t, z->batch, 4, &opt, 1, loss));
+    REQUIRE_OK(nm_model_get_grads(m, gf));
+    REQUIRE_OK(nm_model_get_params(m, pa));
+    nm_model_destroy(m);
+    *secs = now_s() - t0;
+}
+
+static void one_step(nb_context *const *ctxs, uint32_t nctx, const realsize *z)
 {
     const nm_config *c = &z->c;
     const uint32_t B = z->batch, N = c->length;
@@ -89,20 +108,8 @@ static void one_step(nb_context *ctx, const realsize *z)
     }
     inputs(c, B, 9, x, t);
 
-    /* the device: one AdamW step at the real batch */
-    double t0 = now_s(), loss = 0, ref_loss = 0;
-    nm_model *m;
-    REQUIRE_OK(nm_model_create(ctx, c, B, 1, &m));
-    REQUIRE_OK(nm_model_set_params(m, pf));
-    nm_adamw opt;
-    nm_adamw_default(&opt);
-    REQUIRE_OK(nm_model_train_step(m, x, t, B, 4, &opt, 1, &loss));
-    REQUIRE_OK(nm_model_get_grads(m, gf));
-    REQUIRE_OK(nm_model_get_params(m, pa));
-    nm_model_destroy(m);
-    double t1 = now_s();
-
     /* the reference, a trace at a time */
+    double t1 = now_s(), ref_loss = 0;
     nm_ref *ref;
     REQUIRE_OK(nm_ref_create(c, 1, &ref));
     nm_ref_set_params(ref, p);
@@ -116,39 +123,51 @@ static void one_step(nb_context *ctx, const realsize *z)
         nm_ref_backward(ref, gy, g, NULL);
     }
     nm_ref_destroy(ref);
-    double t2 = now_s();
+    const double tref = now_s() - t1;
+    nm_adamw opt;
+    nm_adamw_default(&opt);
+    double *pref = malloc(P * 8);
+    memcpy(pref, p, P * 8);
+    nm_ref_adamw(&opt, 1, P, pref, g, m1, m2);
 
     nm_param tab[8 + 8 * 64 + 8];
     uint32_t nt = nm_param_table(c, tab, sizeof tab / sizeof *tab);
-    double worst = 0;
-    const char *worst_name = "";
-    int bad = 0;
-    for (uint32_t k = 0; k < nt; k++) {
-        double gmax = 0, e = 0;
-        for (uint64_t i = tab[k].offset; i < tab[k].offset + tab[k].count; i++) {
-            gmax = fmax(gmax, fabs(g[i]));
-            e = fmax(e, fabs(gf[i] - g[i]));
+    for (uint32_t k = 0; k < nctx; k++) {
+        const char *be = nb_backend_name(nb_context_backend(ctxs[k]));
+        double loss = 0, secs = 0;
+        device_step(ctxs[k], z, pf, x, t, gf, pa, &loss, &secs);
+        double worst = 0;
+        const char *worst_name = "";
+        int bad = 0;
+        for (uint32_t q = 0; q < nt; q++) {
+            double gmax = 0, e = 0;
+            for (uint64_t i = tab[q].offset; i < tab[q].offset + tab[q].count; i++) {
+                gmax = fmax(gmax, fabs(g[i]));
+                e = fmax(e, fabs(gf[i] - g[i]));
+            }
+            const double rel = e / (gmax + 1e-30);
+            if (rel > 2e-3) {
+                printf("  %s on %s: gradient of %s off by %.3g of its largest entry %.3g\n", z->name, be, tab[q].name,
+                       rel, gmax);
+                bad++;
+            }
+            if (rel > worst) {
+                worst = rel;
+                worst_name = tab[q].name;
+            }
         }
-        const double rel = e / (gmax + 1e-30);
-        if (rel > 2e-3) {
-            printf("  %s: gradient of %s off by %.3g of its largest entry %.3g\n", z->name, tab[k].name, rel, gmax);
-            bad++;
-        }
-        if (rel > worst) {
-            worst = rel;
-            worst_name = tab[k].name;
-        }
+        double perr = 0;
+        for (uint64_t i = 0; i < P; i++)
+            perr = fmax(perr, fabs(pa[i] - pref[i]));
+        printf("%s on %s: %llu parameters, batch %u, N %u: loss %.8f vs %.8f; largest gradient error %.2e of its "
+               "tensor's largest entry (%s); parameters after AdamW within %.2e (device %.1f s, reference %.1f s)\n",
+               z->name, be, (unsigned long long)P, B, N, loss, ref_loss, worst, worst_name, perr, secs, tref);
+        CHECK(fabs(loss - ref_loss) <= 1e-5 * fabs(ref_loss), "%s on %s: loss %.9g vs %.9g", z->name, be, loss,
+              ref_loss);
+        CHECK(bad == 0, "%s on %s: %d gradient tensors off (largest: %s, %.3g)", z->name, be, bad, worst_name, worst);
+        CHECK(perr <= 1e-6, "%s on %s: parameters after AdamW differ by %.3g", z->name, be, perr);
     }
-    nm_ref_adamw(&opt, 1, P, p, g, m1, m2);
-    double perr = 0;
-    for (uint64_t i = 0; i < P; i++)
-        perr = fmax(perr, fabs(pa[i] - p[i]));
-    printf("%s: %llu parameters, batch %u, N %u: loss %.8f vs %.8f; largest gradient error %.2e of its tensor's "
-           "largest entry (%s); parameters after AdamW within %.2e (device %.1f s, reference %.1f s)\n",
-           z->name, (unsigned long long)P, B, N, loss, ref_loss, worst, worst_name, perr, t1 - t0, t2 - t1);
-    CHECK(fabs(loss - ref_loss) <= 1e-5 * fabs(ref_loss), "%s: loss %.9g vs %.9g", z->name, loss, ref_loss);
-    CHECK(bad == 0, "%s: %d gradient tensors off (largest: %s, %.3g)", z->name, bad, worst_name, worst);
-    CHECK(perr <= 1e-6, "%s: parameters after AdamW differ by %.3g", z->name, perr);
+    free(pref);
     free(pf);
     free(gf);
     free(pa);
@@ -166,7 +185,7 @@ static void one_step(nb_context *ctx, const realsize *z)
 
 int main(void)
 {
-    nb_context *ctx = nbt_context();
+    nb_context *ctx = nbt_context(), *cpu = NULL;
     const nb_device_info *d = nb_context_device(ctx);
     printf("device %s: loop cap %u iterations per invocation%s\n", d->name, d->max_loop_iterations,
            d->max_loop_iterations ? "" : " (none known)");
@@ -183,9 +202,19 @@ int main(void)
     };
     REQUIRE_OK(nm_config_preset("noble", &z[2].c));
     z[2].c.length = 8580;
+    nb_context *ctxs[2] = {ctx, NULL};
+    uint32_t nctx = 1;
+    if (nb_context_backend(ctx) != NB_BACKEND_CPU) { /* and the CPU backend beside it */
+        nb_context_options o;
+        nb_context_options_default(&o);
+        o.backend = NB_BACKEND_CPU;
+        REQUIRE_OK(nb_context_create(&o, &cpu));
+        ctxs[nctx++] = cpu;
+    }
     const char *only = getenv("NOBLE_REALSIZE");
     for (int i = 0; i < 3; i++)
         if (!only || !*only || strcmp(only, z[i].name) == 0)
-            one_step(ctx, &z[i]);
+            one_step(ctxs, nctx, &z[i]);
+    nb_context_destroy(cpu);
     return nbt_finish(ctx);
 }
