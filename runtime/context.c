@@ -733,12 +733,20 @@ nb_status nb_context_create(const nb_context_options *opt, nb_context **out)
     } else {
         s = choose(infos, n, &pick);
     }
+    /* AUTO on a machine whose only Vulkan device runs on the CPU (lavapipe):
+     * the native CPU backend, the same cores without the shader layer */
+    int cpu_only = s == NB_OK && want == NB_BACKEND_AUTO && opt->device_index < 0 &&
+                   !(getenv("NOBLE_DEVICE") && *getenv("NOBLE_DEVICE")) && infos[pick].type == NB_DEVICE_CPU;
     if (s == NB_OK) {
         ctx->phys = pds[pick];
         ctx->info = infos[pick];
     }
     free(infos);
     free(pds);
+    if (cpu_only) {
+        nb_context_destroy(ctx);
+        return cpu_context(opt, out);
+    }
     if (s)
         goto fail;
     if ((s = make_device(ctx)))

@@ -149,8 +149,9 @@ typedef enum nb_fft_backend {
  * native CPU backend (the same kernels as C functions on the host's cores,
  * no Vulkan needed: nb_cpu_kernel_register). */
 typedef enum nb_backend {
-    NB_BACKEND_AUTO = 0, /* NOBLE_BACKEND (auto, vulkan or cpu) if set; else Vulkan where a Vulkan
-                            device can be opened, the CPU backend where none can */
+    NB_BACKEND_AUTO = 0, /* NOBLE_BACKEND (auto, vulkan or cpu) if set; else Vulkan on a GPU (or on the
+                            device NOBLE_DEVICE or device_index names), the CPU backend where the only
+                            Vulkan device is a CPU device (lavapipe) or there is none */
     NB_BACKEND_VULKAN,
     NB_BACKEND_CPU
 } nb_backend;

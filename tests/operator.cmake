@@ -34,11 +34,11 @@ endforeach()
 # (test_operator), a training run (test_training), parity with PyTorch.
 foreach(t test_ops test_operator test_training)
   add_test(NAME ${t}_cpu COMMAND ${t})
-  set_tests_properties(${t}_cpu PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV};NOBLE_BACKEND=cpu" TIMEOUT 600
+  set_tests_properties(${t}_cpu PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV_CPU}" TIMEOUT 600
                        LABELS "operator;cpu")
 endforeach()
 add_test(NAME test_torch_parity_cpu COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_torch_parity.sh $<TARGET_FILE:noble> ${PROJECT_SOURCE_DIR})
-set_tests_properties(test_torch_parity_cpu PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV};NOBLE_BACKEND=cpu" TIMEOUT 600
+set_tests_properties(test_torch_parity_cpu PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV_CPU}" TIMEOUT 600
                      LABELS "operator;reference;cpu")
 
 # One training step at the real sizes (the quickstart, the pretrained

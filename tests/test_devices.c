@@ -77,6 +77,29 @@ int main(void)
     CHECK(nb_device_choose(&pick) == NB_ERR_NO_DEVICE, "index out of range");
     unsetenv("NOBLE_DEVICE");
 
+    /* By default, where the only Vulkan device is a CPU device (lavapipe),
+     * noble takes its native CPU backend; NOBLE_DEVICE naming it takes it. */
+    const char *be = getenv("NOBLE_BACKEND");
+    char *saved_be = be ? strdup(be) : NULL;
+    unsetenv("NOBLE_BACKEND");
+    int all_cpu = 1;
+    for (uint32_t i = 0; i < n; i++)
+        all_cpu &= d[i].type == NB_DEVICE_CPU;
+    REQUIRE_OK(nb_context_create(NULL, &ctx));
+    CHECK((nb_context_backend(ctx) == NB_BACKEND_CPU) == all_cpu, "default backend %s with %s",
+          nb_backend_name(nb_context_backend(ctx)), all_cpu ? "only CPU devices" : "a GPU");
+    printf("default backend: %s (%s)\n", nb_backend_name(nb_context_backend(ctx)), nb_context_device(ctx)->name);
+    nb_context_destroy(ctx);
+    ctx = NULL;
+    if (n) {
+        setenv("NOBLE_DEVICE", d[0].name, 1);
+        REQUIRE_OK(nb_context_create(NULL, &ctx));
+        CHECK(nb_context_backend(ctx) == NB_BACKEND_VULKAN, "NOBLE_DEVICE names a Vulkan device: Vulkan");
+        nb_context_destroy(ctx);
+        ctx = NULL;
+        unsetenv("NOBLE_DEVICE");
+    }
+
     /* No driver at all: the loader finds no device. Asked for Vulkan, that is
      * an error; by default the context is the CPU backend. */
     setenv("VK_ICD_FILENAMES", "/nonexistent/icd.json", 1);
@@ -100,6 +123,9 @@ int main(void)
     CHECK(s == NB_ERR_INVALID_ARGUMENT && !ctx && strstr(nb_last_error(), "NOBLE_BACKEND='metal'"),
           "an unknown backend is refused by name: %s", nb_last_error());
     unsetenv("NOBLE_BACKEND");
+    if (saved_be)
+        setenv("NOBLE_BACKEND", saved_be, 1);
+    free(saved_be);
 
     if (nbt_failures)
         fprintf(stderr, "%d check(s) failed\n", nbt_failures);

@@ -8,5 +8,5 @@ set_tests_properties(test_train PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV}" TIMEO
 # The same on the native CPU backend: training, resume bit for bit, eval.
 add_test(NAME test_train_cpu COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_train.sh $<TARGET_FILE:noble>
          ${CMAKE_CURRENT_SOURCE_DIR} ${NOBLE_MINI_DATASET})
-set_tests_properties(test_train_cpu PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV};NOBLE_BACKEND=cpu" TIMEOUT 900
+set_tests_properties(test_train_cpu PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV_CPU}" TIMEOUT 900
                      FIXTURES_REQUIRED mini_dataset LABELS "lua;train;cpu")
