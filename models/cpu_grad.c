@@ -457,62 +457,129 @@ static nb_status k_reduce_rows(const nb_cpu_call *c)
 }
 
 /* --------------------------------------------------------- spectral_mix
- * One task per (trace, output channel): its M bins, summed over the C
- * inputs in order, in blocks of KB bins on the stack. Forward: the task of
- * (b, c) also writes S[b][c] (the scaled input of channel c). */
+ * One task per (trace, tile of up to MT output channels): the M bins of the
+ * tile's outputs, summed over the C inputs in order. Complex products on
+ * interleaved (re, im) vectors: A += v w and B += swap(v) w lane by lane,
+ * then re = A_even -+ A_odd, im = B_even +- B_odd, so that every load is a
+ * whole vector and the accumulators of a tile stay in registers. Forward:
+ * the task also writes S[b][c] (the scaled input) for its channels. */
 
-#define KB 64
+#define MT 8 /* outputs per tile: 2 MT accumulators (16 zmm) */
+
+typedef nm_v16 cvec;
+typedef int32_t nm_i16 __attribute__((vector_size(64)));
+#define CV_LANES 16
+
+#define CV_SWAP(v) __builtin_shuffle((v), (nm_i16){1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14})
+
+/* n <= CV_LANES floats from p, zero past n */
+/* the tail's copy out of line, so that a whole vector's load stays one move */
+__attribute__((noinline)) static void cv_tail(float *dst, const float *src, uint32_t n)
+{
+    memcpy(dst, src, n * sizeof(float));
+}
+
+static inline __attribute__((always_inline)) void cv_load(cvec *v, const float *p, uint32_t n)
+{
+    if (n >= CV_LANES) {
+        memcpy(v, p, sizeof *v);
+    } else {
+        *v = (cvec){0};
+        cv_tail((float *)v, p, n);
+    }
+}
+
+static inline __attribute__((always_inline)) void cv_store(float *p, const cvec *v, uint32_t n)
+{
+    if (n >= CV_LANES)
+        memcpy(p, v, sizeof *v);
+    else
+        cv_tail(p, (const float *)v, n);
+}
+
+/* re = A_even + sa A_odd, im = B_even + sb B_odd, pairwise into interleaved out */
+static inline __attribute__((always_inline)) void cv_fold(cvec *out, const cvec *pa, const cvec *pb, float sa,
+                                                          float sb)
+{
+    const cvec A = *pa, B = *pb;
+    cvec ae = __builtin_shuffle(A, (nm_i16){0, 0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12, 14, 14});
+    cvec ao = __builtin_shuffle(A, (nm_i16){1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15, 15});
+    cvec be = __builtin_shuffle(B, (nm_i16){0, 0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12, 14, 14});
+    cvec bo = __builtin_shuffle(B, (nm_i16){1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15, 15});
+    cvec re = ae + sa * ao, im = be + sb * bo;
+    *out = __builtin_shuffle(re, im, (nm_i16){0, 17, 2, 19, 4, 21, 6, 23, 8, 25, 10, 27, 12, 29, 14, 31});
+}
 
 typedef struct {
     const float *prm, *f;
     float *y, *s;
-    uint32_t C, M, batch, nc, w_off, backward;
+    uint32_t C, M, batch, nc, w_off, backward, tiles;
     float inv_n;
 } mix_job;
 
-/* acc += v w (backward: v conj(w)) over n bins, interleaved complex */
-NM_CLONES NM_FAST static void cmac(const float *v, const float *w, uint32_t n, int conj, float *ar, float *ai)
+/* y[o] for nt <= MT outputs of trace b, floats [f0, f0 + n) of each row */
+static inline __attribute__((always_inline)) void mix_tile(const mix_job *j, uint32_t b, uint32_t o0, uint32_t nt,
+                                                           uint32_t f0, uint32_t n)
 {
-    const float sg = conj ? -1.0f : 1.0f;
-    for (uint32_t k = 0; k < n; k++) {
-        float vr = v[2 * k], vi = v[2 * k + 1], wr = w[2 * k], wi = sg * w[2 * k + 1];
-        ar[k] += vr * wr - vi * wi;
-        ai[k] += vr * wi + vi * wr;
+    const uint32_t C = j->C, M = j->M;
+    cvec A[MT], B[MT];
+    NM_UNROLL
+    for (uint32_t t = 0; t < MT; t++)
+        A[t] = B[t] = (cvec){0};
+    for (uint32_t i = 0; i < C; i++) {
+        cvec v;
+        cv_load(&v, j->f + ((size_t)b * C + i) * j->nc * 2 + f0, n);
+        if (j->backward && f0 == 0)
+            v[1] = 0.0f; /* F'_0 = Re F_0 */
+        const cvec vs = CV_SWAP(v);
+        NM_UNROLL
+        for (uint32_t t = 0; t < MT; t++) {
+            if (t < nt) {
+                /* forward: W[i][o]; backward: W[o][i] conjugated */
+                const uint32_t o = o0 + t;
+                const float *w = j->prm + j->w_off + (j->backward ? (size_t)o * C + i : (size_t)i * C + o) * M * 2 + f0;
+                cvec wv;
+                cv_load(&wv, w, n);
+                A[t] += v * wv;
+                B[t] += vs * wv;
+            }
+        }
+    }
+    /* forward: re = vr wr - vi wi, im = vi wr + vr wi; backward (conj w):
+     * re = vr wr + vi wi, im = vi wr - vr wi */
+    const float sa = j->backward ? 1.0f : -1.0f, sb = j->backward ? -1.0f : 1.0f;
+    NM_UNROLL
+    for (uint32_t t = 0; t < MT; t++) {
+        if (t < nt) {
+            cvec y;
+            cv_fold(&y, &A[t], &B[t], sa, sb);
+            y *= j->inv_n;
+            if (f0 == 0)
+                y[1] = 0.0f;
+            cv_store(j->y + ((size_t)b * C + o0 + t) * j->nc * 2 + f0, &y, n);
+        }
     }
 }
 
-static void mix_task(void *user, uint64_t t, uint32_t thread)
+NM_CLONES NM_FAST static void mix_task(void *user, uint64_t t, uint32_t thread)
 {
     (void)thread;
     const mix_job *j = user;
-    const uint32_t C = j->C, M = j->M, b = (uint32_t)(t / C), c = (uint32_t)(t % C);
-    float *yo = j->y + ((size_t)b * C + c) * j->nc * 2;
-    if (!j->backward) { /* S[b][c][k] = F[b][c][k] / N */
-        const float *fi = j->f + ((size_t)b * C + c) * j->nc * 2;
-        float *so = j->s + ((size_t)b * C + c) * M * 2;
-        for (uint32_t k = 0; k < 2 * M; k++)
-            so[k] = fi[k] * j->inv_n;
-    }
-    for (uint32_t k0 = 0; k0 < M; k0 += KB) {
-        const uint32_t n = M - k0 < KB ? M - k0 : KB;
-        float ar[KB] = {0}, ai[KB] = {0};
-        for (uint32_t i = 0; i < C; i++) {
-            const float *fv = j->f + (((size_t)b * C + i) * j->nc + k0) * 2;
-            /* forward: W[i][o = c]; backward: W[i = c][o = i] conjugated */
-            const float *w = j->prm + j->w_off +
-                             ((j->backward ? (size_t)c * C + i : (size_t)i * C + c) * M + k0) * 2;
-            if (j->backward && k0 == 0) { /* F'_0 = Re F_0 */
-                float v0[2] = {fv[0], 0.0f};
-                cmac(v0, w, 1, 1, ar, ai);
-                if (n > 1)
-                    cmac(fv + 2, w + 2, n - 1, 1, ar + 1, ai + 1);
-            } else
-                cmac(fv, w, n, j->backward, ar, ai);
+    const uint32_t C = j->C, M = j->M, b = (uint32_t)(t / j->tiles), o0 = (uint32_t)(t % j->tiles) * MT;
+    const uint32_t nt = C - o0 < MT ? C - o0 : MT;
+    if (!j->backward) /* S[b][c][k] = F[b][c][k] / N */
+        for (uint32_t c = o0; c < o0 + nt; c++) {
+            const float *fi = j->f + ((size_t)b * C + c) * j->nc * 2;
+            float *so = j->s + ((size_t)b * C + c) * M * 2;
+            for (uint32_t k = 0; k < 2 * M; k++)
+                so[k] = fi[k] * j->inv_n;
         }
-        for (uint32_t k = 0; k < n; k++) {
-            yo[2 * (k0 + k)] = ar[k] * j->inv_n;
-            yo[2 * (k0 + k) + 1] = k0 + k == 0 ? 0.0f : ai[k] * j->inv_n;
-        }
+    for (uint32_t f0 = 0; f0 < 2 * M; f0 += CV_LANES) {
+        const uint32_t n = 2 * M - f0 < CV_LANES ? 2 * M - f0 : CV_LANES;
+        if (nt == MT)
+            mix_tile(j, b, o0, MT, f0, n);
+        else
+            mix_tile(j, b, o0, nt, f0, n);
     }
 }
 
@@ -532,54 +599,77 @@ static nb_status k_spectral_mix(const nb_cpu_call *c)
     j.s = j.backward ? NULL : c->buf[3];
     if (j.M > j.nc)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "spectral_mix: %u modes of %u bins", j.M, j.nc);
-    nb_cpu_parallel(c, (uint64_t)j.batch * j.C, mix_task, &j);
+    j.tiles = (j.C + MT - 1) / MT;
+    nb_cpu_parallel(c, (uint64_t)j.batch * j.tiles, mix_task, &j);
     return NB_OK;
 }
 
 /* ------------------------------------------------------- spectral_wgrad
- * One task per (input i, output o): dW[i][o][k] += sum over traces, in
- * order, of conj(S[b][i][k]) G'[b][o][k], in blocks of KB bins. */
+ * One task per (output o, tile of up to MT inputs i): dW[i][o][k] += the sum
+ * over traces, in order, of conj(S[b][i][k]) G'[b][o][k] (G'_0 = Re G_0,
+ * G'_k = 2 G_k: the 2 applied after the sum, which is exact), with the
+ * interleaved products of spectral_mix. */
 
 typedef struct {
     const float *s, *g;
     float *grad;
-    uint32_t C, M, batch, nc, w_off;
+    uint32_t C, M, batch, nc, w_off, tiles;
 } swg_job;
 
-/* acc += conj(s) g over n bins */
-NM_CLONES NM_FAST static void cmac_conj_s(const float *s, const float *g, uint32_t n, float *ar, float *ai)
+static inline __attribute__((always_inline)) void swg_tile(const swg_job *j, uint32_t o, uint32_t i0, uint32_t nt,
+                                                           uint32_t f0, uint32_t n)
 {
-    for (uint32_t k = 0; k < n; k++) {
-        float sr = s[2 * k], si = s[2 * k + 1], gr = g[2 * k], gi = g[2 * k + 1];
-        ar[k] += sr * gr + si * gi;
-        ai[k] += sr * gi - si * gr;
+    const uint32_t C = j->C, M = j->M;
+    cvec A[MT], B[MT];
+    NM_UNROLL
+    for (uint32_t t = 0; t < MT; t++)
+        A[t] = B[t] = (cvec){0};
+    for (uint32_t b = 0; b < j->batch; b++) {
+        cvec g;
+        cv_load(&g, j->g + ((size_t)b * C + o) * j->nc * 2 + f0, n);
+        if (f0 == 0)
+            g[1] = 0.0f;
+        const cvec gs = CV_SWAP(g);
+        NM_UNROLL
+        for (uint32_t t = 0; t < MT; t++) {
+            if (t < nt) {
+                const float *sp = j->s + ((size_t)b * C + i0 + t) * M * 2 + f0;
+                cvec sv;
+                cv_load(&sv, sp, n);
+                A[t] += sv * g;  /* (sr gr, si gi) */
+                B[t] += sv * gs; /* (sr gi, si gr) */
+            }
+        }
+    }
+    /* conj(s) g: re = sr gr + si gi, im = sr gi - si gr */
+    cvec two = (cvec){0} + 2.0f;
+    if (f0 == 0)
+        two[0] = two[1] = 1.0f;
+    NM_UNROLL
+    for (uint32_t t = 0; t < MT; t++) {
+        if (t < nt) {
+            float *w = j->grad + j->w_off + ((size_t)(i0 + t) * C + o) * M * 2 + f0;
+            cvec acc, d;
+            cv_load(&acc, w, n);
+            cv_fold(&d, &A[t], &B[t], 1.0f, -1.0f);
+            acc += d * two;
+            cv_store(w, &acc, n);
+        }
     }
 }
 
-static void swg_task(void *user, uint64_t t, uint32_t thread)
+NM_CLONES NM_FAST static void swg_task(void *user, uint64_t t, uint32_t thread)
 {
     (void)thread;
     const swg_job *j = user;
-    const uint32_t C = j->C, M = j->M, i = (uint32_t)(t / C), o = (uint32_t)(t % C);
-    for (uint32_t k0 = 0; k0 < M; k0 += KB) {
-        const uint32_t n = M - k0 < KB ? M - k0 : KB;
-        float ar[KB] = {0}, ai[KB] = {0}, gv[2 * KB];
-        for (uint32_t b = 0; b < j->batch; b++) {
-            const float *sv = j->s + (((size_t)b * C + i) * M + k0) * 2;
-            const float *g = j->g + (((size_t)b * C + o) * j->nc + k0) * 2;
-            for (uint32_t k = 0; k < 2 * n; k++) /* G'_0 = Re G_0, G'_k = 2 G_k */
-                gv[k] = 2.0f * g[k];
-            if (k0 == 0) {
-                gv[0] = g[0];
-                gv[1] = 0.0f;
-            }
-            cmac_conj_s(sv, gv, n, ar, ai);
-        }
-        float *w = j->grad + j->w_off + (((size_t)i * C + o) * M + k0) * 2;
-        for (uint32_t k = 0; k < n; k++) {
-            w[2 * k] += ar[k];
-            w[2 * k + 1] += ai[k];
-        }
+    const uint32_t C = j->C, M = j->M, o = (uint32_t)(t / j->tiles), i0 = (uint32_t)(t % j->tiles) * MT;
+    const uint32_t nt = C - i0 < MT ? C - i0 : MT;
+    for (uint32_t f0 = 0; f0 < 2 * M; f0 += CV_LANES) {
+        const uint32_t n = 2 * M - f0 < CV_LANES ? 2 * M - f0 : CV_LANES;
+        if (nt == MT)
+            swg_tile(j, o, i0, MT, f0, n);
+        else
+            swg_tile(j, o, i0, nt, f0, n);
     }
 }
 
@@ -596,7 +686,8 @@ static nb_status k_spectral_wgrad(const nb_cpu_call *c)
     j.w_off = p[2];
     if (j.M > j.nc)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "spectral_wgrad: %u modes of %u bins", j.M, j.nc);
-    nb_cpu_parallel(c, (uint64_t)j.C * j.C, swg_task, &j);
+    j.tiles = (j.C + MT - 1) / MT;
+    nb_cpu_parallel(c, (uint64_t)j.C * j.tiles, swg_task, &j);
     return NB_OK;
 }
 
