@@ -8,7 +8,13 @@
 #include "nb_internal.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
+
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <emmintrin.h>
+#define NB_STREAM_STORES 1
+#endif
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define NB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -53,7 +59,38 @@ typedef struct copy_args {
     const float *src;
     float *dst;
     uint64_t n4, row, w, rows;
+    int stream; /* a copy larger than the caches: stores that bypass them */
 } copy_args;
+
+/* A copy larger than this goes around the caches: the destination would
+ * not stay in them anyway, and a store that allocates its line first reads
+ * it (a third stream). Measured on the project's 2-core machine, 256 MiB:
+ * 27 GB/s through memcpy in 1 MiB pieces, 43-49 GB/s with streaming stores
+ * of 16, 32 or 64 bytes alike (so SSE2's, present on every x86-64). */
+#define STREAM_MIN_BYTES (8u << 20)
+
+static void copy_bytes(float *restrict dst, const float *restrict src, uint64_t n4, int stream)
+{
+#ifdef NB_STREAM_STORES
+    if (stream && ((uintptr_t)dst & 15) == 0 && ((uintptr_t)src & 15) == 0) {
+        uint64_t i = 0;
+        for (; i + 4 <= n4; i += 4) { /* 64 bytes, one cache line when aligned */
+            __m128 a = _mm_load_ps(src + 4 * i), b = _mm_load_ps(src + 4 * i + 4);
+            __m128 c = _mm_load_ps(src + 4 * i + 8), d = _mm_load_ps(src + 4 * i + 12);
+            _mm_stream_ps(dst + 4 * i, a);
+            _mm_stream_ps(dst + 4 * i + 4, b);
+            _mm_stream_ps(dst + 4 * i + 8, c);
+            _mm_stream_ps(dst + 4 * i + 12, d);
+        }
+        for (; i < n4; i++)
+            _mm_stream_ps(dst + 4 * i, _mm_load_ps(src + 4 * i));
+        _mm_sfence(); /* the stores are visible before the task ends */
+        return;
+    }
+#endif
+    (void)stream;
+    memcpy(dst, src, n4 * 16);
+}
 
 static void copy_task(void *u, uint64_t y, uint32_t thread)
 {
@@ -62,20 +99,20 @@ static void copy_task(void *u, uint64_t y, uint32_t thread)
     uint64_t len = a->w < a->row || y + 1 == a->rows ? a->w : a->row;
     uint64_t b = y * a->row, e = b + len < a->n4 ? b + len : a->n4;
     if (b < e)
-        memcpy(a->dst + 4 * b, a->src + 4 * b, (e - b) * 16);
+        copy_bytes(a->dst + 4 * b, a->src + 4 * b, e - b, a->stream);
 }
 
 static void copy_span(void *u, uint64_t b, uint64_t e)
 {
     const copy_args *a = u;
-    memcpy(a->dst + 4 * b, a->src + 4 * b, (e - b) * 16);
+    copy_bytes(a->dst + 4 * b, a->src + 4 * b, e - b, a->stream);
 }
 
 static nb_status k_copy(const nb_cpu_call *c)
 {
     const uint32_t *p = c->push;
     copy_args a = {c->buf[0], c->buf[1], p[0], p[1], (uint64_t)c->groups[0] * (uint64_t)nb_cpu_spec(c, 0, 64),
-                   c->groups[1]};
+                   c->groups[1], (uint64_t)p[0] * 16 >= STREAM_MIN_BYTES};
     if (a.rows == 1 || a.row == 0) { /* one span: split it for the threads */
         uint64_t e = a.w < a.n4 ? a.w : a.n4;
         parallel_span(c, e, 1 << 16, &a, copy_span);
