@@ -39,13 +39,13 @@ typedef struct point {
 } point;
 
 /* One batch size on a fresh context, so the peak memory is the model's. */
-static nb_status measure(const nm_config *c, uint32_t batch, int rounds, const float *params, point *pt,
-                         nbb_report *table, const nbb_ceilings *cl)
+static nb_status measure(const nbb_target *tg, const nm_config *c, uint32_t batch, int rounds, const float *params,
+                         point *pt, nbb_report *table, const nbb_ceilings *cl)
 {
     nb_context *ctx = NULL;
     nm_model *m = NULL;
     float *x = NULL, *y = NULL, *t = NULL;
-    nb_status s = nb_context_create(NULL, &ctx);
+    nb_status s = nb_context_create(&tg->options, &ctx);
     if (s)
         return s;
     const uint64_t nx = (uint64_t)batch * c->in_channels * c->length, ny = (uint64_t)batch * c->out_channels * c->length;
@@ -101,20 +101,24 @@ static nb_status measure(const nm_config *c, uint32_t batch, int rounds, const f
             if (strstr(st[i].label, "r2c") || strstr(st[i].label, "c2r"))
                 fft += st[i].ms;
         }
-        nbb_report_num(table, "op_total_gpu_ms", total, "ms", "one training step, sum over ops (GPU timestamps)");
-        nbb_report_num(table, "op_fft_share", total > 0 ? fft / total : NAN, "", "fraction of GPU time in FFTs");
+        const int cpu = tg->backend == NB_BACKEND_CPU;
+        nbb_report_num(table, "op_total_gpu_ms", total, "ms",
+                       cpu ? "one training step, sum over ops (wall time of each op on the host)"
+                           : "one training step, sum over ops (GPU timestamps)");
+        nbb_report_num(table, "op_fft_share", total > 0 ? fft / total : NAN, "",
+                       cpu ? "fraction of the ops' time in FFTs" : "fraction of GPU time in FFTs");
         for (uint32_t i = 0; i < n; i++) {
             char k[64], key[128], note[200];
             key_of(st[i].label, k, sizeof k);
             double sec = st[i].ms * 1e-3, gbps = sec > 0 ? st[i].bytes / sec / 1e9 : NAN,
                    gflops = sec > 0 ? st[i].flops / sec / 1e9 : NAN;
             double be = gbps / cl->copy_shader_gbps, fe = gflops / cl->fma_gflops;
-            snprintf(note, sizeof note, "%ux, %.1f%% of GPU time, %.2f GB/s, %.2f GFLOP/s", st[i].count,
-                     total > 0 ? 100.0 * st[i].ms / total : 0.0, gbps, gflops);
+            snprintf(note, sizeof note, "%ux, %.1f%% of %s time, %.2f GB/s, %.2f GFLOP/s", st[i].count,
+                     total > 0 ? 100.0 * st[i].ms / total : 0.0, cpu ? "the ops'" : "GPU", gbps, gflops);
             snprintf(key, sizeof key, "op_%s_ms", k);
             nbb_report_num(table, key, st[i].ms, "ms", note);
             snprintf(key, sizeof key, "op_%s_bandwidth_efficiency", k);
-            nbb_report_num(table, key, be, "", "of the shader copy ceiling");
+            nbb_report_num(table, key, be, "", cpu ? "of the cores' copy ceiling" : "of the shader copy ceiling");
             snprintf(key, sizeof key, "op_%s_flop_efficiency", k);
             nbb_report_num(table, key, fe, "", "of the FMA ceiling");
             snprintf(key, sizeof key, "op_%s_efficiency", k);
@@ -187,6 +191,73 @@ static int run_torch(const nm_config *c, const char *batches, int rounds, int th
     return rc;
 }
 
+/* The sweep on one backend: its ceilings, throughput per batch, the per-op
+ * table at the last batch. *fwd, *train: the best traces/s. */
+static nb_status operator_one(const nbb_target *t, const nm_config *c, const uint32_t *batches, uint32_t nb,
+                              int rounds, int quick, const float *params, nbb_report *r, double *fwd, double *train)
+{
+    nb_context *ctx;
+    nb_status s = nb_context_create(&t->options, &ctx);
+    if (s)
+        return s;
+    nbb_report_backend(r, t, ctx);
+    nbb_ceilings cl;
+    s = nbb_measure_ceilings(ctx, quick, quick ? 2 : 5, &cl);
+    char copy_what[200], fma_what[200];
+    snprintf(copy_what, sizeof copy_what, "measured now, as in bench runtime: %s", nbb_ceiling_copy_what(ctx));
+    snprintf(fma_what, sizeof fma_what, "measured now, as in bench runtime: %s", nbb_ceiling_fma_what(ctx));
+    nb_context_destroy(ctx);
+    if (s)
+        return s;
+    nbb_report_num(r, "ceiling_copy_shader_gbps", cl.copy_shader_gbps, "GB/s", copy_what);
+    nbb_report_num(r, "ceiling_fma_fp32_gflops", cl.fma_gflops, "GFLOP/s", fma_what);
+
+    point best_f = {0}, best_t = {0}, main_pt = {0};
+    nbb_report *table = nbb_report_new("ops");
+    if (!table)
+        return nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+    const char *mem_what = t->backend == NB_BACKEND_CPU ? "training, buffers of the runtime (host memory)"
+                                                        : "training, buffers of the runtime";
+    for (uint32_t i = 0; i < nb; i++) {
+        point pt = {0};
+        int last = i + 1 == nb;
+        if ((s = measure(t, c, batches[i], rounds, params, &pt, last ? table : NULL, &cl)))
+            break;
+        char key[64], note[96];
+        snprintf(key, sizeof key, "forward_b%u_traces_per_s", pt.batch);
+        snprintf(note, sizeof note, "%.1f ms per batch", pt.fwd_ms);
+        nbb_report_num(r, key, pt.batch / (pt.fwd_ms * 1e-3), "traces/s", note);
+        snprintf(key, sizeof key, "train_b%u_traces_per_s", pt.batch);
+        snprintf(note, sizeof note, "%.1f ms per AdamW step", pt.train_ms);
+        nbb_report_num(r, key, pt.batch / (pt.train_ms * 1e-3), "traces/s", note);
+        snprintf(key, sizeof key, "peak_device_b%u_mib", pt.batch);
+        nbb_report_num(r, key, pt.peak_mib, "MiB", mem_what);
+        if (!best_f.batch || pt.batch / pt.fwd_ms > best_f.batch / best_f.fwd_ms)
+            best_f = pt;
+        if (!best_t.batch || pt.batch / pt.train_ms > best_t.batch / best_t.train_ms)
+            best_t = pt;
+        if (last)
+            main_pt = pt;
+    }
+    if (s) {
+        nbb_report_free(table);
+        return s;
+    }
+    nbb_report_num(r, "batch", main_pt.batch, "", "the figures below are at this batch");
+    nbb_report_num(r, "forward_traces_per_s", main_pt.batch / (main_pt.fwd_ms * 1e-3), "traces/s", NULL);
+    nbb_report_num(r, "train_traces_per_s", main_pt.batch / (main_pt.train_ms * 1e-3), "traces/s", NULL);
+    nbb_report_num(r, "peak_device_mib", main_pt.peak_mib, "MiB", NULL);
+    nbb_report_num(r, "best_forward_batch", best_f.batch, "", NULL);
+    nbb_report_num(r, "best_forward_traces_per_s", best_f.batch / (best_f.fwd_ms * 1e-3), "traces/s", NULL);
+    nbb_report_num(r, "best_train_batch", best_t.batch, "", NULL);
+    nbb_report_num(r, "best_train_traces_per_s", best_t.batch / (best_t.train_ms * 1e-3), "traces/s", NULL);
+    nbb_report_append(r, table);
+    nbb_report_free(table);
+    *fwd = best_f.batch / (best_f.fwd_ms * 1e-3);
+    *train = best_t.batch / (best_t.train_ms * 1e-3);
+    return NB_OK;
+}
+
 nb_status nbb_operator(const nbb_operator_options *o, nbb_report *r)
 {
     nm_config c;
@@ -210,70 +281,39 @@ nb_status nbb_operator(const nbb_operator_options *o, nbb_report *r)
         p = *end == ',' ? end + 1 : end;
     }
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-
-    /* Ceilings on the same device, in the same run. */
-    nb_context *ctx;
-    if ((s = nb_context_create(NULL, &ctx)))
+    nbb_target t[NBB_MAX_TARGETS];
+    uint32_t nt;
+    if ((s = nbb_targets(o->backend, t, NBB_MAX_TARGETS, &nt)))
         return s;
-    const nb_device_info *d = nb_context_device(ctx);
-    nbb_report_str(r, "device", d->name);
-    nbb_report_str(r, "device_type", nb_device_type_name(d->type));
-    nbb_report_str(r, "driver", d->driver_info[0] ? d->driver_info : d->driver_version_str);
-    nbb_report_str(r, "fft_backend", nb_fft_backend_name(nb_context_fft_backend(ctx)));
-    nbb_ceilings cl;
-    s = nbb_measure_ceilings(ctx, o->quick, o->quick ? 2 : 5, &cl);
-    nb_context_destroy(ctx);
-    if (s)
-        return s;
+    char names[256] = "";
+    for (uint32_t i = 0; i < nt; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", t[i].name);
+    nbb_report_str(r, "backends_measured", names);
     nbb_report_str(r, "preset", "noble");
     nbb_report_num(r, "length", c.length, "", "samples per trace");
     nbb_report_num(r, "parameters", (double)nm_param_count(&c), "", NULL);
     nbb_report_num(r, "rounds", rounds, "", "each time is the median of this many");
-    nbb_report_num(r, "ceiling_copy_shader_gbps", cl.copy_shader_gbps, "GB/s",
-                   "measured now, as in bench runtime: the better of storage and texel reads");
-    nbb_report_num(r, "ceiling_fma_fp32_gflops", cl.fma_gflops, "GFLOP/s", "measured now, as in bench runtime");
 
     float *params = malloc(nm_param_count(&c) * 4);
     if (!params)
         return nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
     nm_params_init(&c, 1, params);
-    point best_f = {0}, best_t = {0}, main_pt = {0};
-    nbb_report *table = nbb_report_new("ops");
-    for (uint32_t i = 0; i < nb; i++) {
-        point pt = {0};
-        int last = i + 1 == nb;
-        if ((s = measure(&c, batches[i], rounds, params, &pt, last ? table : NULL, &cl)))
-            break;
-        char key[64], note[96];
-        snprintf(key, sizeof key, "forward_b%u_traces_per_s", pt.batch);
-        snprintf(note, sizeof note, "%.1f ms per batch", pt.fwd_ms);
-        nbb_report_num(r, key, pt.batch / (pt.fwd_ms * 1e-3), "traces/s", note);
-        snprintf(key, sizeof key, "train_b%u_traces_per_s", pt.batch);
-        snprintf(note, sizeof note, "%.1f ms per AdamW step", pt.train_ms);
-        nbb_report_num(r, key, pt.batch / (pt.train_ms * 1e-3), "traces/s", note);
-        snprintf(key, sizeof key, "peak_device_b%u_mib", pt.batch);
-        nbb_report_num(r, key, pt.peak_mib, "MiB", "training, buffers of the runtime");
-        if (!best_f.batch || pt.batch / pt.fwd_ms > best_f.batch / best_f.fwd_ms)
-            best_f = pt;
-        if (!best_t.batch || pt.batch / pt.train_ms > best_t.batch / best_t.train_ms)
-            best_t = pt;
-        if (last)
-            main_pt = pt;
+    nbb_report *b[NBB_MAX_TARGETS] = {0};
+    double fwd[NBB_MAX_TARGETS], train[NBB_MAX_TARGETS];
+    for (uint32_t i = 0; i < nt && !s; i++) {
+        if (!(b[i] = nbb_report_new(t[i].name)))
+            s = nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+        else
+            s = operator_one(&t[i], &c, batches, nb, rounds, o->quick, params, b[i], &fwd[i], &train[i]);
     }
     free(params);
     if (s) {
-        nbb_report_free(table);
+        for (uint32_t i = 0; i < nt; i++)
+            nbb_report_free(b[i]);
         return s;
     }
-    nbb_report_num(r, "batch", main_pt.batch, "", "the figures below are at this batch");
-    nbb_report_num(r, "forward_traces_per_s", main_pt.batch / (main_pt.fwd_ms * 1e-3), "traces/s", NULL);
-    nbb_report_num(r, "train_traces_per_s", main_pt.batch / (main_pt.train_ms * 1e-3), "traces/s", NULL);
-    nbb_report_num(r, "peak_device_mib", main_pt.peak_mib, "MiB", NULL);
-    nbb_report_num(r, "best_forward_batch", best_f.batch, "", NULL);
-    nbb_report_num(r, "best_train_batch", best_t.batch, "", NULL);
-    nbb_report_append(r, table);
-    nbb_report_free(table);
 
+    /* PyTorch once, after every backend, on the same machine. */
     if (!o->no_torch) {
         char *json = NULL;
         int rc = run_torch(&c, list, rounds, threads, &json);
@@ -290,12 +330,29 @@ nb_status nbb_operator(const nbb_operator_options *o, nbb_report *r)
             nbb_report_num(r, "torch_best_forward_batch", json_number(json, "best_forward", "batch"), "", NULL);
             nbb_report_num(r, "torch_best_train_traces_per_s", tt, "traces/s", "at PyTorch's best batch");
             nbb_report_num(r, "torch_best_train_batch", json_number(json, "best_train", "batch"), "", NULL);
-            nbb_report_num(r, "forward_vs_torch_ratio", (best_f.batch / (best_f.fwd_ms * 1e-3)) / tf, "x",
-                           "noble's best / PyTorch's best; > 1: noble faster");
-            nbb_report_num(r, "train_vs_torch_ratio", (best_t.batch / (best_t.train_ms * 1e-3)) / tt, "x",
-                           "noble's best / PyTorch's best; > 1: noble faster");
+            for (uint32_t i = 0; i < nt; i++) {
+                char key[64];
+                nbb_report_num(b[i], "forward_vs_torch_ratio", fwd[i] / tf, "x",
+                               "this backend's best / PyTorch's best (timed once, same run); > 1: noble faster");
+                nbb_report_num(b[i], "train_vs_torch_ratio", train[i] / tt, "x",
+                               "this backend's best / PyTorch's best (timed once, same run); > 1: noble faster");
+                /* one line per backend at the top, for people */
+                snprintf(key, sizeof key, "%s_forward_vs_torch_ratio", t[i].name);
+                for (char *k = key; *k; k++)
+                    *k = *k == ':' ? '_' : *k;
+                nbb_report_num(r, key, fwd[i] / tf, "x", t[i].name);
+                snprintf(key, sizeof key, "%s_train_vs_torch_ratio", t[i].name);
+                for (char *k = key; *k; k++)
+                    *k = *k == ':' ? '_' : *k;
+                nbb_report_num(r, key, train[i] / tt, "x", t[i].name);
+            }
         }
         free(json);
     }
+    /* The first backend (the default where it was measured) also at the top,
+     * where readers of the one-backend layout find it; then every backend. */
+    nbb_report_append_json_only(r, b[0]);
+    for (uint32_t i = 0; i < nt; i++)
+        nbb_report_add_child(r, "backends", b[i]);
     return NB_OK;
 }

@@ -119,6 +119,73 @@ static nb_status build(nb_context *ctx, const nm_checkpoint *ck, uint32_t *batch
     }
 }
 
+/* The batches on one backend: the model built once for the largest, each
+ * batch timed, the speedup over NEURON at the best. */
+static nb_status population_one(const nbb_target *t, const nbb_population_result *res, const nm_checkpoint *ck,
+                                const uint32_t *batches, uint32_t nb, uint32_t maxb, const float *cur,
+                                const float *codes, float *volt, double *times, nbb_population_backend *pb)
+{
+    nb_context *ctx = NULL;
+    nm_model *m = NULL;
+    memset(pb, 0, sizeof *pb);
+    nb_status s = nb_context_create(&t->options, &ctx);
+    if (s)
+        return s;
+    const nb_device_info *di = nb_context_device(ctx);
+    snprintf(pb->backend, sizeof pb->backend, "%s", t->name);
+    pb->is_default = t->is_default;
+    snprintf(pb->device, sizeof pb->device, "%s", di->name);
+    snprintf(pb->device_type, sizeof pb->device_type, "%s", nb_device_type_name(di->type));
+    snprintf(pb->driver, sizeof pb->driver, "%.120s%s%.120s", di->driver_name, di->driver_name[0] ? " " : "",
+             di->driver_info[0] ? di->driver_info : di->driver_version_str);
+    snprintf(pb->api_version, sizeof pb->api_version, "%s", di->api_version_str);
+    snprintf(pb->fft_backend, sizeof pb->fft_backend, "%s", nb_fft_backend_name(nb_context_fft_backend(ctx)));
+    pb->threads = nb_context_backend(ctx) == NB_BACKEND_CPU ? di->threads : 0;
+
+    uint32_t built = maxb;
+    if ((s = build(ctx, ck, &built, cur, codes, volt, &m)))
+        goto done;
+    pb->max_batch = built;
+    if (built < maxb)
+        snprintf(pb->note, sizeof pb->note,
+                 "out of device memory at batch %u: halved to %u; larger batches are measured at %u", maxb, built,
+                 built);
+    for (uint32_t i = 0; i < nb; i++) {
+        uint32_t b = batches[i] < built ? batches[i] : built;
+        int seen = 0;
+        for (uint32_t k = 0; k < pb->n_points; k++)
+            seen |= pb->points[k].batch == b;
+        if (seen)
+            continue;
+        if ((s = nm_model_predict(m, cur, codes, b, volt))) /* warm-up */
+            goto done;
+        for (int r = 0; r < res->rounds; r++) {
+            double t0 = nbb_now_ms();
+            if ((s = nm_model_predict(m, cur, codes, b, volt)))
+                goto done;
+            times[r] = nbb_now_ms() - t0;
+        }
+        nbb_population_point *p = &pb->points[pb->n_points++];
+        p->batch = b;
+        p->ms_per_call = nbb_median(times, res->rounds);
+        p->ms_per_trace = p->ms_per_call / b;
+        p->traces_per_s = p->ms_per_call > 0 ? 1e3 * b / p->ms_per_call : NAN;
+        p->device_mib = (double)nm_model_device_bytes(m) / 1048576.0;
+        if (pb->n_points == 1 || p->traces_per_s > pb->points[pb->best].traces_per_s)
+            pb->best = pb->n_points - 1;
+    }
+    if (res->has_neuron) {
+        double noble_s = pb->points[pb->best].ms_per_trace * 1e-3;
+        pb->speedup_median = res->neuron_median_s / noble_s;
+        pb->speedup_mean = res->neuron_mean_s / noble_s;
+    }
+    s = nb_context_check(ctx);
+done:
+    nm_model_destroy(m);
+    nb_context_destroy(ctx);
+    return s;
+}
+
 nb_status nbb_population(const nbb_population_options *o, nbb_population_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -247,8 +314,6 @@ nb_status nbb_population(const nbb_population_options *o, nbb_population_result 
     float *cur = malloc((uint64_t)maxb * N * sizeof *cur), *volt = malloc((uint64_t)maxb * N * sizeof *volt);
     float *codes = malloc((uint64_t)maxb * NM_MAX_CODES * sizeof *codes);
     double *times = malloc((size_t)res->rounds * sizeof *times);
-    nb_context *ctx = NULL;
-    nm_model *m = NULL;
     if (!cur || !volt || !codes || !times) {
         s = nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory for batch %u", maxb);
         goto done;
@@ -273,59 +338,15 @@ nb_status nbb_population(const nbb_population_options *o, nbb_population_result 
         }
     }
 
-    if ((s = nb_context_create(NULL, &ctx)))
+    nbb_target tg[NBB_MAX_TARGETS];
+    uint32_t nt;
+    if ((s = nbb_targets(o->backend, tg, NBB_MAX_TARGETS, &nt)))
         goto done;
-    const nb_device_info *di = nb_context_device(ctx);
-    snprintf(res->device, sizeof res->device, "%s", di->name);
-    snprintf(res->device_type, sizeof res->device_type, "%s", nb_device_type_name(di->type));
-    snprintf(res->driver, sizeof res->driver, "%.120s%s%.120s", di->driver_name, di->driver_name[0] ? " " : "",
-             di->driver_info[0] ? di->driver_info : di->driver_version_str);
-    snprintf(res->api_version, sizeof res->api_version, "%s", di->api_version_str);
-
-    uint32_t built = maxb;
-    if ((s = build(ctx, &ck, &built, cur, codes, volt, &m)))
-        goto done;
-    res->max_batch = built;
-    if (built < maxb) {
-        size_t at = strlen(res->note);
-        snprintf(res->note + at, sizeof res->note - at,
-                 "%sout of device memory at batch %u: halved to %u; larger batches are measured at %u",
-                 at ? "; " : "", maxb, built, built);
+    for (uint32_t t = 0; t < nt && !s; t++) {
+        s = population_one(&tg[t], res, &ck, batches, nb, maxb, cur, codes, volt, times, &res->backends[t]);
+        res->n_backends = t + 1;
     }
-
-    for (uint32_t i = 0; i < nb; i++) {
-        uint32_t b = batches[i] < built ? batches[i] : built;
-        int seen = 0;
-        for (uint32_t k = 0; k < res->n_points; k++)
-            seen |= res->points[k].batch == b;
-        if (seen)
-            continue;
-        if ((s = nm_model_predict(m, cur, codes, b, volt))) /* warm-up */
-            goto done;
-        for (int r = 0; r < res->rounds; r++) {
-            double t0 = nbb_now_ms();
-            if ((s = nm_model_predict(m, cur, codes, b, volt)))
-                goto done;
-            times[r] = nbb_now_ms() - t0;
-        }
-        nbb_population_point *p = &res->points[res->n_points++];
-        p->batch = b;
-        p->ms_per_call = nbb_median(times, res->rounds);
-        p->ms_per_trace = p->ms_per_call / b;
-        p->traces_per_s = p->ms_per_call > 0 ? 1e3 * b / p->ms_per_call : NAN;
-        p->device_mib = (double)nm_model_device_bytes(m) / 1048576.0;
-        if (res->n_points == 1 || p->traces_per_s > res->points[res->best].traces_per_s)
-            res->best = res->n_points - 1;
-    }
-    if (res->has_neuron) {
-        double noble_s = res->points[res->best].ms_per_trace * 1e-3;
-        res->speedup_median = res->neuron_median_s / noble_s;
-        res->speedup_mean = res->neuron_mean_s / noble_s;
-    }
-    s = nb_context_check(ctx);
 done:
-    nm_model_destroy(m);
-    nb_context_destroy(ctx);
     nm_checkpoint_free(&ck);
     free(cur);
     free(volt);
@@ -334,16 +355,46 @@ done:
     return s;
 }
 
+/* The figures of one backend as members of the current object. */
+static void json_points(nbb_json *j, const nbb_population_backend *pb, int has_neuron)
+{
+    nbb_json_int(j, "max_batch", pb->max_batch);
+    nbb_json_array(j, "batches");
+    for (uint32_t i = 0; i < pb->n_points; i++) {
+        const nbb_population_point *p = &pb->points[i];
+        nbb_json_object(j, NULL);
+        nbb_json_int(j, "batch", p->batch);
+        nbb_json_num(j, "traces_per_s", p->traces_per_s);
+        nbb_json_num(j, "ms_per_trace", p->ms_per_trace);
+        nbb_json_num(j, "ms_per_call", p->ms_per_call);
+        nbb_json_num(j, "peak_device_mib", p->device_mib);
+        nbb_json_end(j, '}');
+    }
+    nbb_json_end(j, ']');
+    const nbb_population_point *b = &pb->points[pb->best];
+    nbb_json_int(j, "best_batch", b->batch);
+    nbb_json_num(j, "best_traces_per_s", b->traces_per_s);
+    nbb_json_num(j, "best_ms_per_trace", b->ms_per_trace);
+    if (has_neuron) {
+        nbb_json_num(j, "speedup_vs_neuron_median", pb->speedup_median);
+        nbb_json_num(j, "speedup_vs_neuron_mean", pb->speedup_mean);
+    }
+}
+
 static void print_json(const nbb_population_result *r, FILE *f)
 {
+    const nbb_population_backend *d = &r->backends[0]; /* the default where measured: the top's figures */
+    char note[800];
+    snprintf(note, sizeof note, "%s%s%s", r->note, r->note[0] && d->note[0] ? "; " : "", d->note);
     nbb_json j;
     nbb_json_init(&j, f);
     nbb_json_object(&j, NULL);
     nbb_json_str(&j, "bench", "population");
-    nbb_json_str(&j, "device", r->device);
-    nbb_json_str(&j, "device_type", r->device_type);
-    nbb_json_str(&j, "driver", r->driver);
-    nbb_json_str(&j, "vulkan", r->api_version);
+    nbb_json_str(&j, "backend", d->backend);
+    nbb_json_str(&j, "device", d->device);
+    nbb_json_str(&j, "device_type", d->device_type);
+    nbb_json_str(&j, "driver", d->driver);
+    nbb_json_str(&j, "vulkan", d->api_version);
     nbb_json_str(&j, "checkpoint", r->checkpoint);
     nbb_json_str(&j, "dataset", r->dataset);
     nbb_json_object(&j, "config");
@@ -381,23 +432,7 @@ static void print_json(const nbb_population_result *r, FILE *f)
     nbb_json_int(&j, "rounds", r->rounds);
     nbb_json_int(&j, "warmup_calls", 1);
     nbb_json_int(&j, "max_batch_asked", r->max_batch_asked);
-    nbb_json_int(&j, "max_batch", r->max_batch);
-    nbb_json_array(&j, "batches");
-    for (uint32_t i = 0; i < r->n_points; i++) {
-        const nbb_population_point *p = &r->points[i];
-        nbb_json_object(&j, NULL);
-        nbb_json_int(&j, "batch", p->batch);
-        nbb_json_num(&j, "traces_per_s", p->traces_per_s);
-        nbb_json_num(&j, "ms_per_trace", p->ms_per_trace);
-        nbb_json_num(&j, "ms_per_call", p->ms_per_call);
-        nbb_json_num(&j, "peak_device_mib", p->device_mib);
-        nbb_json_end(&j, '}');
-    }
-    nbb_json_end(&j, ']');
-    const nbb_population_point *b = &r->points[r->best];
-    nbb_json_int(&j, "best_batch", b->batch);
-    nbb_json_num(&j, "best_traces_per_s", b->traces_per_s);
-    nbb_json_num(&j, "best_ms_per_trace", b->ms_per_trace);
+    json_points(&j, d, r->has_neuron);
     if (r->has_neuron) {
         nbb_json_object(&j, "neuron");
         nbb_json_int(&j, "traces", r->neuron_traces);
@@ -407,10 +442,26 @@ static void print_json(const nbb_population_result *r, FILE *f)
         nbb_json_str(&j, "what", "NEURON's wall time per trace (init, settling and the whole trace), one process per "
                                  "trace, recorded by noble datagen on the machine that made the dataset");
         nbb_json_end(&j, '}');
-        nbb_json_num(&j, "speedup_vs_neuron_median", r->speedup_median);
-        nbb_json_num(&j, "speedup_vs_neuron_mean", r->speedup_mean);
     }
-    nbb_json_str(&j, "note", r->note);
+    nbb_json_str(&j, "note", note);
+    nbb_json_array(&j, "backends");
+    for (uint32_t k = 0; k < r->n_backends; k++) {
+        const nbb_population_backend *pb = &r->backends[k];
+        nbb_json_object(&j, NULL);
+        nbb_json_str(&j, "backend", pb->backend);
+        nbb_json_bool(&j, "default_backend", pb->is_default);
+        nbb_json_str(&j, "device", pb->device);
+        nbb_json_str(&j, "device_type", pb->device_type);
+        nbb_json_str(&j, "driver", pb->driver);
+        nbb_json_str(&j, "vulkan", pb->api_version);
+        nbb_json_str(&j, "fft_backend", pb->fft_backend);
+        if (pb->threads)
+            nbb_json_int(&j, "threads", pb->threads);
+        json_points(&j, pb, r->has_neuron);
+        nbb_json_str(&j, "note", pb->note);
+        nbb_json_end(&j, '}');
+    }
+    nbb_json_end(&j, ']');
     nbb_json_end(&j, '}');
 }
 
@@ -421,7 +472,6 @@ void nbb_population_print(const nbb_population_result *r, FILE *f, int json)
         return;
     }
     fprintf(f, "noble bench population\n");
-    fprintf(f, "  device      %s (%s; %s; Vulkan %s)\n", r->device, r->device_type, r->driver, r->api_version);
     fprintf(f, "  checkpoint  %s\n", r->checkpoint);
     fprintf(f, "  model       %llu parameters, width %u, blocks %u, modes %u, length %u\n",
             (unsigned long long)r->parameters, r->width, r->blocks, r->modes, r->length);
@@ -431,22 +481,30 @@ void nbb_population_print(const nbb_population_result *r, FILE *f, int json)
             r->step_off_ms);
     fprintf(f, "  neurons     I_thr %.4g to %.4g pA, s_thr %.4g to %.4g Hz/pA: %s\n", r->I_thr_pA[0], r->I_thr_pA[1],
             r->s_thr_Hz_per_pA[0], r->s_thr_Hz_per_pA[1], r->codes_from);
-    fprintf(f, "  timing      median of %d round(s) after one warm-up call; model built for batch %u\n", r->rounds,
-            r->max_batch);
-    fprintf(f, "\n  %8s %14s %14s %14s %16s\n", "batch", "traces/s", "ms/trace", "ms/call", "device MiB");
-    for (uint32_t i = 0; i < r->n_points; i++) {
-        const nbb_population_point *p = &r->points[i];
-        fprintf(f, "  %8u %14.4g %14.4g %14.4g %16.1f%s\n", p->batch, p->traces_per_s, p->ms_per_trace,
-                p->ms_per_call, p->device_mib, i == r->best ? "  best" : "");
-    }
-    fprintf(f, "\n");
-    if (r->has_neuron) {
+    fprintf(f, "  timing      median of %d round(s) after one warm-up call\n", r->rounds);
+    if (r->has_neuron)
         fprintf(f, "  NEURON      median %.4g s, mean %.4g s per %.0f-ms trace over %u traces (wall time recorded\n"
                    "              when the dataset was made, on that machine, one process per trace)\n",
                 r->neuron_median_s, r->neuron_mean_s, r->neuron_trace_ms, r->neuron_traces);
-        fprintf(f, "  speedup     %.4gx against NEURON's median, %.4gx against its mean (batch %u)\n",
-                r->speedup_median, r->speedup_mean, r->points[r->best].batch);
+    for (uint32_t k = 0; k < r->n_backends; k++) {
+        const nbb_population_backend *pb = &r->backends[k];
+        fprintf(f, "\n  backend %s%s: %s (%s; %s%s%s)\n", pb->backend, pb->is_default ? " (default)" : "", pb->device,
+                pb->device_type, pb->driver, strcmp(pb->api_version, "-") ? "; Vulkan " : "",
+                strcmp(pb->api_version, "-") ? pb->api_version : "");
+        fprintf(f, "  model built for batch %u; FFT: %s\n", pb->max_batch, pb->fft_backend);
+        fprintf(f, "  %8s %14s %14s %14s %16s\n", "batch", "traces/s", "ms/trace", "ms/call",
+                pb->threads ? "memory MiB" : "device MiB");
+        for (uint32_t i = 0; i < pb->n_points; i++) {
+            const nbb_population_point *p = &pb->points[i];
+            fprintf(f, "  %8u %14.4g %14.4g %14.4g %16.1f%s\n", p->batch, p->traces_per_s, p->ms_per_trace,
+                    p->ms_per_call, p->device_mib, i == pb->best ? "  best" : "");
+        }
+        if (r->has_neuron)
+            fprintf(f, "  speedup     %.4gx against NEURON's median, %.4gx against its mean (batch %u)\n",
+                    pb->speedup_median, pb->speedup_mean, pb->points[pb->best].batch);
+        if (pb->note[0])
+            fprintf(f, "  note        %s\n", pb->note);
     }
     if (r->note[0])
-        fprintf(f, "  note        %s\n", r->note);
+        fprintf(f, "\n  note        %s\n", r->note);
 }

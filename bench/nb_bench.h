@@ -43,12 +43,48 @@ void nbb_report_print(const nbb_report *r, FILE *f, int json);
 void nbb_report_free(nbb_report *r);
 /* Appends every row of src to r. */
 void nbb_report_append(nbb_report *r, const nbb_report *src);
+/* The same, rows that only the JSON shows (a copy of a child's figures kept
+ * where readers of the one-backend layout look for them). */
+void nbb_report_append_json_only(nbb_report *r, const nbb_report *src);
+/* Adds child (owned from now on) to r's array `array` (one array per
+ * report): JSON prints each child as an object of that array after r's
+ * rows, the text as a section titled with the child's bench name. */
+void nbb_report_add_child(nbb_report *r, const char *array, nbb_report *child);
+/* A number row's value; NAN when r has no such row. */
+double nbb_report_get(const nbb_report *r, const char *key);
+
+/* ------------------------------------------------------------- backends */
+
+/* Which backends a bench measures (--backend): every one present (the
+ * default), the one `auto` picks, the Vulkan device the runtime would
+ * choose, or the CPU backend. */
+typedef enum nbb_backend_sel { NBB_BACKEND_ALL = 0, NBB_BACKEND_AUTO, NBB_BACKEND_VULKAN, NBB_BACKEND_CPU } nbb_backend_sel;
+/* "all", "auto", "vulkan", "cpu" (NULL: all); 0 when s is none of them. */
+int nbb_backend_parse(const char *s, nbb_backend_sel *out);
+
+#define NBB_MAX_TARGETS 8
+/* One backend to measure: the options that open it and a name for it
+ * ("cpu", "vulkan" or "vulkan:1" where there are several devices). */
+typedef struct nbb_target {
+    nb_context_options options;
+    char name[32];
+    nb_backend backend;
+    int is_default; /* the one nb_context_create(NULL) opens */
+} nbb_target;
+/* The backends sel names that can be opened here, the default one first
+ * (out has room for NBB_MAX_TARGETS).
+ * "all": every Vulkan device a context can be made on, and the CPU backend.
+ * NB_ERR_NO_DEVICE when sel names a backend that cannot be opened. */
+nb_status nbb_targets(nbb_backend_sel sel, nbb_target *out, uint32_t cap, uint32_t *n);
+/* Writes the backend and device rows every bench starts a backend with. */
+void nbb_report_backend(nbb_report *r, const nbb_target *t, nb_context *ctx);
 
 /* --------------------------------------------------------------- benches */
 
 typedef struct nbb_options {
     int quick;       /* smaller sizes and fewer rounds (tests, CI) */
     int rounds;      /* 0: default (5; 2 when quick) */
+    nbb_backend_sel backend;
 } nbb_options;
 
 /* `noble bench runtime`: the device's ceilings that later benches compare
@@ -65,6 +101,9 @@ typedef struct nbb_ceilings {
     uint64_t bytes;          /* copy size used */
 } nbb_ceilings;
 nb_status nbb_measure_ceilings(nb_context *ctx, int quick, int rounds, nbb_ceilings *out);
+/* What the ceilings above are on ctx's backend, for the notes. */
+const char *nbb_ceiling_copy_what(nb_context *ctx);
+const char *nbb_ceiling_fma_what(nb_context *ctx);
 
 typedef struct nbb_operator_options {
     int quick;           /* length 520, batches 1,2, one round */
@@ -72,6 +111,7 @@ typedef struct nbb_operator_options {
     uint32_t length;     /* 0: 8580 (520 when quick) */
     const char *batches; /* "1,8,16,32,64"; the last is the main batch */
     int no_torch;        /* skip the PyTorch reference */
+    nbb_backend_sel backend;
 } nbb_operator_options;
 /* `noble bench operator`: the NOBLE preset's throughput, memory and per-op
  * efficiency, and the ratios to PyTorch on the same machine. */
@@ -85,6 +125,7 @@ typedef struct nbb_population_options {
     const char *batches;    /* "1,8,32,128" ("1,4" when quick); the largest is built */
     int rounds;             /* 0: 3 (1 when quick) */
     int quick;
+    nbb_backend_sel backend;
 } nbb_population_options;
 
 #define NBB_POPULATION_MAX_BATCHES 16
@@ -96,9 +137,21 @@ typedef struct nbb_population_point {
     double device_mib;      /* nm_model_device_bytes after the rounds */
 } nbb_population_point;
 
+/* One backend's figures. */
+typedef struct nbb_population_backend {
+    char backend[32];                   /* "cpu", "vulkan", "vulkan:1" */
+    int is_default;                     /* the backend nb_context_create(NULL) opens */
+    char device[256], device_type[32], driver[256], api_version[32], fft_backend[32];
+    uint32_t threads;                   /* CPU backend: worker threads; 0 for Vulkan */
+    uint32_t max_batch;                 /* < max_batch_asked: halved after out of memory */
+    uint32_t n_points, best;            /* best: index of the highest traces/s */
+    nbb_population_point points[NBB_POPULATION_MAX_BATCHES];
+    double speedup_median, speedup_mean; /* NEURON s per trace / noble's at the best batch */
+    char note[256];                     /* batch halved */
+} nbb_population_backend;
+
 typedef struct nbb_population_result {
     char checkpoint[512], dataset[512]; /* dataset "" when none */
-    char device[256], device_type[32], driver[256], api_version[32];
     uint64_t parameters;
     uint32_t width, blocks, modes, length, lifting_channels, projection_channels, mlp_channels;
     uint32_t stride;
@@ -108,14 +161,13 @@ typedef struct nbb_population_result {
     uint32_t training_models;
     double I_thr_pA[2], s_thr_Hz_per_pA[2]; /* ranges the codes are drawn from */
     int rounds;
-    uint32_t max_batch_asked, max_batch; /* max_batch < asked: halved after out of memory */
-    uint32_t n_points, best;            /* best: index of the highest traces/s */
-    nbb_population_point points[NBB_POPULATION_MAX_BATCHES];
+    uint32_t max_batch_asked;
     int has_neuron;                      /* 0: no dataset, no comparison */
     uint32_t neuron_traces;
     double neuron_trace_ms, neuron_median_s, neuron_mean_s;
-    double speedup_median, speedup_mean; /* NEURON s per trace / noble's at the best batch */
-    char note[512];
+    uint32_t n_backends;                 /* measured, the default first where it was */
+    nbb_population_backend backends[NBB_MAX_TARGETS];
+    char note[512];                      /* what was left out (no dataset) */
 } nbb_population_result;
 
 /* `noble bench population`: synthetic neurons per second through the

@@ -185,12 +185,18 @@ typedef struct row {
     char note[160];
     double value;
     int is_num;
+    int json_only; /* a copy kept for readers of the older layout: not in the text */
 } row;
 
+#define MAX_CHILDREN 16
+
 struct nbb_report {
-    char bench[32];
+    char bench[64]; /* for a child: its title in the text */
     row *rows;
     int n, cap;
+    char array[32];                      /* the children's array key */
+    nbb_report *children[MAX_CHILDREN];  /* owned */
+    int nchildren;
 };
 
 nbb_report *nbb_report_new(const char *bench)
@@ -235,6 +241,42 @@ void nbb_report_num(nbb_report *r, const char *key, double value, const char *un
     snprintf(w->note, sizeof w->note, "%s", note ? note : "");
 }
 
+static void json_rows(nbb_json *j, const nbb_report *r)
+{
+    for (int i = 0; i < r->n; i++) {
+        if (r->rows[i].is_num)
+            nbb_json_num(j, r->rows[i].key, r->rows[i].value);
+        else
+            nbb_json_str(j, r->rows[i].key, r->rows[i].text);
+    }
+    if (!r->nchildren)
+        return;
+    nbb_json_array(j, r->array);
+    for (int c = 0; c < r->nchildren; c++) {
+        nbb_json_object(j, NULL);
+        json_rows(j, r->children[c]);
+        nbb_json_end(j, '}');
+    }
+    nbb_json_end(j, ']');
+}
+
+static void text_rows(const nbb_report *r, FILE *f, int indent)
+{
+    for (int i = 0; i < r->n; i++) {
+        const row *w = &r->rows[i];
+        if (w->json_only)
+            continue;
+        if (w->is_num)
+            fprintf(f, "%*s%-36s %12.4g %-8s %s\n", indent, "", w->key, w->value, w->unit, w->note);
+        else
+            fprintf(f, "%*s%-36s %s\n", indent, "", w->key, w->text);
+    }
+    for (int c = 0; c < r->nchildren; c++) {
+        fprintf(f, "\n%*s%s[%d]: %s\n", indent, "", r->array, c, r->children[c]->bench);
+        text_rows(r->children[c], f, indent + 2);
+    }
+}
+
 void nbb_report_print(const nbb_report *r, FILE *f, int json)
 {
     if (json) {
@@ -242,31 +284,53 @@ void nbb_report_print(const nbb_report *r, FILE *f, int json)
         nbb_json_init(&j, f);
         nbb_json_object(&j, NULL);
         nbb_json_str(&j, "bench", r->bench);
-        for (int i = 0; i < r->n; i++) {
-            if (r->rows[i].is_num)
-                nbb_json_num(&j, r->rows[i].key, r->rows[i].value);
-            else
-                nbb_json_str(&j, r->rows[i].key, r->rows[i].text);
-        }
+        json_rows(&j, r);
         nbb_json_end(&j, '}');
         return;
     }
     fprintf(f, "noble bench %s\n", r->bench);
-    for (int i = 0; i < r->n; i++) {
-        const row *w = &r->rows[i];
-        if (w->is_num)
-            fprintf(f, "  %-36s %12.4g %-8s %s\n", w->key, w->value, w->unit, w->note);
-        else
-            fprintf(f, "  %-36s %s\n", w->key, w->text);
-    }
+    text_rows(r, f, 2);
 }
 
 void nbb_report_free(nbb_report *r)
 {
     if (!r)
         return;
+    for (int c = 0; c < r->nchildren; c++)
+        nbb_report_free(r->children[c]);
     free(r->rows);
     free(r);
+}
+
+void nbb_report_add_child(nbb_report *r, const char *array, nbb_report *child)
+{
+    if (!child)
+        return;
+    if (r->nchildren == MAX_CHILDREN) {
+        nbb_report_free(child);
+        return;
+    }
+    snprintf(r->array, sizeof r->array, "%s", array);
+    r->children[r->nchildren++] = child;
+}
+
+void nbb_report_append_json_only(nbb_report *r, const nbb_report *src)
+{
+    for (int i = 0; src && i < src->n; i++) {
+        row *w = add(r, src->rows[i].key);
+        if (w) {
+            *w = src->rows[i];
+            w->json_only = 1;
+        }
+    }
+}
+
+double nbb_report_get(const nbb_report *r, const char *key)
+{
+    for (int i = 0; r && i < r->n; i++)
+        if (r->rows[i].is_num && strcmp(r->rows[i].key, key) == 0)
+            return r->rows[i].value;
+    return NAN;
 }
 
 void nbb_report_append(nbb_report *r, const nbb_report *src)
@@ -275,5 +339,142 @@ void nbb_report_append(nbb_report *r, const nbb_report *src)
         row *w = add(r, src->rows[i].key);
         if (w)
             *w = src->rows[i];
+    }
+}
+
+/* -------------------------------------------------------------- backends */
+
+int nbb_backend_parse(const char *s, nbb_backend_sel *out)
+{
+    static const char *const names[] = {"all", "auto", "vulkan", "cpu"};
+    if (!s) {
+        *out = NBB_BACKEND_ALL;
+        return 1;
+    }
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (nbb_backend_sel)i;
+            return 1;
+        }
+    return 0;
+}
+
+static void target(nbb_target *t, nb_backend b, int device_index, const char *name)
+{
+    memset(t, 0, sizeof *t);
+    nb_context_options_default(&t->options);
+    t->options.backend = b;
+    t->options.device_index = device_index;
+    t->backend = b;
+    snprintf(t->name, sizeof t->name, "%s", name);
+}
+
+/* Opens a context with o; on success, the backend and Vulkan device index it got. */
+static nb_status probe(const nb_context_options *o, nb_backend *b, int *index)
+{
+    nb_context *ctx;
+    nb_status s = nb_context_create(o, &ctx);
+    if (s)
+        return s;
+    *b = nb_context_backend(ctx);
+    *index = *b == NB_BACKEND_VULKAN ? (int)nb_context_device(ctx)->index : -1;
+    nb_context_destroy(ctx);
+    return NB_OK;
+}
+
+nb_status nbb_targets(nbb_backend_sel sel, nbb_target *out, uint32_t cap, uint32_t *n)
+{
+    *n = 0;
+    nb_backend db = NB_BACKEND_AUTO;
+    int di = -1;
+    nb_status ds = probe(NULL, &db, &di); /* the default: what nb_context_create(NULL) opens */
+    if (sel == NBB_BACKEND_AUTO) {
+        if (ds)
+            return ds;
+        target(&out[0], db, di, nb_backend_name(db));
+        out[0].is_default = 1;
+        *n = 1;
+        return NB_OK;
+    }
+    if (sel == NBB_BACKEND_CPU) {
+        target(&out[0], NB_BACKEND_CPU, -1, "cpu");
+        out[0].is_default = !ds && db == NB_BACKEND_CPU;
+        *n = 1;
+        return NB_OK;
+    }
+    if (sel == NBB_BACKEND_VULKAN) {
+        nb_context_options o;
+        nb_context_options_default(&o);
+        o.backend = NB_BACKEND_VULKAN;
+        nb_backend b;
+        int i;
+        nb_status s = probe(&o, &b, &i);
+        if (s)
+            return s;
+        target(&out[0], NB_BACKEND_VULKAN, i, "vulkan");
+        out[0].is_default = !ds && db == NB_BACKEND_VULKAN && di == i;
+        *n = 1;
+        return NB_OK;
+    }
+    /* all: every Vulkan device a context opens on, then the CPU backend */
+    nb_device_info devs[NBB_MAX_TARGETS - 1];
+    uint32_t nd = 0, nv = 0;
+    int open[NBB_MAX_TARGETS - 1] = {0};
+    if (cap < NBB_MAX_TARGETS)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "nbb_targets: room for %d targets needed", NBB_MAX_TARGETS);
+    if (nb_devices_list(devs, NBB_MAX_TARGETS - 1, &nd, NULL) != NB_OK)
+        nd = 0; /* no Vulkan loader or driver: the CPU backend alone */
+    for (uint32_t i = 0; i < nd; i++) {
+        if (!devs[i].usable)
+            continue;
+        nb_context_options o;
+        nb_context_options_default(&o);
+        o.backend = NB_BACKEND_VULKAN;
+        o.device_index = (int)devs[i].index;
+        nb_backend b;
+        int idx;
+        if (probe(&o, &b, &idx) == NB_OK) {
+            open[i] = 1;
+            nv++;
+        }
+    }
+    for (uint32_t i = 0; i < nd; i++) {
+        if (!open[i])
+            continue;
+        char name[32];
+        if (nv > 1)
+            snprintf(name, sizeof name, "vulkan:%u", devs[i].index);
+        else
+            snprintf(name, sizeof name, "vulkan");
+        target(&out[*n], NB_BACKEND_VULKAN, (int)devs[i].index, name);
+        out[*n].is_default = !ds && db == NB_BACKEND_VULKAN && di == (int)devs[i].index;
+        (*n)++;
+    }
+    target(&out[*n], NB_BACKEND_CPU, -1, "cpu");
+    out[*n].is_default = !ds && db == NB_BACKEND_CPU;
+    (*n)++;
+    for (uint32_t i = 1; i < *n; i++) /* the default first */
+        if (out[i].is_default) {
+            nbb_target t = out[i];
+            memmove(&out[1], &out[0], i * sizeof *out);
+            out[0] = t;
+        }
+    return NB_OK;
+}
+
+void nbb_report_backend(nbb_report *r, const nbb_target *t, nb_context *ctx)
+{
+    const nb_device_info *d = nb_context_device(ctx);
+    nbb_report_str(r, "backend", t->name);
+    nbb_report_num(r, "default_backend", t->is_default, "", "1: the backend nb_context_create(NULL) opens here");
+    nbb_report_str(r, "device", d->name);
+    nbb_report_str(r, "device_type", nb_device_type_name(d->type));
+    nbb_report_str(r, "driver", d->driver_info[0] ? d->driver_info : d->driver_version_str);
+    nbb_report_str(r, "fft_backend", nb_fft_backend_name(nb_context_fft_backend(ctx)));
+    if (nb_context_backend(ctx) == NB_BACKEND_CPU) {
+        nbb_report_num(r, "threads", d->threads, "", "worker threads of the CPU backend (NOBLE_THREADS)");
+        nbb_report_str(r, "simd", d->simd);
+    } else {
+        nbb_report_str(r, "vulkan_api", d->api_version_str);
     }
 }

@@ -321,7 +321,7 @@ done:
 /* ------------------------------------------------------------------ bench */
 
 /* A bench's options: flags, and options that take a value. */
-typedef enum { OPT_FLAG, OPT_STR, OPT_U32, OPT_INT } opt_kind;
+typedef enum { OPT_FLAG, OPT_STR, OPT_U32, OPT_INT, OPT_BACKEND } opt_kind;
 typedef struct bench_opt {
     const char *name;
     opt_kind kind;
@@ -350,6 +350,13 @@ static int parse_bench_args(const char *who, int argc, char **argv, const bench_
             *(const char **)o->to = v;
             continue;
         }
+        if (o->kind == OPT_BACKEND) {
+            if (!nbb_backend_parse(v, (nbb_backend_sel *)o->to)) {
+                fprintf(stderr, "noble bench %s: --backend %s: expected all, auto, vulkan or cpu\n", who, v);
+                return EXIT_USAGE;
+            }
+            continue;
+        }
         char *end;
         errno = 0;
         long long n = strtoll(v, &end, 10);
@@ -376,6 +383,7 @@ static int bench_operator(int argc, char **argv)
                               {"--batches", OPT_STR, &o.batches, 0, 0},
                               {"--length", OPT_U32, &o.length, 8, 1 << 20},
                               {"--rounds", OPT_INT, &o.rounds, 1, 1000000},
+                              {"--backend", OPT_BACKEND, &o.backend, 0, 0},
                               {NULL, OPT_FLAG, NULL, 0, 0}};
     if (parse_bench_args("operator", argc, argv, spec))
         return EXIT_USAGE;
@@ -402,6 +410,7 @@ static int bench_population(int argc, char **argv)
                               {"--dataset", OPT_STR, &o.dataset, 0, 0},
                               {"--batches", OPT_STR, &o.batches, 0, 0},
                               {"--rounds", OPT_INT, &o.rounds, 1, 1000000},
+                              {"--backend", OPT_BACKEND, &o.backend, 0, 0},
                               {NULL, OPT_FLAG, NULL, 0, 0}};
     if (parse_bench_args("population", argc, argv, spec))
         return EXIT_USAGE;
@@ -415,24 +424,17 @@ static int bench_population(int argc, char **argv)
     return s ? fail("bench population", s) : 0;
 }
 
-static int cmd_bench(int argc, char **argv)
+static int bench_runtime(int argc, char **argv)
 {
-    static const char *const known[] = {"--json", "--quick", NULL};
-    if (argc < 1) {
-        fprintf(stderr, "noble bench: which bench? (runtime, operator, population)\n");
+    nbb_options o = {0};
+    int json = 0;
+    const bench_opt spec[] = {{"--json", OPT_FLAG, &json, 0, 0},
+                              {"--quick", OPT_FLAG, &o.quick, 0, 0},
+                              {"--rounds", OPT_INT, &o.rounds, 1, 64},
+                              {"--backend", OPT_BACKEND, &o.backend, 0, 0},
+                              {NULL, OPT_FLAG, NULL, 0, 0}};
+    if (parse_bench_args("runtime", argc, argv, spec))
         return EXIT_USAGE;
-    }
-    if (strcmp(argv[0], "operator") == 0)
-        return bench_operator(argc - 1, argv + 1);
-    if (strcmp(argv[0], "population") == 0)
-        return bench_population(argc - 1, argv + 1);
-    if (strcmp(argv[0], "runtime") != 0) {
-        fprintf(stderr, "noble bench: unknown bench '%s' (known: runtime, operator, population)\n", argv[0]);
-        return EXIT_USAGE;
-    }
-    if (!check_flags(argc - 1, argv + 1, known, "bench runtime"))
-        return EXIT_USAGE;
-    nbb_options o = {.quick = has_flag(argc, argv, "--quick")};
     nbb_report *r = nbb_report_new("runtime");
     if (!r)
         return fail("bench", NB_ERR_OUT_OF_MEMORY);
@@ -441,9 +443,25 @@ static int cmd_bench(int argc, char **argv)
         nbb_report_free(r);
         return fail("bench runtime", s);
     }
-    nbb_report_print(r, stdout, has_flag(argc, argv, "--json"));
+    nbb_report_print(r, stdout, json);
     nbb_report_free(r);
     return 0;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+    if (argc < 1) {
+        fprintf(stderr, "noble bench: which bench? (runtime, operator, population)\n");
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[0], "operator") == 0)
+        return bench_operator(argc - 1, argv + 1);
+    if (strcmp(argv[0], "population") == 0)
+        return bench_population(argc - 1, argv + 1);
+    if (strcmp(argv[0], "runtime") == 0)
+        return bench_runtime(argc - 1, argv + 1);
+    fprintf(stderr, "noble bench: unknown bench '%s' (known: runtime, operator, population)\n", argv[0]);
+    return EXIT_USAGE;
 }
 
 /* ------------------------------------------------------------------- main */
@@ -454,14 +472,16 @@ static void usage(FILE *f)
                "usage:\n"
                "  noble devices [--json]          list Vulkan devices; * marks the one in use\n"
                "  noble selfcheck                 run kernels and an FFT on the device, check them on the CPU\n"
-               "  noble bench runtime [--json] [--quick]\n"
-               "                                  the device's ceilings: bandwidth, FMA rate, dispatch\n"
+               "  noble bench runtime [--json] [--quick] [--rounds R] [--backend all|auto|vulkan|cpu]\n"
+               "                                  each backend's ceilings: bandwidth, FMA rate, dispatch\n"
                "                                  and submit cost, FFT throughput against FFTW\n"
                "  noble bench operator [--json] [--quick] [--length N] [--batches 1,8,16,32,64] [--rounds R] [--no-torch]\n"
-               "                                  the NOBLE preset: traces/s forward and training, memory,\n"
-               "                                  per-op efficiency, ratios to PyTorch on this machine\n"
+               "                       [--backend all|auto|vulkan|cpu]\n"
+               "                                  the NOBLE preset on each backend (default all present): traces/s\n"
+               "                                  forward and training, memory, per-op efficiency against that\n"
+               "                                  backend's ceilings, ratios to PyTorch timed once in the same run\n"
                "  noble bench population [--json] [--quick] [--checkpoint FILE] [--dataset FILE] [--batches 1,8,32,128]\n"
-               "                         [--rounds R]\n"
+               "                         [--rounds R] [--backend all|auto|vulkan|cpu]\n"
                "                                  synthetic neurons per second from a trained checkpoint (default\n"
                "                                  models/pretrained/pvalb-reduced.h5), speedup over NEURON's time per\n"
                "                                  trace in the dataset (default data/pvalb60.h5; --dataset '' for none)\n"

@@ -36,7 +36,23 @@ lo, hi = b["codes"]["I_thr_pA"]
 assert 0 < lo <= hi and b["codes"]["models"] == 4, b["codes"]
 assert b["neuron"]["median_s_per_trace"] > 0 and b["neuron"]["mean_s_per_trace"] > 0
 assert b["speedup_vs_neuron_median"] > 0 and b["speedup_vs_neuron_mean"] > 0
+# every backend present, each with its own sweep and speedup; the top is the first
+names = [x["backend"] for x in b["backends"]]
+assert "cpu" in names and b["backend"] == names[0], names
+assert b["best_traces_per_s"] == b["backends"][0]["best_traces_per_s"]
+for x in b["backends"]:
+    assert x["device"] and x["driver"] and x["fft_backend"] and [p["batch"] for p in x["batches"]] == [1, 4], x
+    assert all(p["traces_per_s"] > 0 for p in x["batches"]) and x["speedup_vs_neuron_median"] > 0, x
 ' "$tmp/bench.json"
+
+"$noble" bench population --quick --json --backend cpu --checkpoint "$tmp/run/best.h5" --dataset "$mini" \
+  --batches 2 > "$tmp/cpu.json" 2> /dev/null
+check "--backend cpu: the CPU backend alone" $py -c '
+import json, sys
+b = json.load(open(sys.argv[1]))
+assert [x["backend"] for x in b["backends"]] == ["cpu"] and b["device_type"] == "CPU", b
+assert b["backends"][0]["threads"] >= 1
+' "$tmp/cpu.json"
 
 "$noble" bench population --quick --checkpoint "$tmp/run/best.h5" --dataset "$mini" --batches 2 \
   > "$tmp/bench.txt" 2> "$tmp/bench2.err"
@@ -58,5 +74,6 @@ expect 1 "checkpoint $tmp/missing.h5 does not exist" -- \
   "$noble" bench population --quick --checkpoint "$tmp/missing.h5" --dataset "$mini"
 expect 2 "unknown argument '--bogus'" -- "$noble" bench population --bogus
 expect 2 "--rounds 0: expected an integer from 1 to" -- "$noble" bench population --rounds 0
+expect 2 "--backend gpu: expected all, auto, vulkan or cpu" -- "$noble" bench population --backend gpu
 
 finish

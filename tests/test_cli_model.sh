@@ -97,6 +97,32 @@ for k in ["forward_traces_per_s", "train_traces_per_s", "peak_device_mib", "ceil
     assert isinstance(b.get(k), (int, float)) and b[k] > 0, (k, b.get(k))
 assert b["parameters"] == 1803001 and b["length"] == 520
 assert sum(1 for k in b if k.endswith("_efficiency")) >= 20
+# every backend present, each with its own ceilings, sweep and op table; the
+# top-level figures are the first (the default) backend'"'"'s
+names = [x["backend"] for x in b["backends"]]
+assert "cpu" in names and len(set(names)) == len(names), names
+assert b["backends_measured"] == ", ".join(names)
+assert b["backend"] == names[0] and b["forward_traces_per_s"] == b["backends"][0]["forward_traces_per_s"]
+assert sum(x["default_backend"] for x in b["backends"]) <= 1
+for x in b["backends"]:
+    for k in ["forward_b1_traces_per_s", "train_b2_traces_per_s", "forward_traces_per_s", "peak_device_mib",
+              "ceiling_copy_shader_gbps", "ceiling_fma_fp32_gflops", "op_spectral_r2c_ms", "op_adamw_efficiency"]:
+        assert isinstance(x.get(k), (int, float)) and x[k] > 0, (x["backend"], k, x.get(k))
+    assert x["device"] and x["driver"] and x["fft_backend"], x
+    assert "forward_vs_torch_ratio" not in x, "no PyTorch with --no-torch"
 ' "$tmp/bench.json"
+
+"$noble" bench operator --quick --no-torch --json --backend cpu --batches 1 > "$tmp/bench-cpu.json" 2> "$tmp/bench.err"
+check "bench operator --backend cpu measures the CPU backend alone" $py -c '
+import json, sys
+b = json.load(open(sys.argv[1]))
+assert [x["backend"] for x in b["backends"]] == ["cpu"] and b["backend"] == "cpu", b["backends_measured"]
+x = b["backends"][0]
+assert x["device_type"] == "CPU" and x["threads"] >= 1 and x["simd"], x
+' "$tmp/bench-cpu.json"
+"$noble" bench operator --quick --no-torch --backend cpu --batches 1 > "$tmp/bench-cpu.txt" 2>&1
+check "the text names the CPU backend ceilings as the cores own" grep -q "the cores' copy" "$tmp/bench-cpu.txt"
+check "no GPU timestamps on the CPU backend" test "$(grep -c "GPU" "$tmp/bench-cpu.txt")" -eq 0
+expect 2 "--backend metal: expected all, auto, vulkan or cpu" -- "$noble" bench operator --backend metal
 
 finish
