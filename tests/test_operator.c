@@ -466,10 +466,58 @@ static void loop_cap(nb_context *ctx)
     nm_model_destroy(m);
 }
 
+/* The CPU backend gives the same bits for any number of threads: its tasks
+ * are cut by the shapes, never by the thread count (docs/architecture.md).
+ * One training step of the NOBLE preset (short length) on 1, 2 and 3
+ * threads: the loss, the gradients and the parameters after AdamW compared
+ * bit for bit. */
+static void thread_counts(void)
+{
+    nm_config c;
+    REQUIRE_OK(nm_config_preset("noble", &c));
+    c.length = 520;
+    const uint32_t B = 3;
+    run r;
+    setup(&r, &c, B, 21);
+    float *g[3], *p[3];
+    double loss[3];
+    for (uint32_t t = 0; t < 3; t++) {
+        nb_context_options o;
+        nb_context_options_default(&o);
+        o.backend = NB_BACKEND_CPU;
+        o.threads = t + 1;
+        nb_context *cx;
+        REQUIRE_OK(nb_context_create(&o, &cx));
+        nm_model *m;
+        REQUIRE_OK(nm_model_create(cx, &c, B, 1, &m));
+        REQUIRE_OK(nm_model_set_params(m, r.pf));
+        nm_adamw opt;
+        nm_adamw_default(&opt);
+        REQUIRE_OK(nm_model_train_step(m, r.xf, r.tf, B, 4, &opt, 1, &loss[t]));
+        g[t] = malloc(r.P * 4);
+        p[t] = malloc(r.P * 4);
+        REQUIRE_OK(nm_model_get_grads(m, g[t]));
+        REQUIRE_OK(nm_model_get_params(m, p[t]));
+        nm_model_destroy(m);
+        nb_context_destroy(cx);
+    }
+    for (uint32_t t = 1; t < 3; t++)
+        CHECK(loss[t] == loss[0] && memcmp(g[t], g[0], r.P * 4) == 0 && memcmp(p[t], p[0], r.P * 4) == 0,
+              "CPU backend: %u threads give other bits than 1 (loss %.17g vs %.17g)", t + 1, loss[t], loss[0]);
+    printf("CPU backend: one training step on 1, 2 and 3 threads: the same bits (loss %.9f)\n", loss[0]);
+    for (uint32_t t = 0; t < 3; t++) {
+        free(g[t]);
+        free(p[t]);
+    }
+    teardown(&r);
+}
+
 int main(void)
 {
     nb_context *ctx = nbt_context();
     loop_cap(ctx);
+    if (nb_context_backend(ctx) == NB_BACKEND_CPU)
+        thread_counts();
     nm_config small = {.in_channels = 2, .out_channels = 1, .width = 4, .blocks = 2, .modes = 5, .length = 64,
                        .lifting_channels = 6, .projection_channels = 8, .mlp_channels = 3, .grid = 1};
     compare(ctx, &small, 3, 2, "small model");
