@@ -276,6 +276,15 @@ static uint32_t wgrad_chunk(const nm_model *m, uint32_t cin, uint32_t cout)
     return chunk < dflt ? (uint32_t)chunk : dflt;
 }
 
+/* The partial rows each chunk of a cin -> cout weight gradient writes. */
+static uint32_t wgrad_phases(const nm_model *m, uint32_t cin, uint32_t cout)
+{
+    uint32_t two, twi, ph;
+    int dot;
+    wgrad_shape(m, cin, cout, &two, &twi, &dot, &ph);
+    return ph;
+}
+
 /* Each linear layer whose weight gradient the model takes: cin, cout. */
 static uint32_t wgrad_layers(const nm_model *m, uint32_t io[][2])
 {
@@ -321,9 +330,7 @@ static nb_status loop_plan(nm_model *m)
         uint32_t io[8][2];
         uint32_t nl = wgrad_layers(m, io);
         for (uint32_t i = 0; i < nl; i++) {
-            uint32_t two, twi, ph, chunk = wgrad_chunk(m, io[i][0], io[i][1]);
-            int dot;
-            wgrad_shape(m, io[i][0], io[i][1], &two, &twi, &dot, &ph);
+            const uint32_t chunk = wgrad_chunk(m, io[i][0], io[i][1]), ph = wgrad_phases(m, io[i][0], io[i][1]);
             uint64_t rows_fit = budget / ph * chunk / N; /* partial rows: cdiv(b N, chunk) ph */
             if (rows_fit < fit)
                 fit = rows_fit;
@@ -360,9 +367,7 @@ static nb_status loop_plan(nm_model *m)
         uint32_t io[8][2];
         uint32_t nl = wgrad_layers(m, io);
         for (uint32_t i = 0; i < nl; i++) {
-            uint32_t two, twi, ph, chunk = wgrad_chunk(m, io[i][0], io[i][1]);
-            int dot;
-            wgrad_shape(m, io[i][0], io[i][1], &two, &twi, &dot, &ph);
+            const uint32_t chunk = wgrad_chunk(m, io[i][0], io[i][1]), ph = wgrad_phases(m, io[i][0], io[i][1]);
             char label[64];
             snprintf(label, sizeof label, "weight gradient of a %u -> %u layer", io[i][0], io[i][1]);
             nb_status s = loop_check(m, "linear_bwd_w", label, it_wgrad(m, io[i][0], io[i][1], chunk));

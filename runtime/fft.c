@@ -45,41 +45,6 @@ struct nb_fft {
 static pthread_mutex_t fftw_lock = PTHREAD_MUTEX_INITIALIZER;
 static int fftw_threads_ready;
 
-/* An FFTW plan of p's shape (fftwf_plan or fftw_plan as void *), NULL when
- * FFTW refuses. FFTW_ESTIMATE: planning in milliseconds; FFTW_MEASURE
- * would take minutes at these batches for a few percent. */
-static void *host_plan(const nb_fft *p, unsigned flags)
-{
-    const int n = (int)p->n, nc = (int)(p->n / 2 + 1), batch = (int)p->batch;
-    const size_t es = p->prec == NB_FP64 ? 8 : 4;
-    void *re = fftw_malloc(p->batch * p->n * es), *cx = fftw_malloc(p->batch * (p->n / 2 + 1) * 2 * es);
-    void *plan = NULL;
-    pthread_mutex_lock(&fftw_lock);
-    if (!fftw_threads_ready) {
-        fftwf_init_threads();
-        fftw_init_threads();
-        fftw_threads_ready = 1;
-    }
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = cores > 0 ? (int)cores : 1;
-    flags |= FFTW_ESTIMATE;
-    if (re && cx && p->prec == NB_FP32) {
-        fftwf_plan_with_nthreads(threads);
-        plan = p->kind == NB_FFT_R2C
-                   ? (void *)fftwf_plan_many_dft_r2c(1, &n, batch, re, NULL, 1, n, cx, NULL, 1, nc, flags)
-                   : (void *)fftwf_plan_many_dft_c2r(1, &n, batch, cx, NULL, 1, nc, re, NULL, 1, n, flags);
-    } else if (re && cx) {
-        fftw_plan_with_nthreads(threads);
-        plan = p->kind == NB_FFT_R2C
-                   ? (void *)fftw_plan_many_dft_r2c(1, &n, batch, re, NULL, 1, n, cx, NULL, 1, nc, flags)
-                   : (void *)fftw_plan_many_dft_c2r(1, &n, batch, cx, NULL, 1, nc, re, NULL, 1, n, flags);
-    }
-    pthread_mutex_unlock(&fftw_lock);
-    fftw_free(re);
-    fftw_free(cx);
-    return plan;
-}
-
 /* FFTW's wisdom (its measured plans) lives in the cache directory, one file
  * per precision: planned once per machine, then read. Called with fftw_lock. */
 static int wisdom_loaded[2];
@@ -120,40 +85,56 @@ static void wisdom_save(const nb_context *ctx, int f64)
     }
 }
 
-/* A one-thread plan of `rows` rows of p's shape: measured where wisdom can
- * be kept (the cache directory), estimated where not. */
-static void *chunk_plan(const nb_fft *p, uint64_t rows)
+/* An FFTW plan (fftwf_plan or fftw_plan as void *) of `rows` rows of p's
+ * shape on `threads` of FFTW's own threads, NULL when FFTW refuses. Called
+ * with wisdom (the CPU backend) the plan is measured where wisdom can be kept
+ * in the cache directory and estimated where not; without, it is estimated
+ * (the host path of a Vulkan CPU device: FFTW_MEASURE would take minutes at
+ * its batches for a few percent). */
+static void *make_plan(const nb_fft *p, uint64_t rows, int threads, unsigned flags, int wisdom)
 {
     const int n = (int)p->n, nc = (int)(p->n / 2 + 1), b = (int)rows, f64 = p->prec == NB_FP64;
     const size_t es = f64 ? 8 : 4;
     void *re = fftw_malloc(rows * p->n * es), *cx = fftw_malloc(rows * (p->n / 2 + 1) * 2 * es);
     void *plan = NULL;
-    unsigned flags = p->ctx->kern.cache_dir[0] ? FFTW_MEASURE : FFTW_ESTIMATE;
     pthread_mutex_lock(&fftw_lock);
     if (!fftw_threads_ready) {
         fftwf_init_threads();
         fftw_init_threads();
         fftw_threads_ready = 1;
     }
-    wisdom_load(p->ctx, f64);
+    if (wisdom)
+        wisdom_load(p->ctx, f64);
+    const int measure = wisdom && p->ctx->kern.cache_dir[0];
+    flags |= measure ? FFTW_MEASURE : FFTW_ESTIMATE;
     if (re && cx && !f64) {
-        fftwf_plan_with_nthreads(1);
+        fftwf_plan_with_nthreads(threads);
         plan = p->kind == NB_FFT_R2C
                    ? (void *)fftwf_plan_many_dft_r2c(1, &n, b, re, NULL, 1, n, cx, NULL, 1, nc, flags)
                    : (void *)fftwf_plan_many_dft_c2r(1, &n, b, cx, NULL, 1, nc, re, NULL, 1, n, flags);
     } else if (re && cx) {
-        fftw_plan_with_nthreads(1);
+        fftw_plan_with_nthreads(threads);
         plan = p->kind == NB_FFT_R2C
                    ? (void *)fftw_plan_many_dft_r2c(1, &n, b, re, NULL, 1, n, cx, NULL, 1, nc, flags)
                    : (void *)fftw_plan_many_dft_c2r(1, &n, b, cx, NULL, 1, nc, re, NULL, 1, n, flags);
     }
-    if (plan && flags == FFTW_MEASURE)
+    if (plan && measure)
         wisdom_save(p->ctx, f64);
     pthread_mutex_unlock(&fftw_lock);
     fftw_free(re);
     fftw_free(cx);
     return plan;
 }
+
+/* The host path of a Vulkan CPU device: the whole batch, FFTW's threads. */
+static void *host_plan(const nb_fft *p, unsigned flags)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return make_plan(p, p->batch, cores > 0 ? (int)cores : 1, flags, 0);
+}
+
+/* The CPU backend: one-thread plans of `rows` rows, run on the pool. */
+static void *chunk_plan(const nb_fft *p, uint64_t rows) { return make_plan(p, rows, 1, 0, 1); }
 
 typedef struct chunk_job {
     const nb_fft *p;
