@@ -430,14 +430,9 @@ nb_status nb__cpu_kernel_create(nb_context *ctx, const nb_kernel_desc *d, nb_ker
     nb_cpu_kernel_fn fn = lookup(d->name);
     if (!fn)
         return nb__fail(NB_ERR_UNSUPPORTED, "kernel '%s' has no CPU implementation (nb_cpu_kernel_register)", d->name);
-    nb_kernel *k = calloc(1, sizeof *k);
+    nb_kernel *k = nb__kernel_new(ctx, d);
     if (!k)
         return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
-    k->ctx = ctx;
-    snprintf(k->name, sizeof k->name, "%s", d->name);
-    k->n_bindings = d->n_bindings;
-    memcpy(k->access, d->access, sizeof k->access);
-    k->push_bytes = d->push_bytes;
     k->cpu_fn = fn;
     k->nspec = d->n_spec;
     memcpy(k->spec_id, d->spec_id, sizeof k->spec_id);

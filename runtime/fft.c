@@ -54,16 +54,21 @@ static void wisdom_path(const nb_context *ctx, int f64, char *out, size_t cap)
     snprintf(out, cap, "%s/fftw-wisdom-%s.txt", ctx->kern.cache_dir, f64 ? "f64" : "f32");
 }
 
+static void wisdom_import(int f64, const char *path)
+{
+    if (f64)
+        fftw_import_wisdom_from_filename(path);
+    else
+        fftwf_import_wisdom_from_filename(path);
+}
+
 static void wisdom_load(const nb_context *ctx, int f64)
 {
     if (wisdom_loaded[f64] || !ctx->kern.cache_dir[0])
         return;
     char path[1200];
     wisdom_path(ctx, f64, path, sizeof path);
-    if (f64)
-        fftw_import_wisdom_from_filename(path);
-    else
-        fftwf_import_wisdom_from_filename(path);
+    wisdom_import(f64, path);
     wisdom_loaded[f64] = 1;
 }
 
@@ -73,11 +78,7 @@ static void wisdom_save(const nb_context *ctx, int f64)
         return;
     char path[1200];
     wisdom_path(ctx, f64, path, sizeof path);
-    /* what other processes measured meanwhile joins ours (FFTW keeps both) */
-    if (f64)
-        fftw_import_wisdom_from_filename(path);
-    else
-        fftwf_import_wisdom_from_filename(path);
+    wisdom_import(f64, path); /* what other processes measured meanwhile joins ours */
     char *w = f64 ? fftw_export_wisdom_to_string() : fftwf_export_wisdom_to_string();
     if (w) {
         (void)nb__write_atomic(path, w, strlen(w)); /* an unwritable cache only costs time */

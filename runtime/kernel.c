@@ -151,6 +151,19 @@ static void pipeline_cache_path(const nb_context *ctx, char *out, size_t cap)
              ctx->info.driver_version, hex);
 }
 
+nb_kernel *nb__kernel_new(nb_context *ctx, const nb_kernel_desc *d)
+{
+    nb_kernel *k = calloc(1, sizeof *k);
+    if (!k)
+        return NULL;
+    k->ctx = ctx;
+    snprintf(k->name, sizeof k->name, "%s", d->name);
+    k->n_bindings = d->n_bindings;
+    memcpy(k->access, d->access, sizeof k->access);
+    k->push_bytes = d->push_bytes;
+    return k;
+}
+
 /* The CPU backend keeps only FFTW's wisdom in the cache directory. */
 void nb__cache_dir_init(nb_context *ctx, const char *cache_dir)
 {
@@ -603,16 +616,11 @@ nb_status nb_kernel_create(nb_context *ctx, const nb_kernel_desc *d, nb_kernel *
         free(code.p);
         return s;
     }
-    nb_kernel *k = calloc(1, sizeof *k);
+    nb_kernel *k = nb__kernel_new(ctx, d);
     if (!k) {
         free(code.p);
         return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
     }
-    k->ctx = ctx;
-    snprintf(k->name, sizeof k->name, "%s", d->name);
-    k->n_bindings = d->n_bindings;
-    memcpy(k->access, d->access, sizeof k->access);
-    k->push_bytes = d->push_bytes;
 
     uint32_t *w = NULL;
     size_t nw = 0;

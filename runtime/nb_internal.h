@@ -96,6 +96,9 @@ static inline VkDescriptorType nb__descriptor_type(nb_access a)
 nb_status nb__buffer_texel_view(nb_buffer *b, VkBufferView *out);
 
 nb_status nb__kernels_init(nb_context *ctx, const char *cache_dir);
+/* A kernel with the description's name, bindings and push size, for either
+ * backend to complete; NULL when out of memory. */
+nb_kernel *nb__kernel_new(nb_context *ctx, const nb_kernel_desc *d);
 /* The cache directory alone (the CPU backend: FFTW's wisdom). */
 void nb__cache_dir_init(nb_context *ctx, const char *cache_dir);
 /* Writes a file through a temporary name and a rename; 0 on success. */
