@@ -25,6 +25,41 @@ static nb_status load_vulkan(void)
     return NB_OK;
 }
 
+const char *nb__vk_result_name(VkResult r)
+{
+    switch (r) {
+    case VK_SUCCESS: return "VK_SUCCESS";
+    case VK_NOT_READY: return "VK_NOT_READY";
+    case VK_TIMEOUT: return "VK_TIMEOUT";
+    case VK_INCOMPLETE: return "VK_INCOMPLETE";
+    case VK_ERROR_OUT_OF_HOST_MEMORY: return "VK_ERROR_OUT_OF_HOST_MEMORY";
+    case VK_ERROR_OUT_OF_DEVICE_MEMORY: return "VK_ERROR_OUT_OF_DEVICE_MEMORY";
+    case VK_ERROR_INITIALIZATION_FAILED: return "VK_ERROR_INITIALIZATION_FAILED";
+    case VK_ERROR_DEVICE_LOST: return "VK_ERROR_DEVICE_LOST";
+    case VK_ERROR_MEMORY_MAP_FAILED: return "VK_ERROR_MEMORY_MAP_FAILED";
+    case VK_ERROR_LAYER_NOT_PRESENT: return "VK_ERROR_LAYER_NOT_PRESENT";
+    case VK_ERROR_EXTENSION_NOT_PRESENT: return "VK_ERROR_EXTENSION_NOT_PRESENT";
+    case VK_ERROR_FEATURE_NOT_PRESENT: return "VK_ERROR_FEATURE_NOT_PRESENT";
+    case VK_ERROR_INCOMPATIBLE_DRIVER: return "VK_ERROR_INCOMPATIBLE_DRIVER";
+    case VK_ERROR_TOO_MANY_OBJECTS: return "VK_ERROR_TOO_MANY_OBJECTS";
+    case VK_ERROR_FORMAT_NOT_SUPPORTED: return "VK_ERROR_FORMAT_NOT_SUPPORTED";
+    case VK_ERROR_FRAGMENTED_POOL: return "VK_ERROR_FRAGMENTED_POOL";
+    case VK_ERROR_OUT_OF_POOL_MEMORY: return "VK_ERROR_OUT_OF_POOL_MEMORY";
+    case VK_ERROR_INVALID_SHADER_NV: return "VK_ERROR_INVALID_SHADER_NV";
+    default: return "VkResult (unknown)";
+    }
+}
+
+nb_status nb__vkfail(VkResult r, const char *what)
+{
+    nb_status s = NB_ERR_VULKAN;
+    if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY)
+        s = NB_ERR_OUT_OF_MEMORY;
+    else if (r == VK_ERROR_DEVICE_LOST)
+        s = NB_ERR_DEVICE_LOST;
+    return nb__fail(s, "%s failed: %s (%d)", what, nb__vk_result_name(r), (int)r);
+}
+
 static int has_layer(const char *name)
 {
     uint32_t n = 0;
@@ -101,25 +136,6 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation(
         }
     }
     return VK_FALSE;
-}
-
-uint32_t nb_validation_count(const nb_context *ctx) { return ctx->validation_count; }
-
-const char *nb_validation_message(const nb_context *ctx, uint32_t i)
-{
-    if (i >= NB_MAX_VALIDATION_KEPT || i >= ctx->validation_count || !ctx->validation_msgs[i])
-        return "";
-    return ctx->validation_msgs[i];
-}
-
-int nb_context_validation_enabled(const nb_context *ctx) { return ctx->validation; }
-
-nb_status nb_context_check(nb_context *ctx)
-{
-    if (ctx->validation_count == 0)
-        return NB_OK;
-    return nb__fail(NB_ERR_VALIDATION, "%u validation message(s); first: %s",
-                    ctx->validation_count, nb_validation_message(ctx, 0));
 }
 
 /* ---------------------------------------------------------------- instance */
@@ -242,28 +258,6 @@ static nb_device_type map_type(VkPhysicalDeviceType t)
     case VK_PHYSICAL_DEVICE_TYPE_CPU: return NB_DEVICE_CPU;
     default: return NB_DEVICE_OTHER;
     }
-}
-
-const char *nb_device_type_name(nb_device_type t)
-{
-    switch (t) {
-    case NB_DEVICE_DISCRETE: return "discrete GPU";
-    case NB_DEVICE_INTEGRATED: return "integrated GPU";
-    case NB_DEVICE_VIRTUAL: return "virtual GPU";
-    case NB_DEVICE_CPU: return "CPU";
-    default: return "other";
-    }
-}
-
-void nb_subgroup_ops_string(uint32_t ops, char *buf, size_t cap)
-{
-    static const char *names[] = {"basic", "vote", "arithmetic", "ballot",
-                                  "shuffle", "shuffle_relative", "clustered", "quad"};
-    size_t at = 0;
-    buf[0] = 0;
-    for (uint32_t i = 0; i < 8 && at < cap; i++)
-        if (ops & (1u << i))
-            at += (size_t)snprintf(buf + at, cap - at, "%s%s", at ? "," : "", names[i]);
 }
 
 static int compute_queue_family(VkPhysicalDevice pd, uint32_t *family, uint32_t *ts_bits)
@@ -540,56 +534,6 @@ nb_status nb_device_choose(uint32_t *index)
 
 /* ---------------------------------------------------------------- context */
 
-const char *nb_fft_backend_name(nb_fft_backend b)
-{
-    return b == NB_FFT_HOST ? "host (FFTW)" : b == NB_FFT_VKFFT ? "VkFFT" : "auto";
-}
-
-nb_fft_backend nb_context_fft_backend(const nb_context *ctx)
-{
-    return ctx && ctx->fft.host ? NB_FFT_HOST : NB_FFT_VKFFT;
-}
-
-/* The FFT backend: asked for, else NOBLE_FFT, else by device (nb_fft_backend). */
-nb_status nb__choose_fft(nb_context *ctx, nb_fft_backend want)
-{
-    if (want == NB_FFT_AUTO) {
-        const char *e = getenv("NOBLE_FFT");
-        if (e && *e && strcmp(e, "auto") != 0) {
-            if (strcmp(e, "vkfft") == 0)
-                want = NB_FFT_VKFFT;
-            else if (strcmp(e, "host") == 0)
-                want = NB_FFT_HOST;
-            else
-                return nb__fail(NB_ERR_INVALID_ARGUMENT, "NOBLE_FFT='%s': use auto, vkfft or host", e);
-        }
-    }
-    if (want != NB_FFT_AUTO && want != NB_FFT_VKFFT && want != NB_FFT_HOST)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "unknown FFT backend %d", (int)want);
-    if (ctx->backend == NB_BACKEND_CPU) {
-        if (want == NB_FFT_VKFFT)
-            return nb__fail(NB_ERR_UNSUPPORTED, "the CPU backend has no VkFFT: its FFTs are FFTW's (NOBLE_FFT=host "
-                                                "or auto)");
-        ctx->fft.host = 1;
-        return NB_OK;
-    }
-    if (want == NB_FFT_HOST && !ctx->mem.device_mappable)
-        return nb__fail(NB_ERR_UNSUPPORTED,
-                        "the host FFT needs device memory that the host can map, and '%s' has none (use vkfft)",
-                        ctx->info.name);
-    if (want == NB_FFT_AUTO)
-        want = ctx->info.type == NB_DEVICE_CPU && ctx->mem.device_mappable ? NB_FFT_HOST : NB_FFT_VKFFT;
-    ctx->fft.host = want == NB_FFT_HOST;
-    return NB_OK;
-}
-
-void nb_context_options_default(nb_context_options *o)
-{
-    memset(o, 0, sizeof *o);
-    o->device_index = -1;
-    o->validation = -1;
-}
-
 static int env_validation(void)
 {
     const char *v = getenv("NOBLE_VALIDATE");
@@ -650,59 +594,13 @@ static nb_status make_device(nb_context *ctx)
     return NB_OK;
 }
 
-/* NOBLE_BACKEND: auto (or unset), vulkan or cpu; anything else is refused. */
-static nb_status env_backend(nb_backend *out)
+/* A Vulkan context for api.c's nb_context_create; *out stays NULL (and the
+ * status NB_OK) where AUTO should take the CPU backend instead. */
+nb_status nb__vk_context_create(const nb_context_options *opt, nb_backend want, nb_context **out)
 {
-    const char *v = getenv("NOBLE_BACKEND");
-    *out = NB_BACKEND_AUTO;
-    if (!v || !*v || strcmp(v, "auto") == 0)
-        return NB_OK;
-    if (strcmp(v, "vulkan") == 0)
-        *out = NB_BACKEND_VULKAN;
-    else if (strcmp(v, "cpu") == 0)
-        *out = NB_BACKEND_CPU;
-    else
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "NOBLE_BACKEND='%s': expected auto, vulkan or cpu", v);
-    return NB_OK;
-}
-
-static nb_status cpu_context(const nb_context_options *opt, nb_context **out)
-{
-    nb_context *ctx = calloc(1, sizeof *ctx);
-    if (!ctx)
-        return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory creating a context");
-    ctx->backend = NB_BACKEND_CPU;
-    nb_status s = nb__cpu_context_init(ctx, opt);
-    if (s) {
-        nb_context_destroy(ctx);
-        return s;
-    }
-    *out = ctx;
-    return NB_OK;
-}
-
-nb_status nb_context_create(const nb_context_options *opt, nb_context **out)
-{
-    nb_context_options def;
-    if (!out)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_context_create: out is NULL");
-    *out = NULL;
-    if (!opt) {
-        nb_context_options_default(&def);
-        opt = &def;
-    }
-    nb_backend want = opt->backend;
-    nb_status s = want == NB_BACKEND_AUTO ? env_backend(&want) : NB_OK;
+    nb_status s = load_vulkan();
     if (s)
-        return s;
-    if (want == NB_BACKEND_CPU)
-        return cpu_context(opt, out);
-    s = load_vulkan();
-    if (s) {
-        if (want == NB_BACKEND_AUTO) /* no Vulkan loader: the CPU backend */
-            return cpu_context(opt, out);
-        return s;
-    }
+        return want == NB_BACKEND_AUTO ? NB_OK : s; /* no Vulkan loader: the CPU backend */
     nb_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory creating a context");
@@ -745,7 +643,7 @@ nb_status nb_context_create(const nb_context_options *opt, nb_context **out)
     free(pds);
     if (cpu_only) {
         nb_context_destroy(ctx);
-        return cpu_context(opt, out);
+        return NB_OK;
     }
     if (s)
         goto fail;
@@ -772,21 +670,15 @@ fail:
     if (want == NB_BACKEND_AUTO && !ctx->device && (s == NB_ERR_NO_DEVICE || s == NB_ERR_VULKAN) &&
         opt->device_index < 0 && !getenv("NOBLE_DEVICE")) {
         nb_context_destroy(ctx);
-        return cpu_context(opt, out);
+        return NB_OK;
     }
     nb_context_destroy(ctx);
     return s;
 }
 
-void nb_context_destroy(nb_context *ctx)
+/* The Vulkan half of nb_context_destroy (api.c), which frees ctx. */
+void nb__vk_context_destroy(nb_context *ctx)
 {
-    if (!ctx)
-        return;
-    if (ctx->backend == NB_BACKEND_CPU) {
-        nb__cpu_context_destroy(ctx);
-        free(ctx);
-        return;
-    }
     if (ctx->device) {
         vkDeviceWaitIdle(ctx->device);
         nb__fft_destroy_all(ctx);
@@ -802,13 +694,8 @@ void nb_context_destroy(nb_context *ctx)
         ctx->destroy_messenger(ctx->instance, ctx->messenger, NULL);
     if (ctx->instance)
         vkDestroyInstance(ctx->instance, NULL);
-    for (int i = 0; i < NB_MAX_VALIDATION_KEPT; i++)
-        free(ctx->validation_msgs[i]);
-    free(ctx);
 }
 
-const nb_device_info *nb_context_device(const nb_context *ctx) { return &ctx->info; }
-nb_backend nb_context_backend(const nb_context *ctx) { return ctx->backend; }
 void *nb_context_vk_instance(nb_context *ctx) { return (void *)ctx->instance; }
 void *nb_context_vk_device(nb_context *ctx) { return (void *)ctx->device; }
 

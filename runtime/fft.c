@@ -256,6 +256,7 @@ uint64_t nb__fft_complex_bytes(const nb_fft *p) { return p->batch * (p->n / 2 + 
 
 uint32_t nb_fft_plans_cached(const nb_context *ctx) { return ctx->fft.n; }
 
+#ifdef NOBLE_HAVE_VULKAN
 static nb_status make_app(nb_fft *p, nb_buffer *real, nb_buffer *cplx, const void *load, int save,
                           nb_vkfft **out)
 {
@@ -287,6 +288,7 @@ static nb_status make_app(nb_fft *p, nb_buffer *real, nb_buffer *cplx, const voi
                     (unsigned long long)p->batch, nb__vkfft_error_name(r), r, msg[0] ? "; VkFFT said: " : "",
                     msg);
 }
+#endif
 
 static void plan_free(nb_fft *p)
 {
@@ -294,8 +296,10 @@ static void plan_free(nb_fft *p)
     host_plan_destroy(p, p->hplan_unaligned);
     host_plan_destroy(p, p->cplan);
     host_plan_destroy(p, p->ctail);
+#ifdef NOBLE_HAVE_VULKAN
     for (uint32_t i = 0; i < p->nb; i++)
         nb__vkfft_destroy(p->b[i].app);
+#endif
     free(p->b);
     free(p->saved);
     free(p);
@@ -371,6 +375,10 @@ nb_status nb_fft_plan(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind k
         *out = p;
         return NB_OK;
     }
+#ifndef NOBLE_HAVE_VULKAN
+    plan_free(p);
+    return nb__no_vulkan();
+#else
     /* Compile once against scratch buffers, keep the binaries, and load
      * them for every pair of buffers the plan is later used with. */
     nb_buffer *real = NULL, *cplx = NULL;
@@ -400,8 +408,10 @@ nb_status nb_fft_plan(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind k
     ctx->fft.n++;
     *out = p;
     return NB_OK;
+#endif
 }
 
+#ifdef NOBLE_HAVE_VULKAN
 nb_status nb__fft_record(nb_fft *p, VkCommandBuffer cmd, nb_buffer *in, nb_buffer *out)
 {
     nb_buffer *real = p->kind == NB_FFT_R2C ? in : out;
@@ -440,6 +450,7 @@ void nb__fft_forget_buffer(nb_context *ctx, uint64_t id)
             }
         }
 }
+#endif
 
 void nb__fft_destroy_all(nb_context *ctx)
 {

@@ -37,105 +37,11 @@ const char *nb_shader_source(const char *name)
     return NULL;
 }
 
-uint64_t nb__hash64(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 /* ----------------------------------------------------------- glslang once */
 
 static pthread_once_t g_glslang_once = PTHREAD_ONCE_INIT;
 static int g_glslang_ok;
 static void glslang_once(void) { g_glslang_ok = glslang_initialize_process(); }
-
-/* ------------------------------------------------------------- cache files */
-
-static int mkdir_p(const char *path)
-{
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
-/* Writes data to path through a temporary file and a rename, so no reader
- * ever sees half a file. Returns 0 on success. */
-static int write_atomic(const char *path, const void *a, size_t na, const void *b, size_t nb,
-                        const void *c, size_t nc)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return -1;
-    int ok = fwrite(a, 1, na, f) == na && (nb == 0 || fwrite(b, 1, nb, f) == nb) &&
-             (nc == 0 || fwrite(c, 1, nc, f) == nc);
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-static void *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    void *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long len = ftell(f);
-        if (len > 0 && fseek(f, 0, SEEK_SET) == 0) {
-            buf = malloc((size_t)len);
-            if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-                free(buf);
-                buf = NULL;
-            }
-            *n = (size_t)len;
-        }
-    }
-    fclose(f);
-    return buf;
-}
-
-static void resolve_cache_dir(const char *opt, char *out, size_t cap)
-{
-    out[0] = 0;
-    if (opt) {
-        if (*opt)
-            snprintf(out, cap, "%s", opt);
-        return;
-    }
-    const char *e = getenv("NOBLE_CACHE_DIR");
-    if (e) {
-        if (*e)
-            snprintf(out, cap, "%s", e);
-        return;
-    }
-    e = getenv("XDG_CACHE_HOME");
-    if (e && *e) {
-        snprintf(out, cap, "%s/noble", e);
-        return;
-    }
-    e = getenv("HOME");
-    if (e && *e)
-        snprintf(out, cap, "%s/.cache/noble", e);
-}
 
 static void uuid_hex(const uint8_t *u, char *out)
 {
@@ -151,46 +57,20 @@ static void pipeline_cache_path(const nb_context *ctx, char *out, size_t cap)
              ctx->info.driver_version, hex);
 }
 
-nb_kernel *nb__kernel_new(nb_context *ctx, const nb_kernel_desc *d)
-{
-    nb_kernel *k = calloc(1, sizeof *k);
-    if (!k)
-        return NULL;
-    k->ctx = ctx;
-    snprintf(k->name, sizeof k->name, "%s", d->name);
-    k->n_bindings = d->n_bindings;
-    memcpy(k->access, d->access, sizeof k->access);
-    k->push_bytes = d->push_bytes;
-    return k;
-}
-
-/* The CPU backend keeps only FFTW's wisdom in the cache directory. */
-void nb__cache_dir_init(nb_context *ctx, const char *cache_dir)
-{
-    nb_kernels *k = &ctx->kern;
-    resolve_cache_dir(cache_dir, k->cache_dir, sizeof k->cache_dir);
-    if (k->cache_dir[0] && mkdir_p(k->cache_dir) != 0)
-        k->cache_dir[0] = 0;
-}
-
-int nb__write_atomic(const char *path, const void *data, size_t n) { return write_atomic(path, data, n, NULL, 0, NULL, 0); }
-
 nb_status nb__kernels_init(nb_context *ctx, const char *cache_dir)
 {
     pthread_once(&g_glslang_once, glslang_once);
     if (!g_glslang_ok)
         return nb__fail(NB_ERR_COMPILE, "glslang_initialize_process failed");
     nb_kernels *k = &ctx->kern;
-    resolve_cache_dir(cache_dir, k->cache_dir, sizeof k->cache_dir);
-    if (k->cache_dir[0] && mkdir_p(k->cache_dir) != 0)
-        k->cache_dir[0] = 0; /* an unwritable cache only costs time */
+    nb__cache_dir_init(ctx, cache_dir); /* an unwritable cache only costs time */
 
     void *data = NULL;
     size_t n = 0;
     if (k->cache_dir[0]) {
         char path[1200];
         pipeline_cache_path(ctx, path, sizeof path);
-        data = read_file(path, &n);
+        data = nb__read_file(path, &n);
         /* Check the header ourselves too: a stale or foreign file is ignored. */
         if (data && n >= 32) {
             const uint32_t *h = data;
@@ -246,7 +126,7 @@ nb_status nb_pipeline_cache_save(nb_context *ctx)
         if (h != k->pipeline_cache_hash) {
             char path[1200];
             pipeline_cache_path(ctx, path, sizeof path);
-            if (write_atomic(path, data, n, NULL, 0, NULL, 0) != 0)
+            if (nb__write_atomic(path, data, n) != 0)
                 s = nb__fail(NB_ERR_IO, "cannot write the pipeline cache %s: %s", path, strerror(errno));
             else
                 k->pipeline_cache_hash = h;
@@ -264,9 +144,6 @@ void nb__kernels_destroy(nb_context *ctx)
     vkDestroyPipelineCache(ctx->device, ctx->kern.pipeline_cache, NULL);
     ctx->kern.pipeline_cache = VK_NULL_HANDLE;
 }
-
-void nb_kernel_stats_get(const nb_context *ctx, nb_kernel_stats *s) { *s = ctx->kern.stats; }
-const char *nb_cache_dir(const nb_context *ctx) { return ctx->kern.cache_dir; }
 
 /* --------------------------------------------------------------- sources */
 
@@ -481,7 +358,7 @@ static void spirv_cache_path(const nb_context *ctx, const strbuf *key, char *out
 static int spirv_cache_load(const char *path, const strbuf *key, uint32_t **words, size_t *nwords)
 {
     size_t n = 0;
-    unsigned char *d = read_file(path, &n);
+    unsigned char *d = nb__read_file(path, &n);
     if (!d)
         return 0;
     int ok = 0;
@@ -520,31 +397,11 @@ static void spirv_cache_store(const char *path, const strbuf *key, const uint32_
     memcpy(h + 8, &klen, 8);
     memcpy(h + 16, key->p, key->n);
     memcpy(h + 16 + key->n, &wn, 8);
-    write_atomic(path, h, hn, w, nw * 4, NULL, 0); /* a failed store only costs time */
+    nb__write_atomic2(path, h, hn, w, nw * 4); /* a failed store only costs time */
     free(h);
 }
 
 /* ---------------------------------------------------------------- kernels */
-
-static nb_status check_desc(const nb_context *ctx, const nb_kernel_desc *d)
-{
-    if (!d || !d->name || !*d->name)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_kernel_create: a kernel needs a name");
-    if (d->n_bindings > NB_MAX_BINDINGS)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "kernel '%s': %u bindings, at most %d", d->name, d->n_bindings,
-                        NB_MAX_BINDINGS);
-    for (uint32_t i = 0; i < d->n_bindings; i++)
-        if (d->access[i] < NB_READ || d->access[i] > NB_TEXEL)
-            return nb__fail(NB_ERR_INVALID_ARGUMENT, "kernel '%s': binding %u has no access mode", d->name, i);
-    if (d->push_bytes % 4 || d->push_bytes > ctx->info.max_push_constants_size)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT,
-                        "kernel '%s': push constants of %u bytes (multiple of 4, at most %u on this device)",
-                        d->name, d->push_bytes, ctx->info.max_push_constants_size);
-    if (d->n_spec > NB_MAX_SPEC)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "kernel '%s': %u specialisation constants, at most %d", d->name,
-                        d->n_spec, NB_MAX_SPEC);
-    return NB_OK;
-}
 
 static nb_status make_pipeline(nb_context *ctx, nb_kernel *k, const nb_kernel_desc *d, const uint32_t *w,
                                size_t nw)
@@ -597,16 +454,10 @@ static nb_status make_pipeline(nb_context *ctx, nb_kernel *k, const nb_kernel_de
     return NB_OK;
 }
 
-nb_status nb_kernel_create(nb_context *ctx, const nb_kernel_desc *d, nb_kernel **out)
+/* After api.c's checks of the description. */
+nb_status nb__vk_kernel_create(nb_context *ctx, const nb_kernel_desc *d, nb_kernel **out)
 {
-    if (!ctx || !out)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_kernel_create: NULL argument");
-    *out = NULL;
-    nb_status s = check_desc(ctx, d);
-    if (s)
-        return s;
-    if (ctx->backend == NB_BACKEND_CPU)
-        return nb__cpu_kernel_create(ctx, d, out);
+    nb_status s;
     const char *src = d->source ? d->source : nb_shader_source(d->name);
     if (!src)
         return nb__fail(NB_ERR_INVALID_ARGUMENT, "no shader named '%s' is embedded (shaders/%s.comp)", d->name,
@@ -659,14 +510,9 @@ done:
     return NB_OK;
 }
 
-void nb_kernel_destroy(nb_kernel *k)
+/* Vulkan's part of nb_kernel_destroy (api.c), which frees k. */
+void nb__vk_kernel_destroy(nb_kernel *k)
 {
-    if (!k)
-        return;
-    if (k->cpu_fn) {
-        free(k);
-        return;
-    }
     VkDevice dev = k->ctx->device;
     if (k->pipeline)
         vkDestroyPipeline(dev, k->pipeline, NULL);
@@ -676,8 +522,4 @@ void nb_kernel_destroy(nb_kernel *k)
         vkDestroyDescriptorSetLayout(dev, k->set_layout, NULL);
     if (k->module)
         vkDestroyShaderModule(dev, k->module, NULL);
-    free(k);
 }
-
-int nb_kernel_from_cache(const nb_kernel *k) { return k->from_cache; }
-const char *nb_kernel_name(const nb_kernel *k) { return k->name; }

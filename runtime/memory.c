@@ -232,17 +232,9 @@ static nb_status new_block(nb_context *ctx, uint32_t type, uint64_t size, nb_blo
     return NB_OK;
 }
 
-nb_status nb_buffer_create(nb_context *ctx, uint64_t bytes, nb_memory_kind kind, nb_buffer **out)
+/* After api.c's checks of the arguments. */
+nb_status nb__vk_buffer_create(nb_context *ctx, uint64_t bytes, nb_memory_kind kind, nb_buffer **out)
 {
-    if (!ctx || !out)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_buffer_create: NULL argument");
-    *out = NULL;
-    if (bytes == 0)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_buffer_create: a buffer of 0 bytes");
-    if (kind != NB_MEM_DEVICE && kind != NB_MEM_HOST)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_buffer_create: unknown memory kind %d", (int)kind);
-    if (ctx->backend == NB_BACKEND_CPU)
-        return nb__cpu_buffer_create(ctx, bytes, kind, out);
     nb_memory *m = &ctx->mem;
     uint32_t type = kind == NB_MEM_DEVICE ? m->type_device : m->type_host;
     uint64_t heap = heap_size(ctx, type);
@@ -337,15 +329,9 @@ fail:
     return s;
 }
 
-void nb_buffer_destroy(nb_buffer *b)
+void nb__vk_buffer_destroy(nb_buffer *b)
 {
-    if (!b)
-        return;
     nb_context *ctx = b->ctx;
-    if (ctx->backend == NB_BACKEND_CPU) {
-        nb__cpu_buffer_destroy(b);
-        return;
-    }
     nb__fft_forget_buffer(ctx, b->id);
     if (b->texel)
         vkDestroyBufferView(ctx->device, b->texel, NULL);
@@ -362,19 +348,7 @@ void nb_buffer_destroy(nb_buffer *b)
     free(b);
 }
 
-uint64_t nb_buffer_size(const nb_buffer *b) { return b->size; }
-void *nb_buffer_map(nb_buffer *b) { return b->mapped; }
 void *nb_buffer_vk_handle(nb_buffer *b) { return (void *)b->buffer; }
-
-static nb_status check_range(const nb_buffer *b, uint64_t offset, uint64_t bytes, const char *what)
-{
-    if (!b)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "%s: NULL buffer", what);
-    if (offset > b->size || bytes > b->size - offset)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "%s: range [%llu, +%llu) outside a buffer of %llu bytes", what,
-                        (unsigned long long)offset, (unsigned long long)bytes, (unsigned long long)b->size);
-    return NB_OK;
-}
 
 static nb_status staging(nb_context *ctx, nb_buffer **out)
 {
@@ -387,7 +361,8 @@ static nb_status staging(nb_context *ctx, nb_buffer **out)
     return NB_OK;
 }
 
-static nb_status staged_copy(nb_buffer *b, uint64_t offset, void *host, uint64_t bytes, int up)
+/* For nb_buffer_upload and nb_buffer_download (api.c) where b is not mapped. */
+nb_status nb__vk_buffer_copy(nb_buffer *b, uint64_t offset, void *host, uint64_t bytes, int up)
 {
     nb_context *ctx = b->ctx;
     nb_buffer *st;
@@ -421,47 +396,15 @@ static nb_status staged_copy(nb_buffer *b, uint64_t offset, void *host, uint64_t
     return NB_OK;
 }
 
-nb_status nb_buffer_upload(nb_buffer *b, uint64_t offset, const void *src, uint64_t bytes)
+void nb__vk_memory_blocks(const nb_context *ctx, uint32_t *blocks, uint64_t *bytes)
 {
-    nb_status s = check_range(b, offset, bytes, "nb_buffer_upload");
-    if (s || bytes == 0)
-        return s;
-    if (!src)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_buffer_upload: NULL source");
-    if (b->mapped) {
-        memcpy((char *)b->mapped + offset, src, bytes);
-        return NB_OK;
-    }
-    return staged_copy(b, offset, (void *)src, bytes, 1);
-}
-
-nb_status nb_buffer_download(nb_buffer *b, uint64_t offset, void *dst, uint64_t bytes)
-{
-    nb_status s = check_range(b, offset, bytes, "nb_buffer_download");
-    if (s || bytes == 0)
-        return s;
-    if (!dst)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_buffer_download: NULL destination");
-    if (b->mapped) {
-        memcpy(dst, (const char *)b->mapped + offset, bytes);
-        return NB_OK;
-    }
-    return staged_copy(b, offset, dst, bytes, 0);
-}
-
-void nb_memory_stats_get(const nb_context *ctx, nb_memory_stats *s)
-{
-    memset(s, 0, sizeof *s);
     for (nb_block *b = ctx->mem.blocks; b; b = b->next) {
-        s->blocks++;
-        s->block_bytes += b->size;
+        (*blocks)++;
+        *bytes += b->size;
     }
-    s->used_bytes = ctx->mem.used;
-    s->peak_used_bytes = ctx->mem.peak;
-    s->buffers = ctx->mem.live;
 }
 
-void nb_memory_trim(nb_context *ctx)
+void nb__vk_memory_trim(nb_context *ctx)
 {
     nb_block **pp = &ctx->mem.blocks;
     while (*pp) {

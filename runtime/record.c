@@ -30,34 +30,27 @@ typedef struct host_op {
     uint32_t op;         /* its op_rec when profiling, else UINT32_MAX */
 } host_op;
 
-struct nb_cmd {
-    nb_context *ctx;
+/* Vulkan's part of a recording (nb_cmd, nb_internal.h, holds what both
+ * backends share: the context, state, stats and profile rows). */
+struct nb_vk_cmd {
     VkCommandBuffer cb;  /* the segment being recorded: cbs[ncb - 1] */
     VkCommandBuffer *cbs;
     uint32_t ncb, alloccb;
     host_op *hops;
     uint32_t nhops, caphops;
     VkFence fence;
-    int recording, submitted_once;
 
     VkDescriptorPool *dpools;
     uint32_t ndpools, cur_dpool;
 
     vec_buf written, read; /* since the last barrier */
-    nb_cmd_stats stats;
 
-    int profile;
     VkQueryPool *qpools;
     uint32_t nqpools, nqueries;
     op_rec *ops;
     uint32_t nops, capops;
     char (*labels)[48];
     uint32_t nlabels, caplabels;
-    nb_profile_row *rows;
-    uint32_t nrows;
-    double gpu_ms;
-
-    nb_cpu_cmd *cpu; /* the CPU backend's recording (cpu.c); NULL on Vulkan */
 };
 
 static int vec_has(const vec_buf *s, VkBuffer b)
@@ -92,21 +85,21 @@ static nb_status new_dpool(nb_cmd *c)
                                      .maxSets = SETS_PER_POOL,
                                      .poolSizeCount = 3,
                                      .pPoolSizes = ps};
-    VkDescriptorPool *np = realloc(c->dpools, (c->ndpools + 1) * sizeof *np);
+    VkDescriptorPool *np = realloc(c->vk->dpools, (c->vk->ndpools + 1) * sizeof *np);
     if (!np)
         return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
-    c->dpools = np;
-    VkResult r = vkCreateDescriptorPool(c->ctx->device, &ci, NULL, &c->dpools[c->ndpools]);
+    c->vk->dpools = np;
+    VkResult r = vkCreateDescriptorPool(c->ctx->device, &ci, NULL, &c->vk->dpools[c->vk->ndpools]);
     if (r != VK_SUCCESS)
         return nb__vkfail(r, "vkCreateDescriptorPool");
-    c->ndpools++;
+    c->vk->ndpools++;
     return NB_OK;
 }
 
 static nb_status begin_cb(nb_cmd *c)
 {
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-    VkResult r = vkBeginCommandBuffer(c->cb, &bi);
+    VkResult r = vkBeginCommandBuffer(c->vk->cb, &bi);
     if (r != VK_SUCCESS)
         return nb__vkfail(r, "vkBeginCommandBuffer");
     c->recording = 1;
@@ -117,21 +110,21 @@ static nb_status begin_cb(nb_cmd *c)
  * new); the caller begins it. */
 static nb_status next_segment(nb_cmd *c)
 {
-    if (c->ncb == c->alloccb) {
-        VkCommandBuffer *nc = realloc(c->cbs, (c->alloccb + 1) * sizeof *nc);
+    if (c->vk->ncb == c->vk->alloccb) {
+        VkCommandBuffer *nc = realloc(c->vk->cbs, (c->vk->alloccb + 1) * sizeof *nc);
         if (!nc)
             return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
-        c->cbs = nc;
+        c->vk->cbs = nc;
         VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
                                           .commandPool = c->ctx->pool,
                                           .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
                                           .commandBufferCount = 1};
-        VkResult r = vkAllocateCommandBuffers(c->ctx->device, &ai, &c->cbs[c->alloccb]);
+        VkResult r = vkAllocateCommandBuffers(c->ctx->device, &ai, &c->vk->cbs[c->vk->alloccb]);
         if (r != VK_SUCCESS)
             return nb__vkfail(r, "vkAllocateCommandBuffers");
-        c->alloccb++;
+        c->vk->alloccb++;
     }
-    c->cb = c->cbs[c->ncb++];
+    c->vk->cb = c->vk->cbs[c->vk->ncb++];
     return NB_OK;
 }
 
@@ -142,56 +135,33 @@ static void host_barrier(nb_cmd *c)
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                           .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
                           .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_HOST_WRITE_BIT};
-    vkCmdPipelineBarrier(c->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+    vkCmdPipelineBarrier(c->vk->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                          VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
-nb_status nb_cmd_begin(nb_context *ctx, int profile, nb_cmd **out)
+/* After api.c has made c (context, profile) for a Vulkan context; on
+ * failure api.c destroys c. */
+nb_status nb__vk_cmd_begin(nb_cmd *c)
 {
-    if (!ctx || !out)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_cmd_begin: NULL argument");
-    *out = NULL;
-    nb_cmd *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!(c->vk = calloc(1, sizeof *c->vk)))
         return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
-    c->ctx = ctx;
-    c->profile = profile && ctx->info.timestamps;
-    c->gpu_ms = -1;
-    nb_status s;
-    if (ctx->backend == NB_BACKEND_CPU) {
-        if ((s = nb__cpu_cmd_init(&c->cpu, c->profile))) {
-            free(c);
-            return s;
-        }
-        c->recording = 1;
-        *out = c;
-        return NB_OK;
-    }
-    if ((s = next_segment(c))) {
-        free(c->cbs);
-        free(c);
+    nb_status s = next_segment(c);
+    if (s)
         return s;
-    }
-    VkResult r;
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    if ((r = vkCreateFence(ctx->device, &fci, NULL, &c->fence)) != VK_SUCCESS) {
-        s = nb__vkfail(r, "vkCreateFence");
-        goto fail;
-    }
+    VkResult r = vkCreateFence(c->ctx->device, &fci, NULL, &c->vk->fence);
+    if (r != VK_SUCCESS)
+        return nb__vkfail(r, "vkCreateFence");
     if ((s = new_dpool(c)) || (s = begin_cb(c)))
-        goto fail;
-    *out = c;
+        return s;
     return NB_OK;
-fail:
-    nb_cmd_destroy(c);
-    return s;
 }
 
 static nb_status alloc_set(nb_cmd *c, VkDescriptorSetLayout layout, VkDescriptorSet *set)
 {
     for (;;) {
         VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
-                                          .descriptorPool = c->dpools[c->cur_dpool],
+                                          .descriptorPool = c->vk->dpools[c->vk->cur_dpool],
                                           .descriptorSetCount = 1,
                                           .pSetLayouts = &layout};
         VkResult r = vkAllocateDescriptorSets(c->ctx->device, &ai, set);
@@ -199,8 +169,8 @@ static nb_status alloc_set(nb_cmd *c, VkDescriptorSetLayout layout, VkDescriptor
             return NB_OK;
         if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL)
             return nb__vkfail(r, "vkAllocateDescriptorSets");
-        c->cur_dpool++;
-        if (c->cur_dpool == c->ndpools) {
+        c->vk->cur_dpool++;
+        if (c->vk->cur_dpool == c->vk->ndpools) {
             nb_status s = new_dpool(c);
             if (s)
                 return s;
@@ -214,9 +184,9 @@ static nb_status hazard(nb_cmd *c, const VkBuffer *reads, uint32_t nr, const VkB
 {
     int need = 0;
     for (uint32_t i = 0; i < nr && !need; i++)
-        need = vec_has(&c->written, reads[i]);
+        need = vec_has(&c->vk->written, reads[i]);
     for (uint32_t i = 0; i < nw && !need; i++)
-        need = vec_has(&c->written, writes[i]) || vec_has(&c->read, writes[i]);
+        need = vec_has(&c->vk->written, writes[i]) || vec_has(&c->vk->read, writes[i]);
     if (need) {
         VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                               .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
@@ -224,37 +194,37 @@ static nb_status hazard(nb_cmd *c, const VkBuffer *reads, uint32_t nr, const VkB
                                                VK_ACCESS_UNIFORM_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT |
                                                VK_ACCESS_TRANSFER_WRITE_BIT};
         VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-        vkCmdPipelineBarrier(c->cb, st, st, 0, 1, &mb, 0, NULL, 0, NULL);
+        vkCmdPipelineBarrier(c->vk->cb, st, st, 0, 1, &mb, 0, NULL, 0, NULL);
         c->stats.barriers++;
-        c->written.n = 0;
-        c->read.n = 0;
+        c->vk->written.n = 0;
+        c->vk->read.n = 0;
     }
     for (uint32_t i = 0; i < nr; i++)
-        if (vec_add(&c->read, reads[i]))
+        if (vec_add(&c->vk->read, reads[i]))
             return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
     for (uint32_t i = 0; i < nw; i++)
-        if (vec_add(&c->written, writes[i]))
+        if (vec_add(&c->vk->written, writes[i]))
             return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
     return NB_OK;
 }
 
 static uint16_t label_id(nb_cmd *c, const char *label)
 {
-    for (uint32_t i = 0; i < c->nlabels; i++)
-        if (strncmp(c->labels[i], label, 47) == 0)
+    for (uint32_t i = 0; i < c->vk->nlabels; i++)
+        if (strncmp(c->vk->labels[i], label, 47) == 0)
             return (uint16_t)i;
-    if (c->nlabels == c->caplabels) {
-        uint32_t cap = c->caplabels ? c->caplabels * 2 : 16;
+    if (c->vk->nlabels == c->vk->caplabels) {
+        uint32_t cap = c->vk->caplabels ? c->vk->caplabels * 2 : 16;
         if (cap > 65535)
             return 65535;
-        char(*nl)[48] = realloc(c->labels, cap * sizeof *nl);
+        char(*nl)[48] = realloc(c->vk->labels, cap * sizeof *nl);
         if (!nl)
             return 65535;
-        c->labels = nl;
-        c->caplabels = cap;
+        c->vk->labels = nl;
+        c->vk->caplabels = cap;
     }
-    snprintf(c->labels[c->nlabels], 48, "%s", label);
-    return (uint16_t)c->nlabels++;
+    snprintf(c->vk->labels[c->vk->nlabels], 48, "%s", label);
+    return (uint16_t)c->vk->nlabels++;
 }
 
 /* Starts timing an op; returns the query index or UINT32_MAX. */
@@ -263,28 +233,28 @@ static uint32_t op_begin(nb_cmd *c, const char *label)
     c->stats.ops++;
     if (!c->profile)
         return UINT32_MAX;
-    op_rec *ops = nb__grow(c->ops, c->nops, &c->capops, sizeof *ops, 64);
+    op_rec *ops = nb__grow(c->vk->ops, c->vk->nops, &c->vk->capops, sizeof *ops, 64);
     if (!ops)
         return UINT32_MAX;
-    c->ops = ops;
-    if (c->nqueries + 2 > c->nqpools * QUERIES_PER_POOL) {
+    c->vk->ops = ops;
+    if (c->vk->nqueries + 2 > c->vk->nqpools * QUERIES_PER_POOL) {
         VkQueryPoolCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
                                     .queryType = VK_QUERY_TYPE_TIMESTAMP,
                                     .queryCount = QUERIES_PER_POOL};
-        VkQueryPool *nq = realloc(c->qpools, (c->nqpools + 1) * sizeof *nq);
+        VkQueryPool *nq = realloc(c->vk->qpools, (c->vk->nqpools + 1) * sizeof *nq);
         if (!nq)
             return UINT32_MAX;
-        c->qpools = nq;
-        if (vkCreateQueryPool(c->ctx->device, &qi, NULL, &c->qpools[c->nqpools]) != VK_SUCCESS)
+        c->vk->qpools = nq;
+        if (vkCreateQueryPool(c->ctx->device, &qi, NULL, &c->vk->qpools[c->vk->nqpools]) != VK_SUCCESS)
             return UINT32_MAX;
-        vkCmdResetQueryPool(c->cb, c->qpools[c->nqpools], 0, QUERIES_PER_POOL);
-        c->nqpools++;
-        c->nqueries = (c->nqpools - 1) * QUERIES_PER_POOL;
+        vkCmdResetQueryPool(c->vk->cb, c->vk->qpools[c->vk->nqpools], 0, QUERIES_PER_POOL);
+        c->vk->nqpools++;
+        c->vk->nqueries = (c->vk->nqpools - 1) * QUERIES_PER_POOL;
     }
-    uint32_t q = c->nqueries;
-    c->nqueries += 2;
-    c->ops[c->nops++] = (op_rec){.label = label_id(c, label), .query = q};
-    vkCmdWriteTimestamp(c->cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->qpools[q / QUERIES_PER_POOL],
+    uint32_t q = c->vk->nqueries;
+    c->vk->nqueries += 2;
+    c->vk->ops[c->vk->nops++] = (op_rec){.label = label_id(c, label), .query = q};
+    vkCmdWriteTimestamp(c->vk->cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->vk->qpools[q / QUERIES_PER_POOL],
                         q % QUERIES_PER_POOL);
     return q;
 }
@@ -294,47 +264,17 @@ static void op_end(nb_cmd *c, uint32_t q)
     if (q == UINT32_MAX)
         return;
     q++;
-    vkCmdWriteTimestamp(c->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->qpools[q / QUERIES_PER_POOL],
+    vkCmdWriteTimestamp(c->vk->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->vk->qpools[q / QUERIES_PER_POOL],
                         q % QUERIES_PER_POOL);
 }
 
-static nb_status check_recording(const nb_cmd *c, const char *what)
-{
-    if (!c)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "%s: NULL recording", what);
-    if (!c->recording)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "%s: the recording was submitted; call nb_cmd_reset first", what);
-    return NB_OK;
-}
 
-nb_status nb_cmd_dispatch(nb_cmd *c, const nb_kernel *k, const uint32_t groups[3], nb_buffer *const *buffers,
-                          const void *push, const char *label)
+/* After api.c's checks (recording, kernel, groups, push constants). */
+nb_status nb__vk_cmd_dispatch(nb_cmd *c, const nb_kernel *k, const uint32_t groups[3], nb_buffer *const *buffers,
+                              const void *push, const char *label)
 {
-    nb_status s = check_recording(c, "nb_cmd_dispatch");
-    if (s)
-        return s;
-    if (!k || !groups)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_cmd_dispatch: NULL kernel or group count");
+    nb_status s;
     const nb_device_info *di = &c->ctx->info;
-    for (int i = 0; i < 3; i++)
-        if (groups[i] == 0 || groups[i] > di->max_workgroup_count[i])
-            return nb__fail(NB_ERR_INVALID_ARGUMENT,
-                            "kernel '%s': %u workgroups in dimension %d (1 to %u on this device)", k->name,
-                            groups[i], i, di->max_workgroup_count[i]);
-    if (k->push_bytes && !push)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "kernel '%s' needs %u bytes of push constants", k->name,
-                        k->push_bytes);
-    if (c->cpu) {
-        if (k->n_bindings && !buffers)
-            return nb__fail(NB_ERR_INVALID_ARGUMENT, "kernel '%s' needs %u buffers", k->name, k->n_bindings);
-        for (uint32_t i = 0; i < k->n_bindings; i++)
-            if (buffers[i] && buffers[i]->ctx != c->ctx)
-                return nb__fail(NB_ERR_INVALID_ARGUMENT, "kernel '%s': binding %u belongs to another context",
-                                k->name, i);
-        if ((s = nb__cpu_cmd_dispatch(c->cpu, k, groups, buffers, push, label)) == NB_OK)
-            c->stats.ops++;
-        return s;
-    }
     VkBuffer reads[NB_MAX_BINDINGS], writes[NB_MAX_BINDINGS];
     uint32_t nr = 0, nw = 0;
     VkDescriptorBufferInfo bi[NB_MAX_BINDINGS];
@@ -394,12 +334,12 @@ nb_status nb_cmd_dispatch(nb_cmd *c, const nb_kernel *k, const uint32_t groups[3
     if ((s = hazard(c, reads, nr, writes, nw)))
         return s;
     uint32_t q = op_begin(c, label ? label : k->name);
-    vkCmdBindPipeline(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, k->pipeline);
+    vkCmdBindPipeline(c->vk->cb, VK_PIPELINE_BIND_POINT_COMPUTE, k->pipeline);
     if (set)
-        vkCmdBindDescriptorSets(c->cb, VK_PIPELINE_BIND_POINT_COMPUTE, k->layout, 0, 1, &set, 0, NULL);
+        vkCmdBindDescriptorSets(c->vk->cb, VK_PIPELINE_BIND_POINT_COMPUTE, k->layout, 0, 1, &set, 0, NULL);
     if (k->push_bytes)
-        vkCmdPushConstants(c->cb, k->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, k->push_bytes, push);
-    vkCmdDispatch(c->cb, groups[0], groups[1], groups[2]);
+        vkCmdPushConstants(c->vk->cb, k->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, k->push_bytes, push);
+    vkCmdDispatch(c->vk->cb, groups[0], groups[1], groups[2]);
     op_end(c, q);
     return NB_OK;
 }
@@ -409,23 +349,23 @@ static nb_status host_fft(nb_cmd *c, nb_fft *plan, nb_buffer *in, nb_buffer *out
 {
     if (!nb_buffer_map(in) || !nb_buffer_map(out))
         return nb__fail(NB_ERR_UNSUPPORTED, "nb_cmd_fft: the host FFT needs buffers the host can map");
-    host_op *hops = nb__grow(c->hops, c->nhops, &c->caphops, sizeof *hops, 16);
+    host_op *hops = nb__grow(c->vk->hops, c->vk->nhops, &c->vk->caphops, sizeof *hops, 16);
     if (hops)
-        c->hops = hops;
-    op_rec *ops = c->profile ? nb__grow(c->ops, c->nops, &c->capops, sizeof *ops, 64) : c->ops;
+        c->vk->hops = hops;
+    op_rec *ops = c->profile ? nb__grow(c->vk->ops, c->vk->nops, &c->vk->capops, sizeof *ops, 64) : c->vk->ops;
     if (ops)
-        c->ops = ops;
+        c->vk->ops = ops;
     if (!hops || (c->profile && !ops))
         return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
     uint32_t op = UINT32_MAX;
     c->stats.ops++;
     if (c->profile) {
-        op = c->nops++;
-        c->ops[op] = (op_rec){.label = label_id(c, label), .query = UINT32_MAX, .host = 1};
+        op = c->vk->nops++;
+        c->vk->ops[op] = (op_rec){.label = label_id(c, label), .query = UINT32_MAX, .host = 1};
     }
-    c->hops[c->nhops++] = (host_op){plan, in, out, c->ncb - 1, op};
+    c->vk->hops[c->vk->nhops++] = (host_op){plan, in, out, c->vk->ncb - 1, op};
     host_barrier(c);
-    VkResult r = vkEndCommandBuffer(c->cb);
+    VkResult r = vkEndCommandBuffer(c->vk->cb);
     c->recording = 0;
     if (r != VK_SUCCESS)
         return nb__vkfail(r, "vkEndCommandBuffer");
@@ -433,33 +373,15 @@ static nb_status host_fft(nb_cmd *c, nb_fft *plan, nb_buffer *in, nb_buffer *out
     if (!s)
         s = begin_cb(c);
     /* the next segment starts after a full wait: no hazards carry over */
-    c->written.n = c->read.n = 0;
+    c->vk->written.n = c->vk->read.n = 0;
     return s;
 }
 
-nb_status nb_cmd_fft(nb_cmd *c, nb_fft *plan, nb_buffer *in, nb_buffer *out, const char *label)
+/* After api.c's checks of the plan and buffers. */
+nb_status nb__vk_cmd_fft(nb_cmd *c, nb_fft *plan, nb_buffer *in, nb_buffer *out, const char *label)
 {
-    nb_status s = check_recording(c, "nb_cmd_fft");
-    if (s)
-        return s;
-    if (!plan || !in || !out)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_cmd_fft: NULL plan or buffer");
-    if (in == out)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_cmd_fft: in and out must be different buffers");
+    nb_status s;
     nb_fft_kind kind = nb__fft_kind(plan);
-    uint64_t need_in = kind == NB_FFT_R2C ? nb__fft_real_bytes(plan) : nb__fft_complex_bytes(plan);
-    uint64_t need_out = kind == NB_FFT_R2C ? nb__fft_complex_bytes(plan) : nb__fft_real_bytes(plan);
-    if (in->size < need_in || out->size < need_out)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT,
-                        "nb_cmd_fft: buffers of %llu and %llu bytes, the plan needs %llu in and %llu out",
-                        (unsigned long long)in->size, (unsigned long long)out->size, (unsigned long long)need_in,
-                        (unsigned long long)need_out);
-    if (c->cpu) {
-        if ((s = nb__cpu_cmd_fft(c->cpu, plan, in, out, label ? label : (kind == NB_FFT_R2C ? "fft_r2c" : "fft_c2r"))) ==
-            NB_OK)
-            c->stats.ops++;
-        return s;
-    }
     if (nb__fft_is_host(plan))
         return host_fft(c, plan, in, out, label ? label : (kind == NB_FFT_R2C ? "fft_r2c" : "fft_c2r"));
     /* VkFFT's C2R overwrites its complex input while it works. */
@@ -467,53 +389,31 @@ nb_status nb_cmd_fft(nb_cmd *c, nb_fft *plan, nb_buffer *in, nb_buffer *out, con
     if ((s = hazard(c, &rd, 1, wr, kind == NB_FFT_C2R ? 2 : 1)))
         return s;
     uint32_t q = op_begin(c, label ? label : (kind == NB_FFT_R2C ? "fft_r2c" : "fft_c2r"));
-    s = nb__fft_record(plan, c->cb, in, out);
+    s = nb__fft_record(plan, c->vk->cb, in, out);
     op_end(c, q);
     /* VkFFT binds its own pipelines and sets; ours are rebound per dispatch. */
     return s;
 }
 
-nb_status nb_cmd_copy(nb_cmd *c, nb_buffer *src, uint64_t so, nb_buffer *dst, uint64_t dof, uint64_t bytes)
+nb_status nb__vk_cmd_copy(nb_cmd *c, nb_buffer *src, uint64_t so, nb_buffer *dst, uint64_t dof, uint64_t bytes)
 {
-    nb_status s = check_recording(c, "nb_cmd_copy");
-    if (s)
-        return s;
-    if (!src || !dst || bytes == 0 || so > src->size || bytes > src->size - so || dof > dst->size ||
-        bytes > dst->size - dof)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_cmd_copy: NULL buffer, zero bytes or range out of bounds");
-    if (src == dst && so < dof + bytes && dof < so + bytes)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_cmd_copy: overlapping ranges in one buffer");
-    if (c->cpu) {
-        if ((s = nb__cpu_cmd_copy(c->cpu, src, so, dst, dof, bytes)) == NB_OK)
-            c->stats.ops++;
-        return s;
-    }
+    nb_status s;
     if ((s = hazard(c, &src->buffer, 1, &dst->buffer, 1)))
         return s;
     uint32_t q = op_begin(c, "copy");
     VkBufferCopy region = {.srcOffset = so, .dstOffset = dof, .size = bytes};
-    vkCmdCopyBuffer(c->cb, src->buffer, dst->buffer, 1, &region);
+    vkCmdCopyBuffer(c->vk->cb, src->buffer, dst->buffer, 1, &region);
     op_end(c, q);
     return NB_OK;
 }
 
-nb_status nb_cmd_fill(nb_cmd *c, nb_buffer *dst, uint64_t off, uint64_t bytes, uint32_t word)
+nb_status nb__vk_cmd_fill(nb_cmd *c, nb_buffer *dst, uint64_t off, uint64_t bytes, uint32_t word)
 {
-    nb_status s = check_recording(c, "nb_cmd_fill");
-    if (s)
-        return s;
-    if (!dst || off % 4 || bytes % 4 || bytes == 0 || off > dst->size || bytes > dst->size - off)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT,
-                        "nb_cmd_fill: offset and size must be multiples of 4 inside the buffer");
-    if (c->cpu) {
-        if ((s = nb__cpu_cmd_fill(c->cpu, dst, off, bytes, word)) == NB_OK)
-            c->stats.ops++;
-        return s;
-    }
+    nb_status s;
     if ((s = hazard(c, NULL, 0, &dst->buffer, 1)))
         return s;
     uint32_t q = op_begin(c, "fill");
-    vkCmdFillBuffer(c->cb, dst->buffer, off, bytes, word);
+    vkCmdFillBuffer(c->vk->cb, dst->buffer, off, bytes, word);
     op_end(c, q);
     return NB_OK;
 }
@@ -524,18 +424,18 @@ static void collect_profile(nb_cmd *c)
     c->rows = NULL;
     c->nrows = 0;
     c->gpu_ms = -1;
-    if (!c->profile || c->nops == 0)
+    if (!c->profile || c->vk->nops == 0)
         return;
-    uint64_t *ts = malloc((size_t)c->nqueries * sizeof *ts);
-    c->rows = calloc(c->nlabels, sizeof *c->rows);
+    uint64_t *ts = malloc((size_t)c->vk->nqueries * sizeof *ts);
+    c->rows = calloc(c->vk->nlabels, sizeof *c->rows);
     if (!ts || !c->rows) {
         free(ts);
         return;
     }
-    for (uint32_t p = 0; p < c->nqpools; p++) {
+    for (uint32_t p = 0; p < c->vk->nqpools; p++) {
         uint32_t first = p * QUERIES_PER_POOL;
-        uint32_t n = c->nqueries - first < QUERIES_PER_POOL ? c->nqueries - first : QUERIES_PER_POOL;
-        if (vkGetQueryPoolResults(c->ctx->device, c->qpools[p], 0, n, n * sizeof *ts, ts + first, sizeof *ts,
+        uint32_t n = c->vk->nqueries - first < QUERIES_PER_POOL ? c->vk->nqueries - first : QUERIES_PER_POOL;
+        if (vkGetQueryPoolResults(c->ctx->device, c->vk->qpools[p], 0, n, n * sizeof *ts, ts + first, sizeof *ts,
                                   VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) != VK_SUCCESS) {
             free(ts);
             return;
@@ -543,19 +443,19 @@ static void collect_profile(nb_cmd *c)
     }
     double period = c->ctx->info.timestamp_period_ns * 1e-6;
     uint64_t lo = UINT64_MAX, hi = 0;
-    for (uint32_t i = 0; i < c->nops; i++) {
-        double ms = c->ops[i].host_ms;
-        if (!c->ops[i].host) {
-            uint64_t a = ts[c->ops[i].query], b = ts[c->ops[i].query + 1];
+    for (uint32_t i = 0; i < c->vk->nops; i++) {
+        double ms = c->vk->ops[i].host_ms;
+        if (!c->vk->ops[i].host) {
+            uint64_t a = ts[c->vk->ops[i].query], b = ts[c->vk->ops[i].query + 1];
             ms = b > a ? (double)(b - a) * period : 0.0;
             if (a < lo)
                 lo = a;
             if (b > hi)
                 hi = b;
         }
-        nb_profile_row *r = &c->rows[c->ops[i].label];
+        nb_profile_row *r = &c->rows[c->vk->ops[i].label];
         if (r->count == 0) {
-            snprintf(r->label, sizeof r->label, "%s", c->labels[c->ops[i].label]);
+            snprintf(r->label, sizeof r->label, "%s", c->vk->labels[c->vk->ops[i].label]);
             r->min_ms = ms;
             r->max_ms = ms;
         }
@@ -566,174 +466,112 @@ static void collect_profile(nb_cmd *c)
         if (ms > r->max_ms)
             r->max_ms = ms;
     }
-    c->nrows = c->nlabels;
+    c->nrows = c->vk->nlabels;
     c->gpu_ms = hi > lo ? (double)(hi - lo) * period : 0.0;
     free(ts);
 }
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
 
 /* Each segment in turn, then the host ops after it. */
-static nb_status submit(nb_cmd *c)
+nb_status nb__vk_cmd_run(nb_cmd *c)
 {
-    if (c->cpu) {
-        nb_status s = nb__cpu_cmd_submit(c->cpu);
-        c->gpu_ms = nb__cpu_cmd_ms(c->cpu);
-        if (!s && c->profile) {
-            const nb_profile_row *rows;
-            (void)nb__cpu_cmd_profile(c->cpu, &rows, &c->nrows);
-            free(c->rows);
-            c->rows = c->nrows ? malloc(c->nrows * sizeof *c->rows) : NULL;
-            if (c->nrows && !c->rows)
-                return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
-            if (c->nrows)
-                memcpy(c->rows, rows, c->nrows * sizeof *c->rows);
-        }
-        return s;
-    }
     uint32_t h = 0;
-    for (uint32_t i = 0; i < c->ncb; i++) {
+    for (uint32_t i = 0; i < c->vk->ncb; i++) {
         VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
                            .commandBufferCount = 1,
-                           .pCommandBuffers = &c->cbs[i]};
-        VkResult r = vkQueueSubmit(c->ctx->queue, 1, &si, c->fence);
+                           .pCommandBuffers = &c->vk->cbs[i]};
+        VkResult r = vkQueueSubmit(c->ctx->queue, 1, &si, c->vk->fence);
         if (r != VK_SUCCESS)
             return nb__vkfail(r, "vkQueueSubmit");
-        r = vkWaitForFences(c->ctx->device, 1, &c->fence, VK_TRUE, UINT64_MAX);
-        vkResetFences(c->ctx->device, 1, &c->fence);
+        r = vkWaitForFences(c->ctx->device, 1, &c->vk->fence, VK_TRUE, UINT64_MAX);
+        vkResetFences(c->ctx->device, 1, &c->vk->fence);
         if (r != VK_SUCCESS)
             return nb__vkfail(r, "vkWaitForFences");
-        for (; h < c->nhops && c->hops[h].after == i; h++) {
-            host_op *o = &c->hops[h];
-            double t0 = now_ms();
+        for (; h < c->vk->nhops && c->vk->hops[h].after == i; h++) {
+            host_op *o = &c->vk->hops[h];
+            double t0 = nb__now_ms();
             nb_status s = nb__fft_host_run(o->plan, o->in, o->out);
             if (s)
                 return s;
             if (o->op != UINT32_MAX)
-                c->ops[o->op].host_ms = now_ms() - t0;
+                c->vk->ops[o->op].host_ms = nb__now_ms() - t0;
         }
     }
     collect_profile(c);
     return NB_OK;
 }
 
-nb_status nb_cmd_submit(nb_cmd *c)
+/* Ends the recording before its first submit (api.c's nb_cmd_submit). */
+nb_status nb__vk_cmd_end(nb_cmd *c)
 {
-    nb_status s = check_recording(c, "nb_cmd_submit");
-    if (s)
-        return s;
-    if (c->cpu) {
-        c->recording = 0;
-        c->submitted_once = 1;
-        return submit(c);
-    }
     /* Make every write visible to the host and to the next submit. */
     host_barrier(c);
-    VkResult r = vkEndCommandBuffer(c->cb);
-    c->recording = 0;
-    if (r != VK_SUCCESS)
-        return nb__vkfail(r, "vkEndCommandBuffer");
-    c->submitted_once = 1;
-    return submit(c);
+    VkResult r = vkEndCommandBuffer(c->vk->cb);
+    return r == VK_SUCCESS ? NB_OK : nb__vkfail(r, "vkEndCommandBuffer");
 }
 
-nb_status nb_cmd_resubmit(nb_cmd *c)
-{
-    if (!c || c->recording || !c->submitted_once)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_cmd_resubmit: submit the recording once first");
-    return submit(c);
-}
 
-nb_status nb_cmd_reset(nb_cmd *c)
+nb_status nb__vk_cmd_reset(nb_cmd *c)
 {
-    if (!c)
-        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_cmd_reset: NULL recording");
-    if (c->cpu) {
-        nb__cpu_cmd_reset(c->cpu);
-        memset(&c->stats, 0, sizeof c->stats);
-        c->recording = 1;
-        c->submitted_once = 0;
-        return NB_OK;
-    }
     if (c->recording) {
-        vkEndCommandBuffer(c->cb);
+        vkEndCommandBuffer(c->vk->cb);
         c->recording = 0;
     }
-    for (uint32_t i = 0; i < c->ncb; i++) {
-        VkResult r = vkResetCommandBuffer(c->cbs[i], 0);
+    for (uint32_t i = 0; i < c->vk->ncb; i++) {
+        VkResult r = vkResetCommandBuffer(c->vk->cbs[i], 0);
         if (r != VK_SUCCESS)
             return nb__vkfail(r, "vkResetCommandBuffer");
     }
-    c->ncb = 0;
-    c->nhops = 0;
+    c->vk->ncb = 0;
+    c->vk->nhops = 0;
     nb_status s = next_segment(c);
     if (s)
         return s;
-    for (uint32_t i = 0; i < c->ndpools; i++)
-        vkResetDescriptorPool(c->ctx->device, c->dpools[i], 0);
-    c->cur_dpool = 0;
-    c->written.n = c->read.n = 0;
+    for (uint32_t i = 0; i < c->vk->ndpools; i++)
+        vkResetDescriptorPool(c->ctx->device, c->vk->dpools[i], 0);
+    c->vk->cur_dpool = 0;
+    c->vk->written.n = c->vk->read.n = 0;
     memset(&c->stats, 0, sizeof c->stats);
-    c->nops = 0;
-    c->nlabels = 0;
+    c->vk->nops = 0;
+    c->vk->nlabels = 0;
     c->submitted_once = 0;
     /* Query pools are kept; they are reset in the command buffer when reused. */
-    uint32_t keep = c->nqpools;
-    c->nqueries = 0;
+    uint32_t keep = c->vk->nqpools;
+    c->vk->nqueries = 0;
     if ((s = begin_cb(c)))
         return s;
     for (uint32_t p = 0; p < keep; p++)
-        vkCmdResetQueryPool(c->cb, c->qpools[p], 0, QUERIES_PER_POOL);
+        vkCmdResetQueryPool(c->vk->cb, c->vk->qpools[p], 0, QUERIES_PER_POOL);
     return NB_OK;
 }
 
-void nb_cmd_stats_get(const nb_cmd *c, nb_cmd_stats *s) { *s = c->stats; }
 
-nb_status nb_cmd_profile(const nb_cmd *c, const nb_profile_row **rows, uint32_t *n)
+
+
+/* Vulkan's part of nb_cmd_destroy (api.c), which frees the rest. */
+void nb__vk_cmd_destroy(nb_cmd *c)
 {
-    *rows = c->rows;
-    *n = c->nrows;
-    if (!c->profile)
-        return nb__fail(NB_ERR_UNSUPPORTED, "no profile: not requested, or the device has no timestamp queries");
-    return NB_OK;
-}
-
-double nb_cmd_gpu_ms(const nb_cmd *c) { return c->gpu_ms; }
-
-void nb_cmd_destroy(nb_cmd *c)
-{
-    if (!c)
+    if (!c->vk)
         return;
-    if (c->cpu) {
-        nb__cpu_cmd_free(c->cpu);
-        free(c->rows);
-        free(c);
-        return;
-    }
     VkDevice dev = c->ctx->device;
     if (c->recording)
-        vkEndCommandBuffer(c->cb);
-    for (uint32_t i = 0; i < c->ndpools; i++)
-        vkDestroyDescriptorPool(dev, c->dpools[i], NULL);
-    for (uint32_t i = 0; i < c->nqpools; i++)
-        vkDestroyQueryPool(dev, c->qpools[i], NULL);
-    if (c->fence)
-        vkDestroyFence(dev, c->fence, NULL);
-    if (c->alloccb)
-        vkFreeCommandBuffers(dev, c->ctx->pool, c->alloccb, c->cbs);
-    free(c->cbs);
-    free(c->hops);
-    free(c->dpools);
-    free(c->qpools);
-    free(c->written.v);
-    free(c->read.v);
-    free(c->ops);
-    free(c->labels);
-    free(c->rows);
-    free(c);
+        vkEndCommandBuffer(c->vk->cb);
+    for (uint32_t i = 0; i < c->vk->ndpools; i++)
+        vkDestroyDescriptorPool(dev, c->vk->dpools[i], NULL);
+    for (uint32_t i = 0; i < c->vk->nqpools; i++)
+        vkDestroyQueryPool(dev, c->vk->qpools[i], NULL);
+    if (c->vk->fence)
+        vkDestroyFence(dev, c->vk->fence, NULL);
+    if (c->vk->alloccb)
+        vkFreeCommandBuffers(dev, c->ctx->pool, c->vk->alloccb, c->vk->cbs);
+    free(c->vk->cbs);
+    free(c->vk->hops);
+    free(c->vk->dpools);
+    free(c->vk->qpools);
+    free(c->vk->written.v);
+    free(c->vk->read.v);
+    free(c->vk->ops);
+    free(c->vk->labels);
+    free(c->vk);
+    c->vk = NULL;
 }

@@ -487,7 +487,10 @@ static int l_devices(lua_State *L)
 {
     nb_device_info d[16];
     uint32_t n = 0;
-    if (nb_devices_list(d, 16, &n, NULL))
+    nb_status ls = nb_devices_list(d, 16, &n, NULL);
+    if (ls == NB_ERR_UNSUPPORTED) /* built without Vulkan (NOBLE_VULKAN=OFF): no Vulkan devices */
+        n = 0;
+    else if (ls)
         return luaL_error(L, "%s", nb_last_error());
     uint32_t chosen = 0;
     int ok = nb_device_choose(&chosen) == NB_OK;

@@ -1,0 +1,3 @@
+/* Searched first in a NOBLE_VULKAN=OFF build (CMakeLists.txt): no project
+ * file may include a Vulkan, volk, glslang or VkFFT header there. */
+#error "NOBLE_VULKAN=OFF, yet glslang/build_info.h was included: guard the code with NOBLE_HAVE_VULKAN"
