@@ -2,6 +2,8 @@
 # The whole test suite, as CI runs it: install what is missing, then build
 # and run every test twice, in a normal build and in an ASan+UBSan build.
 # Tests run on lavapipe (Mesa's CPU Vulkan driver) with validation on.
+# A third build, without Vulkan (-DNOBLE_VULKAN=OFF), runs the CPU backend's
+# tests and those that need no device (about a minute).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,4 +21,5 @@ run_suite() { # build-dir, extra cmake args...
 
 run_suite build -DCMAKE_BUILD_TYPE=Release
 run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DNOBLE_SANITIZE=ON
+run_suite build-novk -DCMAKE_BUILD_TYPE=Release -DNOBLE_VULKAN=OFF
 echo "test.sh: all suites passed"
