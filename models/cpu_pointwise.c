@@ -29,7 +29,7 @@
 #include <string.h>
 
 #define VW 16      /* positions per vector */
-#define TILE 256   /* positions per task (a multiple of VW) */
+#define TILE 1024 /* positions per task (a multiple of VW) */
 #define MAXCH 4096 /* channels per define: keeps scratch and indices sane */
 #define PFD (8 * VW) /* prefetch distance along a row, floats */
 

@@ -883,13 +883,31 @@ static void run(rec *r, const nb_kernel *k, uint32_t gx, uint32_t gy, uint32_t g
     r->s = nb_cmd_dispatch(r->c, k, g, bufs, push, label);
 }
 
+/* The spectral layers' transforms: every consumer reads only the kept modes,
+ * so a plan may leave the other bins alone (nb_fft_plan_bins). */
+static nb_fft *spectral_plan(rec *r, nb_fft_kind kind)
+{
+    nb_fft *p = NULL;
+    if (!r->s)
+        r->s = nb_fft_plan_bins(r->m->ctx, r->m->c.length, (uint64_t)r->b * r->m->c.width, kind, NB_FP32,
+                                r->m->c.modes, &p);
+    return r->s ? NULL : p;
+}
+
+/* Zeros the bins past the kept modes of the C2R's input, where its plan reads them. */
+static void zero_high_bins(rec *r, nb_buffer *Y)
+{
+    nb_fft *p = spectral_plan(r, NB_FFT_C2R);
+    if (!r->s && !nb_fft_band_limited(p))
+        r->s = nb_cmd_fill(r->c, Y, 0, (uint64_t)r->b * r->m->c.width * r->m->NC * 8, 0);
+}
+
 static void fft(rec *r, nb_fft_kind kind, nb_buffer *in, nb_buffer *out, const char *label)
 {
     if (r->s)
         return;
-    nb_fft *p;
     const double N = r->m->c.length, rows = (double)r->b * r->m->c.width;
-    r->s = nb_fft_plan(r->m->ctx, r->m->c.length, (uint64_t)rows, kind, NB_FP32, &p);
+    nb_fft *p = spectral_plan(r, kind);
     if (!r->s)
         r->s = nb_cmd_fft(r->c, p, in, out, label);
     work(r, label, rows * (N * 4 + (N / 2 + 1) * 8), rows * 2.5 * N * log2(N));
@@ -1096,8 +1114,7 @@ static void record_forward(rec *r)
             float inv_n = 1.0f / (float)N;
             uint32_t push[4] = {r->b, m->NC, 0, (uint32_t)o->spec_w};
             memcpy(&push[2], &inv_n, 4);
-            if (!r->s)
-                r->s = nb_cmd_fill(r->c, m->Y, 0, (uint64_t)r->b * c->width * m->NC * 8, 0);
+            zero_high_bins(r, m->Y);
             run(r, m->k_mix, cdiv((uint64_t)c->modes * cdiv(r->b, m->mix_bg), 64), 1, 1, b, push, "spectral mix",
                 it_mix(c->width, m->mix_bg));
             work(r, "spectral mix", 8.0 * r->b * c->width * 3.0 * c->modes + 8.0 * c->width * c->width * c->modes,
@@ -1164,8 +1181,7 @@ static void record_backward(rec *r)
             float inv_n = 1.0f / (float)N;
             uint32_t pm[4] = {r->b, m->NC, 0, (uint32_t)o->spec_w};
             memcpy(&pm[2], &inv_n, 4);
-            if (!r->s)
-                r->s = nb_cmd_fill(r->c, m->Y, 0, (uint64_t)r->b * C * m->NC * 8, 0);
+            zero_high_bins(r, m->Y);
             run(r, m->k_mix_bwd, cdiv((uint64_t)c->modes * cdiv(r->b, m->mix_bg), 64), 1, 1, bb, pm,
                 "grad spectral mix", it_mix(C, m->mix_bg));
             work(r, "grad spectral mix", 8.0 * r->b * C * 2.0 * c->modes + 8.0 * C * C * c->modes,

@@ -35,6 +35,10 @@ struct nb_fft {
     void *cplan, *ctail;
     uint64_t tail;
     uint32_t threads;
+    /* the bins the caller uses; the CPU backend's band-limited transform of
+     * them (cpu_fft.c), or NULL where FFTW does the whole transform */
+    uint64_t bins;
+    nb_pfft *pf;
 };
 
 /* Rows per chunk on the CPU backend: 16 rows keep every chunk of an
@@ -198,6 +202,10 @@ nb_status nb__fft_host_run(nb_fft *p, nb_buffer *in, nb_buffer *out)
     void *ip = nb_buffer_map(in), *op = nb_buffer_map(out);
     if (!ip || !op)
         return nb__fail(NB_ERR_UNSUPPORTED, "the host FFT needs buffers the host can map");
+    if (p->pf) {
+        nb__pfft_run(p->pf, p->threads, p->batch, ip, op);
+        return NB_OK;
+    }
     if (p->cplan || p->ctail)
         return chunked_run(p, ip, op);
     void *plan = p->hplan;
@@ -296,6 +304,7 @@ static void plan_free(nb_fft *p)
     host_plan_destroy(p, p->hplan_unaligned);
     host_plan_destroy(p, p->cplan);
     host_plan_destroy(p, p->ctail);
+    nb__pfft_destroy(p->pf);
 #ifdef NOBLE_HAVE_VULKAN
     for (uint32_t i = 0; i < p->nb; i++)
         nb__vkfft_destroy(p->b[i].app);
@@ -307,6 +316,14 @@ static void plan_free(nb_fft *p)
 
 nb_status nb_fft_plan(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind kind, nb_precision prec,
                       nb_fft **out)
+{
+    return nb_fft_plan_bins(ctx, n, batch, kind, prec, n / 2 + 1, out);
+}
+
+int nb_fft_band_limited(const nb_fft *plan) { return plan && plan->pf; }
+
+nb_status nb_fft_plan_bins(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind kind, nb_precision prec,
+                           uint64_t bins, nb_fft **out)
 {
     if (!ctx || !out)
         return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_fft_plan: NULL argument");
@@ -333,8 +350,15 @@ nb_status nb_fft_plan(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind k
                         (unsigned long long)batch, (unsigned long long)n, (double)cbytes / 1048576.0,
                         (double)ctx->info.max_storage_buffer_range / 1048576.0,
                         (unsigned long long)(ctx->info.max_storage_buffer_range / ((n / 2 + 1) * 2 * es)));
+    if (bins < 1 || bins > n / 2 + 1)
+        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_fft_plan_bins: %llu bins of a length-%llu transform (1 to %llu)",
+                        (unsigned long long)bins, (unsigned long long)n, (unsigned long long)(n / 2 + 1));
+    /* Only the CPU backend limits the band (at fp32): elsewhere every count
+     * of bins is the same whole transform, one plan. */
+    if (ctx->backend != NB_BACKEND_CPU || prec != NB_FP32)
+        bins = n / 2 + 1;
     for (nb_fft *p = ctx->fft.plans; p; p = p->next)
-        if (p->n == n && p->batch == batch && p->kind == kind && p->prec == prec) {
+        if (p->n == n && p->batch == batch && p->kind == kind && p->prec == prec && p->bins == bins) {
             *out = p;
             return NB_OK;
         }
@@ -346,12 +370,15 @@ nb_status nb_fft_plan(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind k
     p->batch = batch;
     p->kind = kind;
     p->prec = prec;
+    p->bins = bins;
     if (ctx->backend == NB_BACKEND_CPU) {
         p->host = 1;
         p->threads = nb__cpu_threads(ctx);
         p->tail = batch % CHUNK_ROWS;
-        if ((batch >= CHUNK_ROWS && !(p->cplan = chunk_plan(p, CHUNK_ROWS))) ||
-            (p->tail && !(p->ctail = chunk_plan(p, p->tail)))) {
+        if (bins <= n / 2)
+            p->pf = nb__pfft_create(n, bins, kind == NB_FFT_C2R, p->threads);
+        if (!p->pf && ((batch >= CHUNK_ROWS && !(p->cplan = chunk_plan(p, CHUNK_ROWS))) ||
+                       (p->tail && !(p->ctail = chunk_plan(p, p->tail))))) {
             plan_free(p);
             return nb__fail(NB_ERR_UNSUPPORTED, "FFTW could not plan the %s transform of length %llu",
                             kind == NB_FFT_R2C ? "R2C" : "C2R", (unsigned long long)n);

@@ -191,6 +191,16 @@ void nb__cpu_context_destroy(nb_context *ctx);
 uint32_t nb__cpu_threads(const nb_context *ctx);
 /* Runs task(user, i, thread) for i < n on up to `workers` of the process's threads. */
 void nb__pool_run(uint32_t workers, uint64_t n, void (*task)(void *user, uint64_t i, uint32_t thread), void *user);
+
+/* cpu_fft.c: the CPU backend's band-limited fp32 transforms of contiguous
+ * rows (real stride n, complex stride n/2+1). An R2C writes bins [0, bins)
+ * only; a C2R reads only those, taking the rest as zero; bins <= n/2. NULL
+ * where the length does not suit it (or out of memory): FFTW then. */
+typedef struct nb_pfft nb_pfft;
+nb_pfft *nb__pfft_create(uint64_t n, uint64_t bins, int inverse, uint32_t threads);
+void nb__pfft_run(const nb_pfft *f, uint32_t workers, uint64_t rows, const void *in, void *out);
+void nb__pfft_destroy(nb_pfft *f);
+uint32_t nb__pfft_lanes(const nb_pfft *f);
 nb_status nb__cpu_buffer_create(nb_context *ctx, uint64_t bytes, nb_memory_kind kind, nb_buffer **out);
 void nb__cpu_buffer_destroy(nb_buffer *b);
 nb_status nb__cpu_kernel_create(nb_context *ctx, const nb_kernel_desc *d, nb_kernel **out);

@@ -306,6 +306,17 @@ uint64_t nb_fft_good_length(uint64_t n);
  * n/2+1. The context owns plans; they live until it is destroyed. */
 nb_status nb_fft_plan(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind kind,
                       nb_precision prec, nb_fft **out);
+/* As nb_fft_plan, for a caller that uses only the first `bins` complex bins
+ * of each row (1 <= bins <= n/2+1; n/2+1 is nb_fft_plan). Such a plan may
+ * compute only those bins (R2C: the rest of each output row is left as it
+ * was) and read only those (C2R: the rest of each input row is taken as
+ * zero, not read). Whether it does: nb_fft_band_limited. The CPU backend
+ * does at fp32 for bins <= n/2 (runtime/cpu_fft.c); the other paths compute
+ * and read every bin, so a C2R's input past `bins` must hold zeros there. */
+nb_status nb_fft_plan_bins(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind kind,
+                           nb_precision prec, uint64_t bins, nb_fft **out);
+/* 1 where the plan computes (R2C) or reads (C2R) only its bins. */
+int nb_fft_band_limited(const nb_fft *plan);
 uint32_t nb_fft_plans_cached(const nb_context *ctx);
 
 /* --------------------------------------------------------------- recording */

@@ -339,6 +339,147 @@ static void test_backends(nb_context *ctx)
         unsetenv("NOBLE_FFT");
 }
 
+
+/* Band-limited plans (nb_fft_plan_bins): the kept bins against the double
+ * DFT, the rest of an R2C's output left alone and a C2R's input past the
+ * kept bins never read (garbage there must not reach the output), where the
+ * plan says it is band-limited; the CPU backend must be at fp32. Same bounds
+ * as the whole transforms (relative L2 per row, 2e-6). */
+static void band_case(nb_context *ctx, uint64_t n, uint64_t bins, uint64_t batch)
+{
+    const uint64_t nc = n / 2 + 1;
+    nb_fft *fwd = NULL, *inv = NULL;
+    REQUIRE_OK(nb_fft_plan_bins(ctx, n, batch, NB_FFT_R2C, NB_FP32, bins, &fwd));
+    REQUIRE_OK(nb_fft_plan_bins(ctx, n, batch, NB_FFT_C2R, NB_FP32, bins, &inv));
+    const int cpu = nb_context_backend(ctx) == NB_BACKEND_CPU;
+    const int band = nb_fft_band_limited(fwd);
+    CHECK(band == nb_fft_band_limited(inv), "n=%llu: both directions band-limited or neither", (unsigned long long)n);
+    CHECK(band == (cpu && bins <= n / 2), "n=%llu bins=%llu: band-limited %d on the %s backend",
+          (unsigned long long)n, (unsigned long long)bins, band, cpu ? "CPU" : "Vulkan");
+    float *hx = malloc(n * batch * 4), *hX = malloc(nc * 2 * batch * 4), *hy = malloc(n * batch * 4);
+    uint64_t seed = n * 7 + bins * 3 + batch;
+    for (uint64_t i = 0; i < n * batch; i++)
+        hx[i] = (float)(nbt_rand(&seed) + (i % n == 5 ? 1.5 : 0.0));
+    const float sentinel = -12345.0f;
+    for (uint64_t i = 0; i < nc * 2 * batch; i++)
+        hX[i] = sentinel;
+    nb_buffer *bx, *bX, *by;
+    REQUIRE_OK(nb_buffer_create(ctx, n * batch * 4, NB_MEM_DEVICE, &bx));
+    REQUIRE_OK(nb_buffer_create(ctx, nc * 2 * batch * 4, NB_MEM_DEVICE, &bX));
+    REQUIRE_OK(nb_buffer_create(ctx, n * batch * 4, NB_MEM_DEVICE, &by));
+    CHECK_OK(nb_buffer_upload(bx, 0, hx, n * batch * 4));
+    CHECK_OK(nb_buffer_upload(bX, 0, hX, nc * 2 * batch * 4));
+    nb_cmd *c;
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    CHECK_OK(nb_cmd_fft(c, fwd, bx, bX, "band r2c"));
+    CHECK_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    CHECK_OK(nb_buffer_download(bX, 0, hX, nc * 2 * batch * 4));
+    double *x = malloc(n * sizeof *x), *cs = malloc(n * sizeof *cs), *sn = malloc(n * sizeof *sn);
+    double *re = malloc(nc * sizeof *re), *im = malloc(nc * sizeof *im);
+    for (uint64_t j = 0; j < n; j++) {
+        cs[j] = cos(2.0 * M_PI * (double)j / (double)n);
+        sn[j] = sin(2.0 * M_PI * (double)j / (double)n);
+    }
+    const uint64_t rows[3] = {0, batch / 2, batch - 1};
+    double fmax = 0, imax = 0;
+    uint64_t touched = 0;
+    for (int r = 0; r < 3; r++) {
+        const uint64_t row = rows[r];
+        for (uint64_t j = 0; j < n; j++)
+            x[j] = hx[row * n + j];
+        dft_row(x, n, cs, sn, re, im);
+        double num = 0, den = 0;
+        for (uint64_t k = 0; k < bins; k++) {
+            const double gr = hX[(row * nc + k) * 2], gi = hX[(row * nc + k) * 2 + 1];
+            num += (gr - re[k]) * (gr - re[k]) + (gi - im[k]) * (gi - im[k]);
+            den += re[k] * re[k] + im[k] * im[k];
+        }
+        if (sqrt(num / den) > fmax)
+            fmax = sqrt(num / den);
+        for (uint64_t k = bins; band && k < nc; k++)
+            touched += hX[(row * nc + k) * 2] != sentinel || hX[(row * nc + k) * 2 + 1] != sentinel;
+    }
+    CHECK(fmax <= 2e-6, "n=%llu bins=%llu batch=%llu: band R2C error %.3g", (unsigned long long)n,
+          (unsigned long long)bins, (unsigned long long)batch, fmax);
+    CHECK(touched == 0, "n=%llu: the band-limited R2C wrote %llu values past its bins", (unsigned long long)n,
+          (unsigned long long)touched);
+    /* C2R of a spectrum with kept bins only: garbage past them where the plan
+     * does not read them, zeros where it does; bin 0's imaginary part is
+     * ignored, as FFTW's and VkFFT's C2R do. */
+    for (uint64_t row = 0; row < batch; row++)
+        for (uint64_t k = 0; k < nc; k++) {
+            float *v = hX + (row * nc + k) * 2;
+            if (k < bins) {
+                v[0] = (float)nbt_rand(&seed);
+                v[1] = (float)nbt_rand(&seed);
+            } else
+                v[0] = v[1] = band ? 1e30f : 0.0f;
+        }
+    CHECK_OK(nb_buffer_upload(bX, 0, hX, nc * 2 * batch * 4));
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    CHECK_OK(nb_cmd_fft(c, inv, bX, by, "band c2r"));
+    CHECK_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    CHECK_OK(nb_buffer_download(by, 0, hy, n * batch * 4));
+    for (int r = 0; r < 3; r++) {
+        const uint64_t row = rows[r];
+        const float *X = hX + row * nc * 2;
+        double num = 0, den = 0;
+        for (uint64_t j = 0; j < n; j++) {
+            double want = X[0];
+            uint64_t idx = 0;
+            for (uint64_t k = 1; k < bins && k < nc; k++) {
+                idx += j;
+                idx %= n;
+                const double w = k == n - k ? 1.0 : 2.0; /* the Nyquist bin once */
+                want += w * (X[2 * k] * cs[idx] - X[2 * k + 1] * sn[idx]);
+            }
+            num += (hy[row * n + j] - want) * (hy[row * n + j] - want);
+            den += want * want;
+        }
+        if (sqrt(num / den) > imax)
+            imax = sqrt(num / den);
+    }
+    CHECK(imax <= 2e-6, "n=%llu bins=%llu batch=%llu: band C2R error %.3g", (unsigned long long)n,
+          (unsigned long long)bins, (unsigned long long)batch, imax);
+    nb_buffer_destroy(bx);
+    nb_buffer_destroy(bX);
+    nb_buffer_destroy(by);
+    free(hx);
+    free(hX);
+    free(hy);
+    free(x);
+    free(cs);
+    free(sn);
+    free(re);
+    free(im);
+}
+
+static void test_band_limited(nb_context *ctx, int quick)
+{
+    /* the published length and modes, the pretrained recipe's and the
+     * quickstart's, then edge cases: one bin, n/2 bins, every bin (a whole
+     * transform), lengths of 2 to 16 lanes */
+    band_case(ctx, 8580, 129, 7);
+    if (!quick)
+        band_case(ctx, 8580, 129, 384);
+    band_case(ctx, 4224, 65, 5);
+    band_case(ctx, 2112, 33, 3);
+    band_case(ctx, 256, 16, 3);
+    band_case(ctx, 8580, 1, 2);
+    band_case(ctx, 1000, 500, 3);
+    band_case(ctx, 1000, 501, 3);
+    static const uint64_t odd[] = {36, 42, 66, 78, 130, 390, 2002, 8640};
+    for (size_t i = 0; i < sizeof odd / sizeof *odd; i++)
+        band_case(ctx, odd[i], odd[i] / 8 + 1, 3);
+    nb_fft *p = NULL;
+    CHECK(nb_fft_plan_bins(ctx, 1024, 1, NB_FFT_R2C, NB_FP32, 0, &p) == NB_ERR_INVALID_ARGUMENT && !p, "0 bins");
+    CHECK(nb_fft_plan_bins(ctx, 1024, 1, NB_FFT_R2C, NB_FP32, 514, &p) == NB_ERR_INVALID_ARGUMENT &&
+              strstr(nb_last_error(), "1 to 513"),
+          "514 bins of 1024: %s", nb_last_error());
+}
+
 int main(int argc, char **argv)
 {
     nb_context *ctx = nbt_context();
@@ -349,6 +490,7 @@ int main(int argc, char **argv)
      * (= 64 traces x 24 channels). */
     static const uint64_t lengths[] = {1024, 4096, 8192, 8580, 8640};
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    test_band_limited(ctx, quick);
     for (size_t i = 0; i < sizeof lengths / sizeof *lengths; i++) {
         check_case(ctx, lengths[i], 1, NB_FP32, 1);
         check_case(ctx, lengths[i], 7, NB_FP32, 3);
