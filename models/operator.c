@@ -863,6 +863,15 @@ static nm_op_stat *stat_of(nm_model *m, const char *label)
 }
 
 /* The work an op does, by its own count. */
+/* FLOPs of a GELU and of GELU' per element, as the kernels evaluate them
+ * (shaders/gelu.glsl; cpu_pointwise.c): the rational erf is 10 multiply-adds
+ * and 8 more operations; GELU' adds the Gaussian's exp (a degree-5
+ * polynomial after range reduction, 13 operations) and 5 more. They count
+ * in the per-op FLOPs because they bind the pointwise kernels as much as
+ * their matrix products do (docs/benchmarks.md). */
+#define GELU_FLOPS 28.0
+#define DGELU_FLOPS 54.0
+
 static void work(rec *r, const char *label, double bytes, double flops)
 {
     nm_op_stat *o = stat_of(r->m, label);
@@ -940,7 +949,7 @@ static void linx(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cou
     uint32_t push[3] = {r->b, r->m->c.length, (uint32_t)l.w};
     run(r, k, cdiv(r->m->c.length / 4, 64), r->b, 1, b, push, label, it_linx(cin, cout));
     const double bn = (double)r->b * r->m->c.length;
-    work(r, label, 4.0 * bn * (cout + 2.0 * cin), 2.0 * bn * cin * cout);
+    work(r, label, 4.0 * bn * (cout + 2.0 * cin), 2.0 * bn * cin * cout + (pre ? DGELU_FLOPS * bn * cin : 0.0));
 }
 
 /* Weight (and bias, gate) gradients: partial sums, then added into grad. */
@@ -982,7 +991,7 @@ static void ew(rec *r, const nb_kernel *k, nb_buffer *a, nb_buffer *out, nb_buff
  * then the nio tensors in io; floats: per position, the floats read and
  * written (the op's bytes for the profile). */
 static void mlp_dispatch(rec *r, const nb_kernel *k, const layer *l1, const layer *l2, nb_buffer *const *io,
-                         uint32_t nio, double floats, const char *label, uint64_t iters)
+                         uint32_t nio, double floats, double gelu_flops, const char *label, uint64_t iters)
 {
     nm_model *m = r->m;
     nb_buffer *b[6];
@@ -998,7 +1007,8 @@ static void mlp_dispatch(rec *r, const nb_kernel *k, const layer *l1, const laye
     uint32_t push[6] = {r->b, m->c.length, (uint32_t)l1->w, (uint32_t)l1->b, (uint32_t)l2->w, (uint32_t)l2->b};
     run(r, k, cdiv(m->c.length / 4, 64), r->b, 1, b, push, label, iters);
     const double bn = (double)r->b * m->c.length;
-    work(r, label, 4.0 * bn * floats, 2.0 * bn * ((double)l1->cin * l1->cout + (double)l2->cin * l2->cout));
+    work(r, label, 4.0 * bn * floats,
+         2.0 * bn * ((double)l1->cin * l1->cout + (double)l2->cin * l2->cout) + gelu_flops * bn * l1->cout);
 }
 
 /* mlp_fwd: x through layers l1 and l2 into out; h (the hidden layer before
@@ -1008,7 +1018,7 @@ static void mlp(rec *r, const nb_kernel *k, const layer *l1, const layer *l2, nb
 {
     nb_buffer *io[3] = {x, out, h};
     int t = r->m->training;
-    mlp_dispatch(r, k, l1, l2, io, t ? 3 : 2, l1->cin + l2->cout + (t ? (double)l1->cout : 0.0), label,
+    mlp_dispatch(r, k, l1, l2, io, t ? 3 : 2, l1->cin + l2->cout + (t ? (double)l1->cout : 0.0), GELU_FLOPS, label,
                  it_mlp_fwd(l1->cin, l1->cout, l2->cout));
 }
 
@@ -1018,14 +1028,14 @@ static void mlp_bwd(rec *r, const nb_kernel *k, const layer *l1, const layer *l2
                     nb_buffer *gh, nb_buffer *gx, const char *label)
 {
     nb_buffer *io[4] = {g, h, gh, gx};
-    mlp_dispatch(r, k, l1, l2, io, 4, l2->cout + 2.0 * l1->cout + l1->cin, label,
+    mlp_dispatch(r, k, l1, l2, io, 4, l2->cout + 2.0 * l1->cout + l1->cin, DGELU_FLOPS, label,
                  it_mlp_bwd(l1->cin, l1->cout, l2->cout));
 }
 
 /* One dispatch of block_fwd or block_bwd for block o: the weights, then
  * nr read and nw written tensors (io), each C or E channels wide. */
-static void block(rec *r, const nb_kernel *k, const blk *o, nb_buffer *const *io, uint32_t nr, uint32_t nw,
-                const char *label)
+static void block(rec *r, const nb_kernel *k, const blk *o, int act, nb_buffer *const *io, uint32_t nr, uint32_t nw,
+                  const char *label)
 {
     nm_model *m = r->m;
     const nm_config *c = &m->c;
@@ -1050,8 +1060,15 @@ static void block(rec *r, const nb_kernel *k, const blk *o, nb_buffer *const *io
     double floats = (nr + nw) * C;
     if (nw == 5)
         floats -= 2 * (C - E);
-    /* forward: Ws, W0, W1; backward: W0, W1 again, then W1^T, W0^T, Ws^T */
-    work(r, label, 4.0 * bn * floats, 2.0 * bn * (nw == 5 ? C * C + 4 * C * E : C * C + 2 * C * E));
+    /* forward: Ws, W0, W1 and the GELUs of y, h and out (y and out where
+     * act); backward: W0 again and W1 again where act (for out's GELU'),
+     * then W1^T, W0^T, Ws^T, with GELU and GELU' of z (where act) and h
+     * from one erf, and GELU' of out's argument (where act) */
+    const double a = act ? 1.0 : 0.0;
+    const double fl = nw == 5 ? 2.0 * (C * C + (3.0 + a) * C * E) + (DGELU_FLOPS + 1.0) * (a * C + E) +
+                                    a * DGELU_FLOPS * C
+                              : 2.0 * (C * C + 2.0 * C * E) + GELU_FLOPS * (E + 2.0 * a * C);
+    work(r, label, 4.0 * bn * floats, bn * fl);
 }
 
 /* Copies each layer's weight, bias and gate from the flat parameter buffer
@@ -1122,7 +1139,7 @@ static void record_forward(rec *r)
         }
         fft(r, NB_FFT_C2R, m->Y, m->sbuf, "spectral c2r");
         nb_buffer *io[4] = {x, m->sbuf, xo, m->training ? m->zs[j] : NULL};
-        block(r, m->k_blk[act], o, io, 2, 1 + m->training, "block: skip, mlp, gate");
+        block(r, m->k_blk[act], o, act, io, 2, 1 + m->training, "block: skip, mlp, gate");
     }
     nb_buffer *vlast = m->training ? m->xs[c->blocks] : m->xs[c->blocks % 2];
     mlp(r, m->k_proj, &m->proj0, &m->proj1, vlast, m->yout, m->hp, "projection");
@@ -1165,7 +1182,7 @@ static void record_backward(rec *r)
         nb_buffer *io[9] = {m->zs[j], x, gv, m->sbuf, m->a, m->gq, m->ga, m->gz, gx};
         if (!gv2)
             memmove(io + 3, io + 4, 5 * sizeof *io);
-        block(r, m->k_blk_bwd[act][gv2], o, io, 3 + (uint32_t)gv2, 5, "grad block: recompute, grad x");
+        block(r, m->k_blk_bwd[act][gv2], o, act, io, 3 + (uint32_t)gv2, 5, "grad block: recompute, grad x");
         linw(r, m->bw_fc1, o->fc1, E, C, 1, 1, m->gq, m->a, x, "grad W mlp 1 + gate");
         linw(r, m->bw_fc0[act], o->fc0, C, E, 1, 0, m->ga, m->zs[j], NULL, "grad W mlp 0");
         linw(r, m->bw_skip, o->skip, C, C, 1, 0, m->gz, x, NULL, "grad W skip + spectral bias");
