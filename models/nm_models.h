@@ -192,6 +192,39 @@ nb_status nm_array_load(const char *path, const char *name, float **data, uint32
 nb_status nm_array_save(const char *path, const char *name, const float *data, uint32_t rank, const uint64_t *dims,
                         const char *units);
 
+/* --------------------------------------------------------------- windows */
+
+/* The window a checkpoint was trained on (window.c), read from its training
+ * script's state (/train/script_state "geometry", docs/checkpoint.md): the
+ * operator maps the current over exactly this window, a step of any
+ * amplitude from stim_start_ms to stim_end_ms, to the voltage over it. */
+typedef struct nm_window {
+    double dt_ms;                      /* sample spacing in the window */
+    uint32_t length;                   /* samples (the model's length) */
+    double stim_start_ms, stim_end_ms; /* the step, from the window's first sample */
+    double window_start_ms;            /* where the window starts in the dataset's traces (unjittered) */
+    double source_dt_ms;               /* the dataset's sample spacing (dt_ms = stride * it) */
+    uint32_t stride;
+    char cell[64];                     /* the dataset's cell ("" when not recorded) */
+    char dataset[512];                 /* the dataset's path as training was given it ("" when not recorded) */
+} nm_window;
+
+/* The checkpoint's window; refused, naming what is missing, for a
+ * checkpoint whose state does not record one or records an inconsistent one. */
+nb_status nm_checkpoint_window(const nm_checkpoint *ck, nm_window *w);
+/* The training models' points (I_thr pA, s_thr Hz/pA) the checkpoint
+ * records (/train/script_state "train_points"): writes up to cap pairs to
+ * points[2 i], points[2 i + 1]; *count gets how many there are (0 when the
+ * checkpoint records none). */
+nb_status nm_checkpoint_train_points(const nm_checkpoint *ck, double *points, uint32_t cap, uint32_t *count);
+/* The step's samples [*first, *end) in the window: round(stim_start / dt)
+ * and round(stim_end / dt), rounding halves up. */
+void nm_window_step_samples(const nm_window *w, uint32_t *first, uint32_t *end);
+/* The operator's input current (pA) for a step of amplitude_pA in the
+ * window: current[i] = amplitude for i in the step's samples, else 0,
+ * length samples. A non-finite amplitude is refused. */
+nb_status nm_window_step(const nm_window *w, double amplitude_pA, float *current);
+
 /* -------------------------------------------------------------- datasets */
 
 /* A ground-truth dataset written by `noble datagen` (docs/dataset.md, format

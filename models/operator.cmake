@@ -5,6 +5,7 @@ list(APPEND NM_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/operator.c
   ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint.c
   ${CMAKE_CURRENT_SOURCE_DIR}/embedding.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/window.c
   ${CMAKE_CURRENT_SOURCE_DIR}/cpu_kernels.c
   ${CMAKE_CURRENT_SOURCE_DIR}/cpu_pointwise.c
   ${CMAKE_CURRENT_SOURCE_DIR}/cpu_grad.c)

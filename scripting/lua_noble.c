@@ -1160,6 +1160,31 @@ static int m_info(lua_State *L)
 
 /* --------------------------------------------------------------- features */
 
+/* noble.step_current(tensor, row, amplitude_pA, geometry): row (1-based) of
+ * a (batch, length) tensor becomes the operator's input current for a step
+ * of that amplitude in the window geometry = {dt_ms, stim_start_ms,
+ * stim_end_ms} (a checkpoint's, docs/checkpoint.md); models/window.c's
+ * nm_window_step, the same code the embedding ABI runs. */
+static int l_step_current(lua_State *L)
+{
+    ltensor *t = nbl_check_tensor(L, 1);
+    if (t->rank != 2)
+        return luaL_error(L, "noble.step_current: the tensor must have shape (batch, length), got rank %d",
+                          (int)t->rank);
+    lua_Integer row = nbl_int(L, 2, "noble.step_current", "row", 1, (lua_Integer)t->dims[0]);
+    double amp = nbl_num(L, 3, "noble.step_current", "amplitude", -HUGE_VAL, HUGE_VAL, 0);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    nm_window w;
+    memset(&w, 0, sizeof w);
+    w.length = (uint32_t)t->dims[1];
+    w.dt_ms = nbl_opt_num(L, 4, "noble.step_current", "dt_ms", NAN, 0, HUGE_VAL, 1);
+    w.stim_start_ms = nbl_opt_num(L, 4, "noble.step_current", "stim_start_ms", NAN, -HUGE_VAL, HUGE_VAL, 0);
+    w.stim_end_ms = nbl_opt_num(L, 4, "noble.step_current", "stim_end_ms", NAN, -HUGE_VAL, HUGE_VAL, 0);
+    if (nm_window_step(&w, amp, t->data + (uint64_t)(row - 1) * t->dims[1]))
+        return luaL_error(L, "noble.step_current: %s", nb_last_error());
+    return 0;
+}
+
 /* noble.features(trace, dt_ms, stim_start_ms, stim_end_ms [, trace_index]):
  * a table of the eFEL-named features of one voltage trace (mV): trace is a
  * tensor; with a rank > 1 tensor, trace_index (1-based, default 1) picks the
@@ -1236,6 +1261,7 @@ int nbl_open(lua_State *L)
     static const luaL_Reg fns[] = {{"tensor", l_tensor}, {"load_array", l_load_array}, {"device", l_device},
                                    {"devices", l_devices}, {"model", l_model},         {"close", l_close_all},
                                    {"features", l_features}, {"plot", nbl_plot},
+                                   {"step_current", l_step_current},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
     nbl_open_data(L);

@@ -152,11 +152,10 @@ function M.path(points, n)
   return out
 end
 
--- The injected current of a step of amp pA in the checkpoint's window.
-local function fill_step(cur, row, amp, geo, L)
-  local a = math.floor(geo.stim_start_ms / geo.dt_ms + 0.5)
-  local b = math.floor(geo.stim_end_ms / geo.dt_ms + 0.5)
-  for i = 1, L do cur:set(row, i, (i - 1 >= a and i - 1 < b) and amp or 0) end
+-- The injected current of a step of amp pA in the checkpoint's window
+-- (models/window.c, the code the embedding ABI runs too).
+local function fill_step(cur, row, amp, geo)
+  noble.step_current(cur, row, amp, geo)
 end
 
 -- Runs neurons x stimuli through the operator, batch traces at a time:
@@ -168,7 +167,7 @@ local function run_batches(ctx, neurons, stimuli, batch, sink, progress)
   local cur <close> = noble.tensor(batch, L)
   local codes <close> = noble.tensor(batch, 3)
   local steps <close> = noble.tensor(math.max(#stimuli, 1), L)
-  for s, amp in ipairs(stimuli) do fill_step(steps, s, amp, ctx.geometry, L) end
+  for s, amp in ipairs(stimuli) do fill_step(steps, s, amp, ctx.geometry) end
   if progress then progress(0, total) end
   while done < total do
     local k = math.min(batch, total - done)
