@@ -1174,6 +1174,13 @@ static int l_step_current(lua_State *L)
     lua_Integer row = nbl_int(L, 2, "noble.step_current", "row", 1, (lua_Integer)t->dims[0]);
     double amp = nbl_num(L, 3, "noble.step_current", "amplitude", -HUGE_VAL, HUGE_VAL, 0);
     luaL_checktype(L, 4, LUA_TTABLE);
+    static const char *const need[] = {"dt_ms", "stim_start_ms", "stim_end_ms"};
+    for (int k = 0; k < 3; k++) {
+        if (lua_getfield(L, 4, need[k]) == LUA_TNIL)
+            return luaL_error(L, "noble.step_current: the geometry has no %s (a checkpoint's geometry: dt_ms, "
+                              "stim_start_ms, stim_end_ms)", need[k]);
+        lua_pop(L, 1);
+    }
     nm_window w;
     memset(&w, 0, sizeof w);
     w.length = (uint32_t)t->dims[1];
