@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# noble.neuron, NOBLE cells in NEURON's Python (docs/neuron.md), against an
+# installed tree: cmake --install into a scratch prefix; a small population
+# file by `noble population`; tests/neuron_python.py run with Debian's
+# /usr/bin/python3 (NEURON 8.2) from a scratch folder, with PYTHONPATH the
+# installed package and nothing of the source or build tree; its voltages at
+# the checkpoint's dt compared bit for bit with the Lua module's m:predict
+# (tests/embed_lua_predict.lua, the cells of test_embed) on the CPU backend.
+#   test_neuron_python.sh NOBLE_EXE SOURCE_DIR BUILD_DIR SANITIZE(0|1)
+# Exit status 77 (ctest: skipped) where it cannot run, with the reason.
+set -u
+noble=$1 src=$2 build=$3 sanitize=$4
+py=/usr/bin/python3
+if [ "$sanitize" = 1 ]; then
+  # libnoble.so of this build needs the ASan runtime loaded before anything
+  # else, and Python is not built with it: ctypes.CDLL fails with "ASan runtime
+  # does not come first" unless libasan is LD_PRELOADed into the interpreter,
+  # and then LeakSanitizer reports CPython's and NEURON's own allocations at exit.
+  echo "skip: sanitizer build (an ASan-instrumented libnoble.so cannot be loaded into an uninstrumented Python)"
+  exit 77
+fi
+if ! "$py" -c "import neuron, numpy, h5py" > /dev/null 2>&1; then
+  echo "skip: $py cannot import neuron, numpy and h5py (Debian: python3-neuron, python3-numpy, python3-h5py)"
+  exit 77
+fi
+. "$src/tests/check.sh"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+p=$tmp/prefix
+
+cmake --install "$build" --prefix "$p" > "$tmp/install.log" 2>&1
+check "cmake --install to a scratch prefix" test $? -eq 0 || cat "$tmp/install.log"
+pkg=$p/lib/python3/dist-packages/noble
+check "the package: lib/python3/dist-packages/noble/{__init__,_abi,neuron}.py" \
+  test -f "$pkg/__init__.py" -a -f "$pkg/_abi.py" -a -f "$pkg/neuron.py"
+check "its spike source: noble/_mech/libnrnmech.so" test -f "$pkg/_mech/libnrnmech.so"
+
+mkdir -p "$tmp/data" "$tmp/run" "$tmp/home" "$tmp/out"
+cp "$src/models/pretrained/pvalb-reduced.h5" "$tmp/data/ckpt.h5"
+# three neurons: two inside the training hull, one outside
+NOBLE_BACKEND=cpu "$noble" population --checkpoint "$tmp/data/ckpt.h5" --out "$tmp/data/pop.h5" \
+  --points 55:0.84,40:0.9,200:0.5 --stimuli 150,250 --traces true > "$tmp/pop.log" 2>&1
+check "noble population: a population file of 3 neurons" test -f "$tmp/data/pop.h5" || cat "$tmp/pop.log"
+
+(cd "$tmp/run" && env -u NOBLE_BACKEND -u NOBLE_VALIDATE -u NOBLE_TEST_REQUIRE_VALIDATION -u NOBLE_CACHE_DIR \
+   -u NOBLE_LUA_PATH -u NOBLE_DEVICE -u NOBLE_THREADS -u NOBLE_LIBRARY -u NOBLE_NRNMECH HOME="$tmp/home" \
+   PYTHONPATH="$p/lib/python3/dist-packages" PYTHONDONTWRITEBYTECODE=1 \
+   "$py" "$src/tests/neuron_python.py" "$tmp/data/ckpt.h5" "$tmp/data/pop.h5" "$tmp/out") > "$tmp/py.out" 2>&1
+rc=$?
+grep -v -e "^NEURON: Python Callback failed" -e "DISPLAY" -e "No graphics" "$tmp/py.out" | sed 's/^/    /'
+check "neuron_python.py: its checks pass" test $rc -eq 0
+check "... to the end" grep -q "^0 failure(s)" "$tmp/py.out"
+"$noble" run "$src/tests/embed_lua_predict.lua" "$tmp/data/ckpt.h5" cpu "$tmp/out/abi_cpu.bin" > "$tmp/lua.out" 2>&1
+check "cpu: NobleCell voltages are m:predict's, bit for bit" test $? -eq 0
+sed 's/^/    /' "$tmp/lua.out"
+finish
