@@ -151,6 +151,9 @@ nc_src.record(sent)
 g, tg = h.Vector(), h.Vector()
 tq = h.Vector(np.arange(0, 506, 0.01))
 g.record(syn._ref_g, tq)
+rec_v, rec_t = h.Vector(), h.Vector()  # every step, like a section's v (the model has a section now)
+rec_v.record(cells[0]._ref_v)
+rec_t.record(h._ref_t)
 for cvode in (0, 1):
     mode = "CVode" if cvode else "fixed step"
     h.CVode().active(cvode)
@@ -170,9 +173,18 @@ for cvode in (0, 1):
     check(all(jumps) and gv[: int(round((spikes[0] + delay - 0.05) / 0.01))].max() == 0,
           "%s: the ExpSyn's conductance rises by the weight at each arrival (within 0.05 ms) and not before the "
           "first" % mode)
+    rv, rt = np.array(rec_v.to_python()), np.array(rec_t.to_python())
+    cv, ct = np.array(cells[0].v.to_python()), np.array(cells[0].t.to_python())
     if cvode:
         check(abs(m.output_dt() - 0.12) < 1e-15 and cells[0].v.size() == 4224,
               "CVode: the trace is kept at the checkpoint's dt (4224 samples)")
+        d = np.abs(rv - np.interp(rt, ct, cv)).max()
+        check(len(rv) > 1000 and d < 1e-6, "CVode: Vector.record(cell._ref_v) at its %d steps is the trace linearly "
+              "interpolated (max difference %.3g mV)" % (len(rv), d))
+    else:
+        d = np.abs(rv - cv[:len(rv)]).max()
+        check(len(rv) == 20241 and d < 1e-6, "fixed step: Vector.record(cell._ref_v) records cell.v sample for "
+              "sample (max difference %.3g mV: the play interpolates at NEURON's summed t)" % d)
 h.CVode().active(0)
 
 # 4. errors
