@@ -138,14 +138,14 @@ static void nbc_fail_unlock(const char *msg)
 }
 
 /* Opens path as the process-wide model (mutex held); 0 or a message in err. */
-static int nbc_open_locked(const char *path, char *err, size_t errlen)
+static int nbc_open_locked(const char *path, const char *who, char *err, size_t errlen)
 {
     noble_model *m = NULL;
     noble_info in;
     uint32_t ns;
     const char *backend = getenv("NOBLE_BACKEND");
     if (!path || !*path) {
-        snprintf(err, errlen, "open_noble: an empty checkpoint path");
+        snprintf(err, errlen, "%s: an empty checkpoint path", who);
         return -1;
     }
     if (nbc_open_batch && nbc_n > 0) {
@@ -154,11 +154,11 @@ static int nbc_open_locked(const char *path, char *err, size_t errlen)
         return -1;
     }
     if (noble_open(path, backend && *backend ? backend : "auto", -1, 0, &m) != NOBLE_OK) {
-        snprintf(err, errlen, "NobleCell: %s", noble_last_error());
+        snprintf(err, errlen, "%s: %s", who, noble_last_error());
         return -1;
     }
     if (noble_get_info(m, &in) != NOBLE_OK || (ns = noble_output_samples(m, in.dt_ms)) == 0) {
-        snprintf(err, errlen, "NobleCell: %s", noble_last_error());
+        snprintf(err, errlen, "%s: %s", who, noble_last_error());
         noble_close(m);
         return -1;
     }
@@ -182,7 +182,7 @@ NBC_EXTERN double nbc_open_hoc(void)
     char err[2048];
     const char *path = hoc_gargstr(1);
     pthread_mutex_lock(&nbc_mu);
-    if (nbc_open_locked(path, err, sizeof err))
+    if (nbc_open_locked(path, "open_noble", err, sizeof err))
         nbc_fail_unlock(err);
     pthread_mutex_unlock(&nbc_mu);
     return 0;
@@ -214,7 +214,7 @@ static void nbc_need_model(const char *who)
                  "(hoc; h.open_noble in Python) or set NOBLE_CHECKPOINT before finitialize()", who);
         nbc_fail_unlock(msg);
     }
-    if (nbc_open_locked(env, err, sizeof err)) {
+    if (nbc_open_locked(env, who, err, sizeof err)) {
         snprintf(msg, sizeof msg, "%s (NOBLE_CHECKPOINT)", err);
         nbc_fail_unlock(msg);
     }
