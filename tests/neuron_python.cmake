@@ -1,6 +1,6 @@
 # noble.neuron (plugins/neuron/python, docs/neuron.md) in Debian's NEURON 8.2,
-# against an installed tree; skipped (77) in the sanitizer build and where
-# /usr/bin/python3 lacks NEURON.
+# against an installed tree; in the sanitizer build with the ASan runtime
+# preloaded into Python; skipped (77) where /usr/bin/python3 lacks NEURON.
 add_test(NAME test_neuron_python
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_neuron_python.sh $<TARGET_FILE:noble> ${PROJECT_SOURCE_DIR}
                  ${CMAKE_BINARY_DIR} $<BOOL:${NOBLE_SANITIZE}>)

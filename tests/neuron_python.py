@@ -216,7 +216,7 @@ with warnings.catch_warnings(record=True) as w:
 check(any(issubclass(x.category, nn.WindowWarning) and "beyond NOBLE's window of 506.88 ms" in str(x.message)
           for x in w), "h.tstop = 600 ms warns that the cells are silent after the window")
 m2.dt = 0.0
-raises(nn.NobleError, "dt 0 ms", m2.predict, "an output dt of 0 through predict()")
+raises(nn.NobleError, "output dt 0 ms: expected a finite number", m2.predict, "an output dt of 0 through predict()")
 raises(RuntimeError, "", lambda: h.finitialize(-65), "the same at h.finitialize")
 check(isinstance(m2.error, nn.NobleError), "... which keeps the NobleError in model.error: %s" % m2.error)
 m2.close()

@@ -210,7 +210,7 @@ class Model:
         n = self._lib.noble_output_samples(self._handle(), float(dt_ms))
         if n == 0:
             st = ERR_UNSUPPORTED if math.isfinite(dt_ms) and dt_ms > 0 else ERR_ARGUMENT
-            _raise(self._lib, st, "dt %g ms" % dt_ms)
+            _raise(self._lib, st, None)
         return n
 
     def check_step(self, delay_ms, duration_ms, dt_ms=None):
