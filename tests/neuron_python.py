@@ -220,6 +220,11 @@ raises(nn.NobleError, "output dt 0 ms: expected a finite number", m2.predict, "a
 raises(RuntimeError, "", lambda: h.finitialize(-65), "the same at h.finitialize")
 check(isinstance(m2.error, nn.NobleError), "... which keeps the NobleError in model.error: %s" % m2.error)
 m2.close()
+h.dt = 0.025
+h.finitialize(-65)
+c2 = m2.cells[0]
+check(c2.spike_times.size() == 0 and all(np.isnan(c2.v.to_python())) and m.cells[0].spike_times.size() > 5,
+      "a closed model's cell is silent; the open model's cells still run")
 env = dict(os.environ, NOBLE_LIBRARY="/nonexistent/libnoble.so")
 p = subprocess.run([sys.executable, "-c", "import noble.neuron as nn; nn.NobleModel(%r)" % ckpt], env=env,
                    capture_output=True, text=True)

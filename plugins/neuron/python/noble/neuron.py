@@ -104,9 +104,13 @@ class NobleModel:
         h.load_file("stdrun.hoc")
 
     def close(self):
-        """Frees the checkpoint; a closed model's cells cannot be predicted."""
+        """Frees the checkpoint. Its cells are silent from then on (no spikes,
+        no voltage: NaN) and cannot be predicted again."""
         self._fih = None
         self._m.close()
+        for c in self.cells:
+            c._fill(np.array([0.0, 1.0]), np.full(2, np.nan, dtype=np.float32), np.empty(0))
+        self._done = None
 
     def __enter__(self):
         return self
@@ -282,9 +286,10 @@ class NobleCell:
         says whether it lies inside the training models' hull."""
         import h5py
         with h5py.File(path, "r") as f:
-            if f.attrs.get("format") not in ("noble-population", b"noble-population"):
-                raise NobleError("%s is not a noble population file (attribute format = %r)"
-                                 % (path, f.attrs.get("format")))
+            fmt = f.attrs.get("format")
+            fmt = fmt.decode(errors="replace") if isinstance(fmt, bytes) else fmt
+            if fmt != "noble-population":
+                raise NobleError("%s is not a noble population file (attribute format = %r)" % (path, fmt))
             n = f["neurons/I_thr"].shape[0]
             if not isinstance(index, (int, np.integer)) or not 0 <= index < n:
                 raise NobleError("%s: neuron %r: the file has %d (0 .. %d)" % (path, index, n, n - 1))
