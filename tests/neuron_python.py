@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """noble.neuron against an installed tree (run by tests/test_neuron_python.sh):
-  neuron_python.py CHECKPOINT POPULATION OUT_DIR
+  neuron_python.py CHECKPOINT POPULATION OUT_DIR          everything, on the CPU backend
+  neuron_python.py CHECKPOINT - OUT_DIR vulkan            only the cells of embed_lua_predict.lua
+                                                          on Vulkan, into OUT_DIR/abi_vulkan.bin
 NobleCells from HoF models, (I_thr, s_thr) points and a population file;
 their voltage at the checkpoint's dt written to OUT_DIR/abi_cpu.bin (the
 cells of tests/embed_lua_predict.lua, which the shell compares with m:predict),
@@ -45,6 +47,41 @@ import noble.neuron as nn  # noqa: E402
 from noble import _abi  # noqa: E402
 
 h.load_file("stdrun.hoc")
+
+
+def lua_cells(model):
+    """The cells of embed_consumer.c / embed_lua_predict.lua, in that order."""
+    cs = [nn.NobleCell(model, hof_model=0), nn.NobleCell(model, hof_model=1), nn.NobleCell(model, I_thr=55, s_thr=0.84),
+          nn.NobleCell(model, hof_model=2)]
+    for c, a in zip(cs, (model.info["amplitude_max_pA"], -100.0, 150.0, 0.0)):
+        nn.NobleIClamp(c, amp_pA=a)
+    return cs
+
+
+def write_window(cs, backend):
+    """Runs the fixed step at the checkpoint's dt and writes the cells' voltage
+    (float32, little-endian, cell after cell) to OUT_DIR/abi_BACKEND.bin."""
+    h.CVode().active(0)
+    h.dt = cs[0].model.info["dt_ms"]
+    h.tstop = cs[0].model.info["window_ms"] - h.dt
+    h.finitialize(-65)
+    h.continuerun(h.tstop)
+    vs = [np.array(c.v.to_python()) for c in cs]
+    with open(os.path.join(out_dir, "abi_%s.bin" % backend), "wb") as f:
+        for v in vs:
+            f.write(v.astype("<f4").tobytes())
+    return vs
+
+
+if len(sys.argv) > 4 and sys.argv[4] == "vulkan":
+    mv = nn.NobleModel(ckpt, backend="vulkan")
+    check(mv.info["backend"] == "vulkan", "a NobleModel on Vulkan: %s" % mv.info["device"])
+    vs = write_window(lua_cells(mv), "vulkan")
+    check(all(len(v) == 4224 and np.isfinite(v).all() for v in vs), "four cells of 4224 finite samples")
+    mv.close()
+    print("%d failure(s)" % fails)
+    sys.exit(1 if fails else 0)
+
 m = nn.NobleModel(ckpt, backend="cpu")
 lib = os.path.realpath(_abi.library_path())
 check("/prefix/lib/" in lib, "libnoble found next to the package: " + lib)
@@ -57,10 +94,7 @@ check(info["samples"] == 4224 and info["dt_ms"] == 0.12 and info["step_start_ms"
 # The cells of embed_consumer.c / embed_lua_predict.lua, first and in that
 # order; then (I_thr, s_thr) points and population neurons.
 amax = info["amplitude_max_pA"]
-cells = [nn.NobleCell(m, hof_model=0), nn.NobleCell(m, hof_model=1), nn.NobleCell(m, I_thr=55, s_thr=0.84),
-         nn.NobleCell(m, hof_model=2)]
-for c, a in zip(cells, (amax, -100.0, 150.0, 0.0)):
-    nn.NobleIClamp(c, amp_pA=a)
+cells = lua_cells(m)
 extra = nn.NobleCell(m, I_thr=40, s_thr=0.9)
 stim = nn.NobleIClamp(extra, amp=0.2)  # nA
 check(stim.amp_pA == 200.0 and stim.delay == 15.0 and stim.dur == 400.0,
@@ -74,17 +108,10 @@ check([c.inside_hull for c in pop] == [True, True, False] and pop[0].I_thr == 55
 all_cells = cells + [extra] + pop
 
 # 1. fixed step at the checkpoint's dt: the window's samples, m:predict's bits
-h.CVode().active(0)
-h.dt = info["dt_ms"]
-h.tstop = info["window_ms"] - info["dt_ms"]
-h.finitialize(-65)
-h.continuerun(h.tstop)
+write_window(cells, "cpu")
 check(all(c.v.size() == 4224 and c.t.size() == 4224 for c in all_cells), "h.dt = 0.12 ms: 4224 samples per cell")
 check(abs(cells[0].t[4223] - 4223 * 0.12) < 1e-9, "cell.t ends at %g ms" % cells[0].t[4223])
 v_window = [np.array(c.v.to_python()) for c in all_cells]
-with open(os.path.join(out_dir, "abi_cpu.bin"), "wb") as f:
-    for k in range(4):
-        f.write(v_window[k].astype("<f4").tobytes())
 check(all(np.array_equal(v.astype(np.float32).astype(np.float64), v) for v in v_window),
       "the Vectors hold the ABI's float32 voltages exactly")
 check(v_window[0][:100].max() < -50 and len(cells[0].spike_times) > 5 and len(cells[1].spike_times) == 0

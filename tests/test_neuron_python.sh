@@ -6,10 +6,12 @@
 # installed package and nothing of the source or build tree; its voltages at
 # the checkpoint's dt compared bit for bit with the Lua module's m:predict
 # (tests/embed_lua_predict.lua, the cells of test_embed) on the CPU backend.
-#   test_neuron_python.sh NOBLE_EXE SOURCE_DIR BUILD_DIR SANITIZE(0|1)
+# In the Vulkan builds without sanitizers, the same cells on Vulkan (lavapipe
+# here) against m:predict on Vulkan.
+#   test_neuron_python.sh NOBLE_EXE SOURCE_DIR BUILD_DIR SANITIZE(0|1) VULKAN(0|1)
 # Exit status 77 (ctest: skipped) where it cannot run, with the reason.
 set -u
-noble=$1 src=$2 build=$3 sanitize=$4
+noble=$1 src=$2 build=$3 sanitize=$4 vulkan=$5
 py=/usr/bin/python3
 preload=()
 if [ "$sanitize" = 1 ]; then
@@ -61,4 +63,20 @@ check "... to the end" grep -q "^0 failure(s)" "$tmp/py.out"
 "$noble" run "$src/tests/embed_lua_predict.lua" "$tmp/data/ckpt.h5" cpu "$tmp/out/abi_cpu.bin" > "$tmp/lua.out" 2>&1
 check "cpu: NobleCell voltages are m:predict's, bit for bit" test $? -eq 0
 sed 's/^/    /' "$tmp/lua.out"
+
+# Vulkan: the test's NOBLE_VALIDATE is kept, so validation messages fail it.
+if [ "$vulkan" = 1 ] && [ "$sanitize" != 1 ]; then
+  (cd "$tmp/run" && env -u NOBLE_BACKEND -u NOBLE_LIBRARY -u NOBLE_NRNMECH HOME="$tmp/home" \
+     PYTHONPATH="$p/lib/python3/dist-packages" PYTHONDONTWRITEBYTECODE=1 \
+     "$py" "$src/tests/neuron_python.py" "$tmp/data/ckpt.h5" - "$tmp/out" vulkan) > "$tmp/vk.out" 2>&1
+  rc=$?
+  grep -v -e "DISPLAY" -e "No graphics" "$tmp/vk.out" | sed 's/^/    /'
+  check "vulkan: neuron_python.py's checks pass" test $rc -eq 0
+  "$noble" run "$src/tests/embed_lua_predict.lua" "$tmp/data/ckpt.h5" vulkan "$tmp/out/abi_vulkan.bin" \
+    > "$tmp/lua.out" 2>&1
+  check "vulkan: NobleCell voltages are m:predict's, bit for bit" test $? -eq 0
+  sed 's/^/    /' "$tmp/lua.out"
+else
+  echo "skip the Vulkan run: $([ "$vulkan" = 1 ] && echo "sanitizer build" || echo "NOBLE_VULKAN=OFF")"
+fi
 finish
