@@ -9,6 +9,8 @@
 # What it runs, in OUTDIR:
 #   nrnivmodl -incflags "-I PREFIX/include" \
 #             -loadflags "-L PREFIX/lib -lnoble -Wl,-rpath,PREFIX/lib" MODDIR
+# NOBLECELL_CFLAGS and NOBLECELL_LDFLAGS, if set, are added to those (the
+# sanitizer build's test compiles the mechanism with -fsanitize=address,undefined).
 # With Debian 12's neuron-dev 8.2.2 the same shim as build_mechanisms.sh
 # (nrnivmodl looks for its makefile in /usr/bin, Debian installs it in
 # /usr/lib/nrn; the `special` executable cannot be linked there, and is not
@@ -33,7 +35,8 @@ if [ -f /usr/lib/nrn/nrnmech_makefile ] && [ ! -f /usr/bin/nrnmech_makefile ]; t
   export MAKEFLAGS="libdir=/usr/lib/nrn"
 fi
 set +e
-nrnivmodl -incflags "-I$prefix/include" -loadflags "-L$prefix/lib -lnoble -Wl,-rpath,$prefix/lib" \
+nrnivmodl -incflags "-I$prefix/include ${NOBLECELL_CFLAGS:-}" \
+  -loadflags "-L$prefix/lib -lnoble -Wl,-rpath,$prefix/lib ${NOBLECELL_LDFLAGS:-}" \
   "$moddir" > nrnivmodl.log 2>&1
 rc=$?
 set -e
