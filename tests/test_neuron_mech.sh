@@ -176,6 +176,35 @@ $cells
 run()
 print c.vm(600)"
 
+# After an error, the next initialization starts afresh: a cell whose
+# INITIAL failed drops the cells registered before it (here one whose step
+# the prediction would refuse), and a failed prediction leaves no voltage.
+printf '%s\n%s\n' 'open_noble("ckpt.h5")' "$cells" > retry.hoc
+cat >> retry.hoc <<'HOC'
+objref d
+d = new NobleCell()
+d.amp_pA = 200
+c.dur = 1000
+d.hof = 99
+e1 = execute1("run()")
+c.dur = -1
+d.hof = 1
+run()
+n1 = c.nspike
+c.dur = 1000
+e2 = execute1("run()")
+e3 = execute1("print c.vm(100)")
+c.dur = -1
+run()
+printf("retry %d %d %d %d %d %d\n", e1, e2, e3, n1, c.nspike, d.nspike)
+HOC
+nrn retry.hoc > retry.out
+n0=$(sed -n 1p expected.txt | cut -d' ' -f1)
+check "after errors at INITIAL and at the prediction, a fixed model runs" \
+  grep -q "^retry 0 0 0 $n0 $n0 [1-9]" retry.out || sed 's/^/    /' retry.out
+check "... the errors were hof's, dur's, and vm's after the failed prediction" \
+  test "$(grep -c "hof = 99: expected\|from 15 to 1015 ms does not fit" retry.out)" = 3
+
 # NOBLE_CHECKPOINT instead of open_noble, and the info functions.
 printf '%s\nrun()\nprintf("nspike %%d window %%g step %%g %%g hof %%d dt %%g v %%g\\n", c.nspike, window_noble(), step_start_noble(), step_duration_noble(), hof_models_noble(), sample_dt_noble(), c.vm(14.4))\n' "$cells" > env.hoc
 NOBLE_CHECKPOINT=ckpt.h5 nrn env.hoc > env.out

@@ -148,11 +148,6 @@ static int nbc_open_locked(const char *path, const char *who, char *err, size_t 
         snprintf(err, errlen, "%s: an empty checkpoint path", who);
         return -1;
     }
-    if (nbc_open_batch && nbc_n > 0) {
-        snprintf(err, errlen, "open_noble(\"%s\"): NobleCells of an initialization are waiting for their "
-                 "prediction; open the checkpoint before finitialize()", path);
-        return -1;
-    }
     if (noble_open(path, backend && *backend ? backend : "auto", -1, 0, &m) != NOBLE_OK) {
         snprintf(err, errlen, "%s: %s", who, noble_last_error());
         return -1;
@@ -163,8 +158,10 @@ static int nbc_open_locked(const char *path, const char *who, char *err, size_t 
         return -1;
     }
     noble_close(nbc_model);
-    nbc_free_reg();
+    nbc_free_reg(); /* cells predicted by the previous model have no prediction now */
     nbc_open_batch = 0;
+    nbc_batch_err[0] = 0;
+    nbc_gen += 1;
     nbc_model = m;
     nbc_info = in;
     nbc_samples = ns;
@@ -239,6 +236,15 @@ NBC_EXTERN double nbc_info_hoc(int what)
     return r;
 }
 
+/* A failure at INITIAL: the initialization stops there, so the cells it
+ * registered are dropped (the next one starts afresh), then raises. */
+static void nbc_fail_enlist(const char *msg)
+{
+    nbc_free_reg();
+    nbc_open_batch = 0;
+    nbc_fail_unlock(msg);
+}
+
 /* INITIAL: registers a cell for this initialization's prediction; returns
  * its slot and sets *gen. */
 static double nbc_enlist(double amp, double hofi, double ithr, double sthr, double onset, double length,
@@ -251,18 +257,18 @@ static double nbc_enlist(double amp, double hofi, double ithr, double sthr, doub
     if (!isfinite(amp) || !isfinite(ithr) || !isfinite(sthr) || !isfinite(onset) || !isfinite(length)) {
         snprintf(msg, sizeof msg, "NobleCell: amp_pA = %g, I_thr = %g, s_thr = %g, del = %g, dur = %g: "
                  "expected finite numbers", amp, ithr, sthr, onset, length);
-        nbc_fail_unlock(msg);
+        nbc_fail_enlist(msg);
     }
     if (!(hofi == -1 || (hofi >= 0 && hofi == floor(hofi) && hofi < nbc_info.hof_models))) {
         snprintf(msg, sizeof msg, "NobleCell: hof = %g: expected -1 (use I_thr, s_thr) or the index of one of "
                  "the checkpoint's %u hall-of-fame models (0 .. %d)", hofi, nbc_info.hof_models,
                  (int) nbc_info.hof_models - 1);
-        nbc_fail_unlock(msg);
+        nbc_fail_enlist(msg);
     }
     if (!isfinite(wstart) || wstart < tnow) {
         snprintf(msg, sizeof msg, "NobleCell: start = %g ms is before the initialization time %g ms: the "
                  "window's spikes must all lie ahead of finitialize()", wstart, tnow);
-        nbc_fail_unlock(msg);
+        nbc_fail_enlist(msg);
     }
     if (!nbc_open_batch) { /* the first cell of a new initialization */
         nbc_free_reg();
@@ -274,7 +280,7 @@ static double nbc_enlist(double amp, double hofi, double ithr, double sthr, doub
         size_t cap = nbc_cap ? 2 * nbc_cap : 64;
         nbc_entry *r = NBC_CAST(nbc_entry *, realloc(nbc_reg, cap * sizeof *r));
         if (!r)
-            nbc_fail_unlock("NobleCell: out of memory");
+            nbc_fail_enlist("NobleCell: out of memory");
         nbc_reg = r;
         nbc_cap = cap;
     }
@@ -374,6 +380,8 @@ static nbc_entry *nbc_entry_of(double sl, double gn, const char *who)
                  "finitialize(), or another checkpoint was opened since", who);
         nbc_fail_unlock(msg);
     }
+    if (nbc_batch_err[0])
+        nbc_fail_unlock(nbc_batch_err);
     if (nbc_open_batch) {
         snprintf(msg, sizeof msg, "NobleCell.%s: the prediction comes at the initialization time's events: "
                  "call finitialize() first", who);
