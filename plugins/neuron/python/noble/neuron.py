@@ -38,7 +38,7 @@ import warnings
 import numpy as np
 from neuron import h
 
-from ._abi import NobleError, UnsupportedError, Model, load_library, version_string  # noqa: F401
+from ._abi import Model, NobleError, UnsupportedError
 
 __all__ = ["NobleModel", "NobleCell", "NobleIClamp", "NobleError", "UnsupportedError", "WindowWarning",
            "load_mechanisms"]
