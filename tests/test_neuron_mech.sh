@@ -165,6 +165,33 @@ s.start = 5
 s.number = 1
 snc = new NetCon(s, c)
 run()"
+# The same on two threads: on a worker thread no hoc error can be raised
+# (NEURON 8 would wait for ever), so the message is printed and the run
+# stopped at that step; on the main thread it is the hoc error. Not a hang.
+cat > thread_input.hoc <<'HOC'
+load_file("stdrun.hoc")
+open_noble("ckpt.h5")
+objref c[4], pc, s, snc
+for i = 0, 3 { c[i] = new NobleCell()  c[i].hof = i  c[i].amp_pA = 200 }
+s = new NetStim()
+s.start = 5
+s.number = 1
+snc = new NetCon(s, c[3])
+pc = new ParallelContext()
+pc.nthread(2)
+tstop = 30
+run()
+printf("after t = %g\n", t)
+HOC
+timeout 120 "${nrniv_env[@]}" nrniv -nobanner -dll "$lib" thread_input.hoc < /dev/null > thread_input.out 2>&1
+rc=$?
+input_stopped() {
+  grep -q "NOBLE is open-loop" thread_input.out && test $rc -ne 124 \
+    && { ! grep -q "^after" thread_input.out || grep -q "^after t = [67][.0-9]*$" thread_input.out; }
+}
+check "an event sent to a NobleCell on a second thread: the message, the run stopped at 6 ms, no hang" \
+  input_stopped || sed 's/^/    /' thread_input.out
+grep "NOBLE is open-loop" thread_input.out | sed 's/^/    /' | cut -c1-60,260-400
 error_case "a HoF index out of range" "hof = 45: expected -1" \
   "open_noble(\"ckpt.h5\")
 $cells

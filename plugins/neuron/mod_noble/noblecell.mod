@@ -451,13 +451,21 @@ static double nbc_voltage(double sl, double gn, double tw)
     return r;
 }
 
-static void nbc_input(double tnow)
+/* An event sent to a NobleCell. On NEURON's thread 0 (the main thread) it
+ * raises; on another thread (ParallelContext.nthread > 1, during fadvance)
+ * hoc_execerror would leave NEURON 8's thread pool waiting for ever, so the
+ * message is printed, the event dropped and the run stopped (stoprun). */
+static void nbc_input(double tnow, int worker)
 {
     char msg[512];
     snprintf(msg, sizeof msg, "NobleCell: an event arrived through a NetCon at t = %g ms: NOBLE is open-loop "
              "(it maps a whole window of a current step to the voltage, predicted before the window starts) "
              "and cannot answer synaptic input; a NobleCell is a source of events only", tnow);
-    hoc_execerror(msg, NBC_CAST(char *, 0));
+    if (!worker)
+        hoc_execerror(msg, NBC_CAST(char *, 0));
+    fprintf(stderr, "%s (on a worker thread, where no hoc error can be raised: the run stops)\n", msg);
+    fflush(stderr);
+    stoprun = 1;
 }
 #pragma pop_macro("s_thr")
 ENDVERBATIM
@@ -521,6 +529,6 @@ ENDVERBATIM
 : Internal: an event from a NetCon (refused).
 PROCEDURE input(tnow (ms)) {
 VERBATIM
-    nbc_input(_ltnow);
+    nbc_input(_ltnow, _nt == nrn_threads ? 0 : 1);
 ENDVERBATIM
 }
