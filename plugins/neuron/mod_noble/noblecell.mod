@@ -98,7 +98,6 @@ static pthread_mutex_t nbc_mu = PTHREAD_MUTEX_INITIALIZER;
 static noble_model *nbc_model;    /* the process-wide model */
 static noble_info nbc_info;
 static uint32_t nbc_samples;
-static char nbc_path[4096];
 static int nbc_atexit_done;
 static nbc_entry *nbc_reg;        /* cells registered since the last prediction */
 static size_t nbc_n, nbc_cap;
@@ -165,7 +164,6 @@ static int nbc_open_locked(const char *path, const char *who, char *err, size_t 
     nbc_model = m;
     nbc_info = in;
     nbc_samples = ns;
-    snprintf(nbc_path, sizeof nbc_path, "%s", path);
     if (!nbc_atexit_done) {
         atexit(nbc_atexit);
         nbc_atexit_done = 1;
@@ -192,7 +190,6 @@ NBC_EXTERN double nbc_close_hoc(void)
     nbc_open_batch = 0;
     noble_close(nbc_model);
     nbc_model = NULL;
-    nbc_path[0] = 0;
     pthread_mutex_unlock(&nbc_mu);
     return 0;
 }
@@ -394,7 +391,7 @@ static nbc_entry *nbc_entry_of(double sl, double gn, const char *who)
  * (the first such event of an initialization), returns this one's spikes. */
 static double nbc_prepare(double sl, double gn)
 {
-    nbc_entry *e;
+    double n;
     pthread_mutex_lock(&nbc_mu);
     if (gn == nbc_gen && nbc_open_batch) {
         nbc_open_batch = 0;
@@ -404,9 +401,9 @@ static double nbc_prepare(double sl, double gn)
     }
     if (nbc_batch_err[0])
         nbc_fail_unlock(nbc_batch_err);
-    e = nbc_entry_of(sl, gn, "prediction");
+    n = nbc_entry_of(sl, gn, "prediction")->nspk;
     pthread_mutex_unlock(&nbc_mu);
-    return e->nspk;
+    return n;
 }
 
 static double nbc_spike(double sl, double gn, double k)
