@@ -237,6 +237,27 @@ static nb_status bench_fft(nb_context *ctx, const nbb_options *o, int rounds, nb
     double fftw_ms = nbb_median(t, rounds);
     double flops = 2.0 * 2.5 * (double)n * log2((double)n) * (double)batch; /* R2C + C2R */
 
+    /* The spectral layers' transforms: the same pair planned for the NOBLE
+     * preset's 129 kept bins (nb_fft_plan_bins), band-limited where the
+     * backend does that (the CPU backend), the whole transform elsewhere. */
+    const uint64_t bins = 129;
+    nb_fft *bfwd, *binv;
+    nb_cmd *cb = NULL;
+    double band_ms = NAN;
+    TRY(nb_fft_plan_bins(ctx, n, batch, NB_FFT_R2C, NB_FP32, bins, &bfwd));
+    TRY(nb_fft_plan_bins(ctx, n, batch, NB_FFT_C2R, NB_FP32, bins, &binv));
+    const int band = nb_fft_band_limited(bfwd) && nb_fft_band_limited(binv);
+    st = nb_cmd_begin(ctx, 0, &cb);
+    if (!st)
+        st = nb_cmd_fft(cb, bfwd, x, X, "band r2c");
+    if (!st)
+        st = nb_cmd_fft(cb, binv, X, y, "band c2r");
+    if (!st)
+        st = time_cmd(cb, rounds, &band_ms, 0);
+    nb_cmd_destroy(cb);
+    if (st)
+        goto done;
+
     char note[160];
     const int cpu = nb_context_backend(ctx) == NB_BACKEND_CPU, host = nb_context_fft_backend(ctx) == NB_FFT_HOST;
     snprintf(note, sizeof note, "N = %llu, batch %llu, R2C + C2R pair in one submit, wall%s", (unsigned long long)n,
@@ -263,6 +284,11 @@ static nb_status bench_fft(nb_context *ctx, const nbb_options *o, int rounds, nb
     nbb_report_num(r, "fftw_threads", threads, "", NULL);
     nbb_report_num(r, "fftw_plan_ms", fftw_plan_ms, "ms", NULL);
     nbb_report_num(r, "fft_vs_fftw_ratio", fftw_ms / pair_ms, "x", "noble throughput / FFTW throughput; > 1: noble faster");
+    snprintf(note, sizeof note, "the same pair for the first %llu bins (nb_fft_plan_bins): %s", (unsigned long long)bins,
+             band ? "band-limited (runtime/cpu_fft.c)" : "the whole transform on this backend");
+    nbb_report_num(r, "fft_band_pair_ms", band_ms, "ms", note);
+    nbb_report_num(r, "fft_band_vs_fftw_ratio", fftw_ms / band_ms, "x",
+                   "FFTW's whole pair / the band-limited pair: what the spectral layers gain");
 done:
     if (pf)
         fftwf_destroy_plan(pf);

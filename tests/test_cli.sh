@@ -45,7 +45,8 @@ import json, sys
 b = json.load(open(sys.argv[1]))
 keys = ["copy_shader_gbps", "copy_vkcmdcopybuffer_gbps", "copy_host_memcpy_gbps", "fma_fp32_gflops",
         "dispatch_dependent_us", "dispatch_independent_us", "empty_submit_us", "fft_pair_ms",
-        "fftw_pair_ms", "fft_vs_fftw_ratio", "startup_cold_ms", "startup_warm_ms"]
+        "fftw_pair_ms", "fft_vs_fftw_ratio", "fft_band_pair_ms", "fft_band_vs_fftw_ratio", "startup_cold_ms",
+        "startup_warm_ms"]
 for k in keys:
     assert isinstance(b.get(k), (int, float)) and b[k] > 0, (k, b.get(k))
 assert b["bench"] == "runtime" and b["fft_n"] == 8580
