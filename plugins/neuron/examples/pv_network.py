@@ -28,14 +28,16 @@ for NOBLE; building cells and loading the checkpoint/mechanisms are setup,
 reported separately.
 
 Pyramidal-like cell: soma (20 x 20 um) + one dendrite (400 um x 2 um, 9
-segments); nb_leak everywhere (g 5e-5 S/cm2, e -70 mV), soma nb_nat 0.12,
-nb_kdr 0.03, nb_km 0.0015 S/cm2 (adapting, regular spiking); Ra 150 ohm cm,
-cm 1 uF/cm2; at the pvalb spec's celsius (34 degC) and vshift_nb_nat at the
-spec's base value (-5 mV) in both networks. Driven by a constant step
-(--pyr-amp nA, from 0 ms to the end) so that it fires tonically.
+segments); nb_leak everywhere (g 5e-5 S/cm2, e -70 mV), soma nb_nat 0.2,
+nb_kdr 0.06, nb_km 0.004 S/cm2 (adapting); Ra 150 ohm cm, cm 1 uF/cm2; at the
+pvalb spec's celsius (34 degC), with vshift_nb_nat (a GLOBAL) at 0 mV while
+the pyramidal cells run, in both networks (at the spec's -5 mV the cell fires
+rebound spikes after each IPSP). Driven by a constant step (--pyr-amp nA, from
+0 ms to the end) so that it fires tonically (77 Hz alone; a 500-Hz Poisson
+train of IPSPs at 2 nS slows it to about 26 Hz).
 Connectivity: each (PV, pyr) pair connected with probability --p-connect (0.2),
 Exp2Syn at the soma, tau1 0.5 ms, tau2 6 ms, e -75 mV, weight --weight uS
-(0.002), delay 1 + U(0, 1) ms. PV step amplitudes: U(0, amplitude_max_pA) of
+(0.001), delay 1 + U(0, 1) ms. PV step amplitudes: U(0, amplitude_max_pA) of
 the checkpoint (its trained range, the hyperpolarising part left out).
 
 Without a dataset (--dataset none) the twins are the pvalb spec's base model
@@ -63,6 +65,7 @@ import noble_datagen as dg  # noqa: E402  (the generator's Sim: how datagen buil
 
 TAU1, TAU2, E_INH = 0.5, 6.0, -75.0
 MATCH_MS = 2.0
+PYR_VSHIFT = 0.0  # mV, vshift_nb_nat while the pyramidal cells run
 
 
 def args_():
@@ -77,8 +80,8 @@ def args_():
     ap.add_argument("--n-pyr", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--p-connect", type=float, default=0.2)
-    ap.add_argument("--weight", type=float, default=0.002, help="Exp2Syn weight, uS")
-    ap.add_argument("--pyr-amp", type=float, default=0.25, help="pyramidal cells' step, nA")
+    ap.add_argument("--weight", type=float, default=0.001, help="Exp2Syn weight, uS")
+    ap.add_argument("--pyr-amp", type=float, default=0.2, help="pyramidal cells' step, nA")
     ap.add_argument("--dt", type=float, default=0.025, help="NEURON's dt for the pyramidal cells, ms")
     ap.add_argument("--backend", default="cpu")
     ap.add_argument("--out", default=None, help="folder for report.json (and raster.png with matplotlib)")
@@ -102,7 +105,7 @@ class Pyr:
             s.insert("nb_leak")
             for seg in s:
                 seg.g_nb_leak, seg.e_nb_leak = 5e-5, -70.0
-        for m, g in (("nb_nat", 0.12), ("nb_kdr", 0.03), ("nb_km", 0.0015)):
+        for m, g in (("nb_nat", 0.2), ("nb_kdr", 0.06), ("nb_km", 0.004)):
             self.soma.insert(m)
             setattr(self.soma(0.5), "gbar_" + m, g)
         self.soma.ena, self.soma.ek = 50.0, -90.0
@@ -216,8 +219,7 @@ def main():
     sim.stim = sim.nc = sim.vrec = None
     sim.cell = sim.soma = None
     del sim
-    vs = names.index("vshift_nb_nat")
-    h.vshift_nb_nat = base[vs]
+    h.vshift_nb_nat = PYR_VSHIFT  # the pyramidal cells' (the twins' is theirs, set by sim.apply)
     h.celsius = float(spec.get("celsius", 34))
     left = sum(1 for s in h.allsec() if not s.name().startswith("pyr"))
     if left:
