@@ -296,7 +296,7 @@ def main():
                    "setup_noble": setup_noble, "setup_neuron": setup_neuron,
                    "what": "run: NOBLE h.finitialize (the batched prediction) + h.continuerun; NEURON each twin's "
                            "datagen run (600 ms settling at dt 2 ms + the window at dt 0.02 ms) + the pyramidal "
-                           "pass with VecStims at dt %g ms; setup (cells, checkpoint, mechanisms) excluded" % a.dt},
+                           "pass (the twins' spikes replayed) at dt %g ms; setup (cells, checkpoint, mechanisms) excluded" % a.dt},
     }
     ok = all(math.isfinite(x) for x in (wall_noble, wall_nrn, pv["count_mean_abs_diff"]))
     print("pv_network: %d PV (%s), %d pyramidal, %d connections, window %.2f ms, %s backend"
