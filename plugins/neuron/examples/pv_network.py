@@ -19,8 +19,8 @@ one of the HoF parameters: NEURON cannot give 100 cells in one simulation 100
 values of it. So the NEURON network runs in two passes: (1) each twin alone
 (noble_datagen.Sim: one PvalbCell re-parameterised per PV cell) records its
 spike times; (2) the pyramidal network with each PV cell's spikes replayed by a
-NobleSpikeTrain (the NobleCells' own
-spike source; Debian's NEURON 8.2 has no VecStim) through the same NetCons (weight, delay) as the NobleCell's
+NobleSpikeTrain (the NobleCells' own spike source; Debian's NEURON 8.2 has no
+VecStim) through the same NetCons (weight, delay) as the NobleCell's
 spike_source. Since nothing feeds back onto the PV cells, the pyramidal cells
 see exactly what a one-pass network would give them. Wall times: pass 1 + pass
 2 for NEURON; h.finitialize (which runs the NOBLE prediction) + h.continuerun
@@ -296,7 +296,8 @@ def main():
                    "setup_noble": setup_noble, "setup_neuron": setup_neuron,
                    "what": "run: NOBLE h.finitialize (the batched prediction) + h.continuerun; NEURON each twin's "
                            "datagen run (600 ms settling at dt 2 ms + the window at dt 0.02 ms) + the pyramidal "
-                           "pass (the twins' spikes replayed) at dt %g ms; setup (cells, checkpoint, mechanisms) excluded" % a.dt},
+                           "pass (the twins' spikes replayed) at dt %g ms; setup (cells, checkpoint, "
+                           "mechanisms) excluded" % a.dt},
     }
     ok = all(math.isfinite(x) for x in (wall_noble, wall_nrn, pv["count_mean_abs_diff"]))
     print("pv_network: %d PV (%s), %d pyramidal, %d connections, window %.2f ms, %s backend"
