@@ -1,7 +1,7 @@
 /* window.c - the window a checkpoint was trained on, and the step current in
  * it: the one place the operator's input current is built from an amplitude
  * (the Lua module's noble.step_current, hence `noble population`, and the
- * embedding ABI, embed/noble_embed.h, both call nm_window_step).
+ * embedding ABI, plugins/embed/noble_embed.h, both call nm_window_step).
  *
  * The window and the training models' points live in the checkpoint's
  * training-script state, JSON text written by scripting/lib/noble/json.lua

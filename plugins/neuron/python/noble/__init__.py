@@ -3,7 +3,7 @@
   noble.neuron   NobleModel, NobleCell, NobleIClamp: NOBLE cells in NEURON
                  (imports NEURON);
   noble._abi     the embedding ABI of libnoble.so through ctypes
-                 (embed/noble_embed.h; no NEURON needed).
+                 (plugins/embed/noble_embed.h; no NEURON needed).
 
 Installed by `cmake --install BUILD --prefix P` into
 P/lib/python3/dist-packages/noble, next to P/lib/libnoble.so.

@@ -1,4 +1,4 @@
-"""noble._abi - the embedding ABI of libnoble.so (embed/noble_embed.h) through ctypes.
+"""noble._abi - the embedding ABI of libnoble.so (plugins/embed/noble_embed.h) through ctypes.
 
 One small layer: it finds and loads the library, declares the functions and
 structs of noble_embed.h, and turns a failed call's status and message
