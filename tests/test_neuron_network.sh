@@ -13,22 +13,7 @@
 # Exit status 77 (ctest: skipped) where it cannot run, with the reason.
 set -u
 src=$1 build=$2 sanitize=$3
-py=/usr/bin/python3
-preload=()
-if [ "$sanitize" = 1 ]; then
-  # as test_neuron_python.sh: the ASan runtime preloaded into Python, leak detection off
-  asan=$(cc -print-file-name=libasan.so 2>/dev/null)
-  if [ ! -f "$asan" ]; then
-    echo "skip: sanitizer build, and no libasan.so to preload into Python (cc -print-file-name=libasan.so)"
-    exit 77
-  fi
-  preload=(LD_PRELOAD="$asan" ASAN_OPTIONS=detect_leaks=0:abort_on_error=0)
-  echo "sanitizer build: Python runs with LD_PRELOAD=$asan, ASAN_OPTIONS=detect_leaks=0"
-fi
-if ! "$py" -c "import neuron, numpy, h5py" > /dev/null 2>&1; then
-  echo "skip: $py cannot import neuron, numpy and h5py (Debian: python3-neuron, python3-numpy, python3-h5py)"
-  exit 77
-fi
+. "$src/tests/neuron_python_env.sh"
 dgj=$build/plugins/neuron/datagen.json
 if [ ! -f "$dgj" ]; then
   echo "skip: $dgj does not exist (the NEURON plugin is not built)"
