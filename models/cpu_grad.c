@@ -561,6 +561,35 @@ static inline __attribute__((always_inline)) void mix_tile(const mix_job *j, uin
     }
 }
 
+/* The bins [k0, M) past the last whole vector, one complex value at a time
+ * (a vector's partial load would cost more than these few products). */
+static inline __attribute__((always_inline)) void mix_tail(const mix_job *j, uint32_t b, uint32_t o0, uint32_t nt,
+                                                           uint32_t k0)
+{
+    const uint32_t C = j->C, M = j->M;
+    for (uint32_t t = 0; t < nt; t++) {
+        const uint32_t o = o0 + t;
+        float *yo = j->y + ((size_t)b * C + o) * j->nc * 2;
+        for (uint32_t k = k0; k < M; k++) {
+            float re = 0.0f, im = 0.0f;
+            for (uint32_t i = 0; i < C; i++) {
+                const float *v = j->f + ((size_t)b * C + i) * j->nc * 2 + 2 * k;
+                const float vr = v[0], vi = j->backward && k == 0 ? 0.0f : v[1];
+                const float *w = j->prm + j->w_off + (j->backward ? (size_t)o * C + i : (size_t)i * C + o) * M * 2 + 2 * k;
+                if (j->backward) { /* v conj(w) */
+                    re += vr * w[0] + vi * w[1];
+                    im += vi * w[0] - vr * w[1];
+                } else {
+                    re += vr * w[0] - vi * w[1];
+                    im += vi * w[0] + vr * w[1];
+                }
+            }
+            yo[2 * k] = re * j->inv_n;
+            yo[2 * k + 1] = k == 0 ? 0.0f : im * j->inv_n;
+        }
+    }
+}
+
 NM_CLONES NM_FAST static void mix_task(void *user, uint64_t t, uint32_t thread)
 {
     (void)thread;
@@ -574,13 +603,14 @@ NM_CLONES NM_FAST static void mix_task(void *user, uint64_t t, uint32_t thread)
             for (uint32_t k = 0; k < 2 * M; k++)
                 so[k] = fi[k] * j->inv_n;
         }
-    for (uint32_t f0 = 0; f0 < 2 * M; f0 += CV_LANES) {
-        const uint32_t n = 2 * M - f0 < CV_LANES ? 2 * M - f0 : CV_LANES;
+    const uint32_t full = 2 * M / CV_LANES * CV_LANES;
+    for (uint32_t f0 = 0; f0 < full; f0 += CV_LANES) {
         if (nt == MT)
-            mix_tile(j, b, o0, MT, f0, n);
+            mix_tile(j, b, o0, MT, f0, CV_LANES);
         else
-            mix_tile(j, b, o0, nt, f0, n);
+            mix_tile(j, b, o0, nt, f0, CV_LANES);
     }
+    mix_tail(j, b, o0, nt, full / 2);
 }
 
 static nb_status k_spectral_mix(const nb_cpu_call *c)
@@ -658,19 +688,43 @@ static inline __attribute__((always_inline)) void swg_tile(const swg_job *j, uin
     }
 }
 
+/* The bins [k0, M) past the last whole vector, one complex value at a time */
+static inline __attribute__((always_inline)) void swg_tail(const swg_job *j, uint32_t o, uint32_t i0, uint32_t nt,
+                                                           uint32_t k0)
+{
+    const uint32_t C = j->C, M = j->M;
+    for (uint32_t t = 0; t < nt; t++) {
+        float *w = j->grad + j->w_off + ((size_t)(i0 + t) * C + o) * M * 2;
+        for (uint32_t k = k0; k < M; k++) {
+            float re = 0.0f, im = 0.0f;
+            for (uint32_t b = 0; b < j->batch; b++) {
+                const float *g = j->g + ((size_t)b * C + o) * j->nc * 2 + 2 * k;
+                const float *sv = j->s + ((size_t)b * C + i0 + t) * M * 2 + 2 * k;
+                const float gr = g[0], gi = k == 0 ? 0.0f : g[1];
+                re += sv[0] * gr + sv[1] * gi; /* conj(s) g */
+                im += sv[0] * gi - sv[1] * gr;
+            }
+            const float two = k == 0 ? 1.0f : 2.0f;
+            w[2 * k] += re * two;
+            w[2 * k + 1] += im * two;
+        }
+    }
+}
+
 NM_CLONES NM_FAST static void swg_task(void *user, uint64_t t, uint32_t thread)
 {
     (void)thread;
     const swg_job *j = user;
     const uint32_t C = j->C, M = j->M, o = (uint32_t)(t / j->tiles), i0 = (uint32_t)(t % j->tiles) * MT;
     const uint32_t nt = C - i0 < MT ? C - i0 : MT;
-    for (uint32_t f0 = 0; f0 < 2 * M; f0 += CV_LANES) {
-        const uint32_t n = 2 * M - f0 < CV_LANES ? 2 * M - f0 : CV_LANES;
+    const uint32_t full = 2 * M / CV_LANES * CV_LANES;
+    for (uint32_t f0 = 0; f0 < full; f0 += CV_LANES) {
         if (nt == MT)
-            swg_tile(j, o, i0, MT, f0, n);
+            swg_tile(j, o, i0, MT, f0, CV_LANES);
         else
-            swg_tile(j, o, i0, nt, f0, n);
+            swg_tile(j, o, i0, nt, f0, CV_LANES);
     }
+    swg_tail(j, o, i0, nt, full / 2);
 }
 
 static nb_status k_spectral_wgrad(const nb_cpu_call *c)

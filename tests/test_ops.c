@@ -856,7 +856,7 @@ static void test_block(int act, int ubo, int gv2)
 
 /* ------------------------------------------------------------- spectral */
 
-enum { SB = 3, SC = 3, SM = 5, SN = 32, SNC = SN / 2 + 1 };
+enum { SB = 3, SC = 3, SM = 9, SN = 32, SNC = SN / 2 + 1 };
 
 /* s[b][o][n] = irfft(mix(rfft(x)/N)) in double, as the reference does it */
 static void spec_ref(const double *W, const double *x, double *s)
