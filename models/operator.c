@@ -952,9 +952,10 @@ static void linx(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cou
     work(r, label, 4.0 * bn * (cout + 2.0 * cin), 2.0 * bn * cin * cout + (pre ? DGELU_FLOPS * bn * cin : 0.0));
 }
 
-/* Weight (and bias, gate) gradients: partial sums, then added into grad. */
-static void linw(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cout, int bias, int gate, nb_buffer *g,
-                 nb_buffer *x, nb_buffer *gsrc, const char *label)
+/* Weight (and bias, gate) gradients: partial sums, then added into grad.
+ * xgelu: the kernel takes GELU of x as it reads it (counted in its FLOPs). */
+static void linw(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cout, int bias, int gate, int xgelu,
+                 nb_buffer *g, nb_buffer *x, nb_buffer *gsrc, const char *label)
 {
     nm_model *m = r->m;
     uint32_t two, twi, phases;
@@ -967,7 +968,8 @@ static void linw(rec *r, const nb_kernel *k, layer l, uint32_t cin, uint32_t cou
     run(r, k, chunks, 1, 1, b, push, label, it_wgrad(m, cin, cout, chunk));
     uint32_t width = cout * cin + (uint32_t)(bias + gate) * cout;
     const double bn = (double)r->b * m->c.length;
-    work(r, label, 4.0 * (bn * (cout * (1.0 + gate) + cin) + (double)rows * width), 2.0 * bn * cin * cout);
+    work(r, label, 4.0 * (bn * (cout * (1.0 + gate) + cin) + (double)rows * width),
+         bn * (2.0 * cin * cout + (xgelu ? GELU_FLOPS * cin : 0.0) + (bias + 2.0 * gate) * cout));
     work(r, "reduce partials", 4.0 * (double)rows * width * 2, (double)rows * width);
     uint32_t rp[7] = {rows, width, cout * cin, (uint32_t)l.w, bias ? cout : 0, (uint32_t)l.b, (uint32_t)l.g};
     nb_buffer *rb[2] = {m->part, m->grad};
@@ -1166,9 +1168,9 @@ static void record_backward(rec *r)
     const uint32_t N = c->length, C = c->width, E = c->mlp_channels, H = c->projection_channels,
                    L = c->lifting_channels;
     const uint64_t BCN = (uint64_t)r->b * C * N;
-    linw(r, m->bw_proj1, m->proj1, H, c->out_channels, 1, 0, m->gyo, m->hp, NULL, "grad W projection 1");
+    linw(r, m->bw_proj1, m->proj1, H, c->out_channels, 1, 0, 0, m->gyo, m->hp, NULL, "grad W projection 1");
     mlp_bwd(r, m->k_proj_bwd, &m->proj0, &m->proj1, m->gyo, m->hp, m->gap, m->gv, "grad x projection");
-    linw(r, m->bw_proj0, m->proj0, C, H, 1, 0, m->gap, m->xs[c->blocks], NULL, "grad W projection 0");
+    linw(r, m->bw_proj0, m->proj0, C, H, 1, 0, 0, m->gap, m->xs[c->blocks], NULL, "grad W projection 0");
     nb_buffer *gv = m->gv, *gx = m->gx;
     for (uint32_t j = c->blocks; j-- > 0;) {
         int act = act_on(c, j);
@@ -1183,9 +1185,9 @@ static void record_backward(rec *r)
         if (!gv2)
             memmove(io + 3, io + 4, 5 * sizeof *io);
         block(r, m->k_blk_bwd[act][gv2], o, act, io, 3 + (uint32_t)gv2, 5, "grad block: recompute, grad x");
-        linw(r, m->bw_fc1, o->fc1, E, C, 1, 1, m->gq, m->a, x, "grad W mlp 1 + gate");
-        linw(r, m->bw_fc0[act], o->fc0, C, E, 1, 0, m->ga, m->zs[j], NULL, "grad W mlp 0");
-        linw(r, m->bw_skip, o->skip, C, C, 1, 0, m->gz, x, NULL, "grad W skip + spectral bias");
+        linw(r, m->bw_fc1, o->fc1, E, C, 1, 1, 0, m->gq, m->a, x, "grad W mlp 1 + gate");
+        linw(r, m->bw_fc0[act], o->fc0, C, E, 1, 0, act, m->ga, m->zs[j], NULL, "grad W mlp 0");
+        linw(r, m->bw_skip, o->skip, C, C, 1, 0, 0, m->gz, x, NULL, "grad W skip + spectral bias");
         fft(r, NB_FFT_R2C, m->gz, m->F, "grad r2c");
         {
             nb_buffer *b[3] = {m->ss[j], m->F, m->grad};
@@ -1210,9 +1212,9 @@ static void record_backward(rec *r)
         gx = t;
     }
     ew(r, m->k_acc, m->sbuf, gv, NULL, BCN, "grad accumulate"); /* block 0's spectral part */
-    linw(r, m->bw_lift1, m->lift1, L, C, 1, 0, gv, m->hl, NULL, "grad W lifting 1");
+    linw(r, m->bw_lift1, m->lift1, L, C, 1, 0, 0, gv, m->hl, NULL, "grad W lifting 1");
     linx(r, m->bx_lift1, m->lift1, L, C, gv, m->gal, m->hl, "grad x lifting 1");
-    linw(r, m->bw_lift0, m->lift0, m->I, L, 1, 0, m->gal, c->grid ? m->a0 : m->xin, NULL, "grad W lifting 0");
+    linw(r, m->bw_lift0, m->lift0, m->I, L, 1, 0, 0, m->gal, c->grid ? m->a0 : m->xin, NULL, "grad W lifting 0");
 }
 
 /* ------------------------------------------------------------------ API */
