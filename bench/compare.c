@@ -444,11 +444,6 @@ nb_status nbb_compare_load(const char *const *paths, int n, nbb_compare **out)
             s = nb_error(NB_ERR_INVALID_ARGUMENT,
                          "%s is not a noble bench JSON file (no \"bench\" member: write one with noble bench ... --json)",
                          paths[i]);
-        } else if (strcmp(bench, "runtime") != 0 && strcmp(bench, "operator") != 0) {
-            s = nb_error(NB_ERR_INVALID_ARGUMENT,
-                         "%s is a %s bench file: compare reads the files of noble bench runtime and noble bench "
-                         "operator (format_version %d) only",
-                         paths[i], bench, NBB_FORMAT_VERSION);
         } else if (!fv || fv->t != J_NUM) {
             s = nb_error(NB_ERR_INVALID_ARGUMENT,
                          "%s has no format_version: it was written by a noble older than format_version %d; "

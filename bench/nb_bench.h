@@ -100,6 +100,10 @@ nb_status nbb_targets(nbb_backend_sel sel, nbb_target *out, uint32_t cap, uint32
 /* Writes the backend and device rows every bench starts a backend with,
  * and the backend's "identity" object (device, driver, versions). */
 void nbb_report_backend(nbb_report *r, const nbb_target *t, nb_context *ctx);
+/* The "identity" object alone (what nbb_report_backend adds after its rows). */
+void nbb_report_identity(nbb_report *r, nb_context *ctx);
+/* Writes r's rows (nested objects included) as members of j's current object. */
+void nbb_json_report_rows(nbb_json *j, const nbb_report *r);
 /* The file's own rows every bench starts with: "format_version" and the
  * "identity" object of the software and host (noble's version and commit,
  * VkFFT's and FFTW's versions, CPU model and cores). */
@@ -206,6 +210,8 @@ typedef struct nbb_population_backend {
     nbb_population_point points[NBB_POPULATION_MAX_BATCHES];
     double speedup_median, speedup_mean; /* NEURON s per trace / noble's at the best batch */
     char note[256];                     /* batch halved */
+    nbb_report *extra;                  /* the format-2 blocks: identity, conditions, timings, accuracy;
+                                           owned, freed by nbb_population_clear */
 } nbb_population_backend;
 
 typedef struct nbb_population_result {
@@ -232,6 +238,8 @@ typedef struct nbb_population_result {
  * embedded predict path of a trained checkpoint, against NEURON's wall time
  * per trace recorded in the dataset. */
 nb_status nbb_population(const nbb_population_options *o, nbb_population_result *res);
+/* Frees what nbb_population allocated in res (after an error too). */
+void nbb_population_clear(nbb_population_result *res);
 /* A table for people, or JSON (the writer above). */
 void nbb_population_print(const nbb_population_result *res, FILE *f, int json);
 

@@ -386,6 +386,12 @@ static void json_rows(nbb_json *j, const nbb_report *r)
     nbb_json_end(j, ']');
 }
 
+void nbb_json_report_rows(nbb_json *j, const nbb_report *r)
+{
+    if (r)
+        json_rows(j, r);
+}
+
 static void text_rows(const nbb_report *r, FILE *f, int indent)
 {
     for (int i = 0; i < r->n; i++) {
@@ -689,6 +695,13 @@ void nbb_report_backend(nbb_report *r, const nbb_target *t, nb_context *ctx)
         nbb_report_str(r, "vulkan_api", d->api_version_str);
     }
 
+    nbb_report_identity(r, ctx);
+}
+
+void nbb_report_identity(nbb_report *r, nb_context *ctx)
+{
+    const nb_device_info *d = nb_context_device(ctx);
+    const int cpu = nb_context_backend(ctx) == NB_BACKEND_CPU;
     nbb_report *o = nbb_report_object(r, "identity");
     if (!o)
         return;

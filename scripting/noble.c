@@ -420,6 +420,7 @@ static int bench_population(int argc, char **argv)
     nb_status s = nbb_population(&o, r);
     if (!s)
         nbb_population_print(r, stdout, json);
+    nbb_population_clear(r);
     free(r);
     return s ? fail("bench population", s) : 0;
 }
