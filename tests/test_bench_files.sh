@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The bench files of format_version 2 (docs/benchmarks.md, "File format"):
-# `noble bench runtime --quick --json` and `noble bench operator --quick
-# --json` on each backend this build has (the CPU backend; lavapipe unless
+# `noble bench runtime --quick --json`, `noble bench operator --quick --json`
+# and `noble bench population --quick --json --dataset ''` (the checkpoint in
+# models/pretrained/) on each backend this build has (the CPU backend; lavapipe unless
 # NOBLE_VULKAN=OFF), the identity, conditions, timings, per-op and accuracy
 # blocks with sane values, and `noble bench compare` on them: side by side
 # with ratios, and refusing another format_version, a file that is not a
-# noble bench file, and a runtime file beside an operator file.
+# noble bench file, and files of two benches.
 set -u
 noble=$1
 . "$(dirname "$0")/check.sh"
@@ -45,7 +46,8 @@ else:
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", i["device_uuid"]), i
     assert re.fullmatch(r"\d+\.\d+\.\d+", i["vkfft_version"]), i
 c = x["conditions"]
-assert c["rounds"] >= 1 and c["warmup_rounds"] >= 1 and c["quick"] == 1, c
+assert c["rounds"] >= 1 and c["warmup_rounds"] >= 1, c
+assert bench == "population" or c["quick"] == 1, c
 assert c["timestamp_period_ns"] > 0 and 1 <= c["timestamp_valid_bits"] <= 64, c
 t = x["timings"]
 assert len(t) >= 2, t
@@ -70,6 +72,12 @@ if bench == "runtime":
     assert x["fma_fp32_gflops"] > 0 and x["copy_shader_gbps"] > 0, x
     # the old layout still reads
     assert b["copy_shader_gbps"] == x["copy_shader_gbps"] and b["fft_n"] == 8580
+elif bench == "population":
+    assert c["batches"] == [1, 4] and c["length"] > 0, c
+    for p in x["batches"]:
+        f = t["predict_b%d" % p["batch"]]
+        assert f["n"] == c["rounds"] == b["rounds"], f
+        assert math.isclose(p["ms_per_call"], f["median"], rel_tol=1e-5), (p, f)
 else:
     assert c["batches"] == [1, 2] and c["length"] == 520, c
     for n in c["batches"]:
@@ -102,6 +110,10 @@ for be in $backends; do
   check "bench operator --quick --json --backend $be exits 0" test $? -eq 0
   check "bench operator --backend $be: format 2, identity, conditions, samples, ops, accuracy" \
     $py "$tmp/validate.py" "$tmp/operator-$be.json" operator "$be"
+  "$noble" bench population --quick --json --dataset '' --backend "$be" > "$tmp/population-$be.json" 2> "$tmp/err"
+  check "bench population --quick --json --backend $be exits 0" test $? -eq 0
+  check "bench population --backend $be: format 2, identity, conditions, samples, accuracy" \
+    $py "$tmp/validate.py" "$tmp/population-$be.json" population "$be"
 done
 
 # compare: one column per file's backend, the shared metrics, ratios to the first
@@ -137,6 +149,15 @@ for row in ["forward_b1_traces_per_s ", "ceiling_fma_fp32_gflops ", "op_spectral
     assert any(l.startswith(row) for l in lines), row
 ' "$tmp/cmp-op.txt"
 
+"$noble" bench compare "$tmp/population-$first.json" "$tmp/population-$last.json" > "$tmp/cmp-pop.txt" 2> "$tmp/err"
+check "bench compare of two population files exits 0" test $? -eq 0
+check "compare shows the population's throughput and samples" $py -c '
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+for row in ["best_traces_per_s ", "timings.predict_b4.median ", "accuracy.max_rel_error "]:
+    assert any(l.startswith(row) for l in lines), row
+' "$tmp/cmp-pop.txt"
+
 # refusals: another format_version, not a bench file, not JSON, mixed benches
 $py - "$tmp/runtime-$first.json" "$tmp" <<'PY'
 import json, sys
@@ -155,6 +176,8 @@ expect 1 "other.json is not a noble bench JSON file" -- "$noble" bench compare "
 expect 1 "cut.json is not a noble bench JSON file: it is not JSON" -- "$noble" bench compare "$tmp/cut.json"
 expect 1 "cannot compare $tmp/runtime-$first.json (bench runtime) with $tmp/operator-$first.json (bench operator)" -- \
   "$noble" bench compare "$tmp/runtime-$first.json" "$tmp/operator-$first.json"
+expect 1 "cannot compare $tmp/population-$first.json (bench population) with $tmp/runtime-$first.json (bench runtime)" -- \
+  "$noble" bench compare "$tmp/population-$first.json" "$tmp/runtime-$first.json"
 expect 1 "cannot read $tmp/missing.json" -- "$noble" bench compare "$tmp/missing.json"
 expect 2 "which files?" -- "$noble" bench compare
 
