@@ -40,7 +40,7 @@ typedef struct point {
 
 /* One batch size on a fresh context, so the peak memory is the model's. */
 static nb_status measure(const nbb_target *tg, const nm_config *c, uint32_t batch, int rounds, const float *params,
-                         point *pt, nbb_report *table, const nbb_ceilings *cl)
+                         point *pt, nbb_report *table, const nbb_ceilings *cl, nbb_report *tm, nbb_report *out)
 {
     nb_context *ctx = NULL;
     nm_model *m = NULL;
@@ -85,6 +85,13 @@ static nb_status measure(const nbb_target *tg, const nm_config *c, uint32_t batc
             goto done;
         tt[i] = nbb_now_ms() - a;
     }
+    {
+        char key[64];
+        snprintf(key, sizeof key, "forward_b%u", batch);
+        nbb_report_samples(tm, key, tf, rounds, "ms", "wall time of nm_model_forward, one batch");
+        snprintf(key, sizeof key, "train_b%u", batch);
+        nbb_report_samples(tm, key, tt, rounds, "ms", "wall time of nm_model_train_step, one batch");
+    }
     pt->batch = batch;
     pt->fwd_ms = nbb_median(tf, rounds);
     pt->train_ms = nbb_median(tt, rounds);
@@ -107,6 +114,10 @@ static nb_status measure(const nbb_target *tg, const nm_config *c, uint32_t batc
                            : "one training step, sum over ops (GPU timestamps)");
         nbb_report_num(table, "op_fft_share", total > 0 ? fft / total : NAN, "",
                        cpu ? "fraction of the ops' time in FFTs" : "fraction of GPU time in FFTs");
+        nbb_report *ops = nbb_report_object(out, "ops");
+        char what[96];
+        snprintf(what, sizeof what, "one training step at batch %u; ceilings measured in this run", batch);
+        nbb_report_str(ops, "what", what);
         for (uint32_t i = 0; i < n; i++) {
             char k[64], key[128], note[200];
             key_of(st[i].label, k, sizeof k);
@@ -123,6 +134,18 @@ static nb_status measure(const nbb_target *tg, const nm_config *c, uint32_t batc
             nbb_report_num(table, key, fe, "", "of the FMA ceiling");
             snprintf(key, sizeof key, "op_%s_efficiency", k);
             nbb_report_num(table, key, be > fe ? be : fe, "", "the larger: the ceiling that binds");
+            nbb_report *op = nbb_report_object(ops, k);
+            nbb_report_str(op, "label", st[i].label);
+            nbb_report_num(op, "count", st[i].count, "", "dispatches or calls in the step");
+            nbb_report_num(op, "ms", st[i].ms, "ms", NULL);
+            nbb_report_num(op, "time_share", total > 0 ? st[i].ms / total : NAN, "", NULL);
+            nbb_report_num(op, "bytes", st[i].bytes, "bytes", "read + written, each tensor once");
+            nbb_report_num(op, "flops", st[i].flops, "FLOP", NULL);
+            nbb_report_num(op, "gbps", gbps, "GB/s", NULL);
+            nbb_report_num(op, "gflops", gflops, "GFLOP/s", NULL);
+            nbb_report_num(op, "bandwidth_ceiling_share", be, "", "gbps / ceiling_copy_shader_gbps");
+            nbb_report_num(op, "flop_ceiling_share", fe, "", "gflops / ceiling_fma_fp32_gflops");
+            nbb_report_str(op, "bound", be >= fe ? "bandwidth" : "flops");
         }
     }
 done:
@@ -194,13 +217,29 @@ static int run_torch(const nm_config *c, const char *batches, int rounds, int th
 /* The sweep on one backend: its ceilings, throughput per batch, the per-op
  * table at the last batch. *fwd, *train: the best traces/s. */
 static nb_status operator_one(const nbb_target *t, const nm_config *c, const uint32_t *batches, uint32_t nb,
-                              int rounds, int quick, const float *params, nbb_report *r, double *fwd, double *train)
+                              int rounds, int quick, const float *params, const nbb_accuracy *acc, nbb_report *r,
+                              double *fwd, double *train)
 {
     nb_context *ctx;
     nb_status s = nb_context_create(&t->options, &ctx);
     if (s)
         return s;
     nbb_report_backend(r, t, ctx);
+    nbb_report *cond = nbb_report_conditions(r, ctx, rounds, 1);
+    {
+        double bv[16];
+        for (uint32_t i = 0; i < nb; i++)
+            bv[i] = batches[i];
+        nbb_report_numbers(cond, "batches", bv, (int)nb, "the sweep; the per-op table is at the last");
+    }
+    nbb_report_num(cond, "length", c->length, "samples", "per trace");
+    nbb_report_num(cond, "quick", quick, "", "1: --quick");
+    nbb_report_num(cond, "ceiling_rounds", quick ? 2 : 5, "", "rounds of each ceiling");
+    nbb_report_str(cond, "timing_throughput", "wall clock of each nm_model_forward / nm_model_train_step call");
+    nbb_report_str(cond, "timing_ops", t->backend == NB_BACKEND_CPU ? "wall clock of each op on the host"
+                   : nb_context_device(ctx)->timestamps ? "device timestamps per op (host FFTs: host wall clock)"
+                                                        : "wall clock");
+    nbb_report *tm = nbb_report_object(r, "timings");
     nbb_ceilings cl;
     s = nbb_measure_ceilings(ctx, quick, quick ? 2 : 5, &cl);
     char copy_what[200], fma_what[200];
@@ -221,7 +260,7 @@ static nb_status operator_one(const nbb_target *t, const nm_config *c, const uin
     for (uint32_t i = 0; i < nb; i++) {
         point pt = {0};
         int last = i + 1 == nb;
-        if ((s = measure(t, c, batches[i], rounds, params, &pt, last ? table : NULL, &cl)))
+        if ((s = measure(t, c, batches[i], rounds, params, &pt, last ? table : NULL, &cl, tm, r)))
             break;
         char key[64], note[96];
         snprintf(key, sizeof key, "forward_b%u_traces_per_s", pt.batch);
@@ -253,6 +292,8 @@ static nb_status operator_one(const nbb_target *t, const nm_config *c, const uin
     nbb_report_num(r, "best_train_traces_per_s", best_t.batch / (best_t.train_ms * 1e-3), "traces/s", NULL);
     nbb_report_append(r, table);
     nbb_report_free(table);
+    if (acc && (s = nbb_accuracy_measure(acc, &t->options, r)))
+        return s;
     *fwd = best_f.batch / (best_f.fwd_ms * 1e-3);
     *train = best_t.batch / (best_t.train_ms * 1e-3);
     return NB_OK;
@@ -293,10 +334,17 @@ nb_status nbb_operator(const nbb_operator_options *o, nbb_report *r)
     nbb_report_num(r, "length", c.length, "", "samples per trace");
     nbb_report_num(r, "parameters", (double)nm_param_count(&c), "", NULL);
     nbb_report_num(r, "rounds", rounds, "", "each time is the median of this many");
+    nbb_report_header(r);
+    /* the accuracy line at the bench's length (reference in double, once) */
+    nbb_accuracy *acc = NULL;
+    if ((s = nbb_accuracy_prepare(c.length, &acc)))
+        return s;
 
     float *params = malloc(nm_param_count(&c) * 4);
-    if (!params)
+    if (!params) {
+        nbb_accuracy_free(acc);
         return nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
     nm_params_init(&c, 1, params);
     nbb_report *b[NBB_MAX_TARGETS] = {0};
     double fwd[NBB_MAX_TARGETS], train[NBB_MAX_TARGETS];
@@ -304,9 +352,10 @@ nb_status nbb_operator(const nbb_operator_options *o, nbb_report *r)
         if (!(b[i] = nbb_report_new(t[i].name)))
             s = nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
         else
-            s = operator_one(&t[i], &c, batches, nb, rounds, o->quick, params, b[i], &fwd[i], &train[i]);
+            s = operator_one(&t[i], &c, batches, nb, rounds, o->quick, params, acc, b[i], &fwd[i], &train[i]);
     }
     free(params);
+    nbb_accuracy_free(acc);
     if (s) {
         for (uint32_t i = 0; i < nt; i++)
             nbb_report_free(b[i]);

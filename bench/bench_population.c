@@ -123,7 +123,8 @@ static nb_status build(nb_context *ctx, const nm_checkpoint *ck, uint32_t *batch
  * batch timed, the speedup over NEURON at the best. */
 static nb_status population_one(const nbb_target *t, const nbb_population_result *res, const nm_checkpoint *ck,
                                 const uint32_t *batches, uint32_t nb, uint32_t maxb, const float *cur,
-                                const float *codes, float *volt, double *times, nbb_population_backend *pb)
+                                const float *codes, float *volt, double *times, const nbb_accuracy *acc,
+                                nbb_population_backend *pb)
 {
     nb_context *ctx = NULL;
     nm_model *m = NULL;
@@ -141,6 +142,22 @@ static nb_status population_one(const nbb_target *t, const nbb_population_result
     snprintf(pb->api_version, sizeof pb->api_version, "%s", di->api_version_str);
     snprintf(pb->fft_backend, sizeof pb->fft_backend, "%s", nb_fft_backend_name(nb_context_fft_backend(ctx)));
     pb->threads = nb_context_backend(ctx) == NB_BACKEND_CPU ? di->threads : 0;
+    /* the format-2 blocks */
+    if (!(pb->extra = nbb_report_new("extra"))) {
+        s = nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto done;
+    }
+    nbb_report_identity(pb->extra, ctx);
+    nbb_report *cond = nbb_report_conditions(pb->extra, ctx, res->rounds, 1);
+    {
+        double bv[NBB_POPULATION_MAX_BATCHES];
+        for (uint32_t i = 0; i < nb; i++)
+            bv[i] = batches[i];
+        nbb_report_numbers(cond, "batches", bv, (int)nb, "asked; those above max_batch are measured at it");
+    }
+    nbb_report_num(cond, "length", ck->config.length, "samples", "the checkpoint's window");
+    nbb_report_str(cond, "timing_throughput", "wall clock of each nm_model_predict call");
+    nbb_report *tm = nbb_report_object(pb->extra, "timings");
 
     uint32_t built = maxb;
     if ((s = build(ctx, ck, &built, cur, codes, volt, &m)))
@@ -165,6 +182,9 @@ static nb_status population_one(const nbb_target *t, const nbb_population_result
                 goto done;
             times[r] = nbb_now_ms() - t0;
         }
+        char key[32];
+        snprintf(key, sizeof key, "predict_b%u", b);
+        nbb_report_samples(tm, key, times, res->rounds, "ms", "wall time of nm_model_predict, one batch");
         nbb_population_point *p = &pb->points[pb->n_points++];
         p->batch = b;
         p->ms_per_call = nbb_median(times, res->rounds);
@@ -183,6 +203,8 @@ static nb_status population_one(const nbb_target *t, const nbb_population_result
 done:
     nm_model_destroy(m);
     nb_context_destroy(ctx);
+    if (!s && acc) /* after the context is gone: the accuracy line opens its own */
+        s = nbb_accuracy_measure(acc, &t->options, pb->extra);
     return s;
 }
 
@@ -210,6 +232,7 @@ nb_status nbb_population(const nbb_population_options *o, nbb_population_result 
                         res->checkpoint);
     }
     nm_checkpoint ck;
+    nbb_accuracy *acc = NULL;
     nb_status s = nm_checkpoint_load(res->checkpoint, NULL, &ck);
     if (s)
         return s;
@@ -342,11 +365,15 @@ nb_status nbb_population(const nbb_population_options *o, nbb_population_result 
     uint32_t nt;
     if ((s = nbb_targets(o->backend, tg, NBB_MAX_TARGETS, &nt)))
         goto done;
+    /* the accuracy line: the NOBLE preset at 8580 samples (520 with --quick), as in the other benches */
+    if ((s = nbb_accuracy_prepare(o->quick ? 520 : 8580, &acc)))
+        goto done;
     for (uint32_t t = 0; t < nt && !s; t++) {
-        s = population_one(&tg[t], res, &ck, batches, nb, maxb, cur, codes, volt, times, &res->backends[t]);
+        s = population_one(&tg[t], res, &ck, batches, nb, maxb, cur, codes, volt, times, acc, &res->backends[t]);
         res->n_backends = t + 1;
     }
 done:
+    nbb_accuracy_free(acc);
     nm_checkpoint_free(&ck);
     free(cur);
     free(volt);
@@ -390,6 +417,11 @@ static void print_json(const nbb_population_result *r, FILE *f)
     nbb_json_init(&j, f);
     nbb_json_object(&j, NULL);
     nbb_json_str(&j, "bench", "population");
+    nbb_json_int(&j, "format_version", NBB_FORMAT_VERSION);
+    nbb_report *head = nbb_report_new("head");
+    nbb_report_header(head);
+    nbb_json_report_rows(&j, head);
+    nbb_report_free(head);
     nbb_json_str(&j, "backend", d->backend);
     nbb_json_str(&j, "device", d->device);
     nbb_json_str(&j, "device_type", d->device_type);
@@ -459,6 +491,7 @@ static void print_json(const nbb_population_result *r, FILE *f)
             nbb_json_int(&j, "threads", pb->threads);
         json_points(&j, pb, r->has_neuron);
         nbb_json_str(&j, "note", pb->note);
+        nbb_json_report_rows(&j, pb->extra);
         nbb_json_end(&j, '}');
     }
     nbb_json_end(&j, ']');
@@ -507,4 +540,12 @@ void nbb_population_print(const nbb_population_result *r, FILE *f, int json)
     }
     if (r->note[0])
         fprintf(f, "\n  note        %s\n", r->note);
+}
+
+void nbb_population_clear(nbb_population_result *res)
+{
+    for (uint32_t k = 0; k < NBB_MAX_TARGETS; k++) {
+        nbb_report_free(res->backends[k].extra);
+        res->backends[k].extra = NULL;
+    }
 }

@@ -23,7 +23,7 @@
 
 /* Median time of one submit of a recorded command buffer: GPU timestamps
  * where the device has them, wall time otherwise. */
-static nb_status time_cmd(nb_cmd *c, int rounds, double *ms, int use_gpu)
+static nb_status time_cmd(nb_cmd *c, int rounds, double *ms, int use_gpu, double *samples)
 {
     double t[MAX_ROUNDS];
     nb_status s = nb_cmd_submit(c); /* warm-up, also the first use of the memory */
@@ -36,6 +36,8 @@ static nb_status time_cmd(nb_cmd *c, int rounds, double *ms, int use_gpu)
         double wall = nbb_now_ms() - t0, gpu = nb_cmd_gpu_ms(c);
         t[i] = use_gpu && gpu > 0 ? gpu : wall;
     }
+    if (samples) /* every round, in the order timed */
+        memcpy(samples, t, (size_t)rounds * sizeof *t);
     *ms = nbb_median(t, rounds);
     return NB_OK;
 }
@@ -135,7 +137,7 @@ static nb_status bench_startup(const nbb_target *t, nbb_report *r)
     return NB_OK;
 }
 
-static double host_memcpy_gbps(uint64_t bytes, int rounds)
+static double host_memcpy_gbps(uint64_t bytes, int rounds, double *samples)
 {
     char *a = malloc(bytes), *b = malloc(bytes);
     if (!a || !b) {
@@ -152,13 +154,14 @@ static double host_memcpy_gbps(uint64_t bytes, int rounds)
         t[i] = nbb_now_ms() - t0;
         a[i] = b[bytes - 1 - (uint64_t)i]; /* keep the copies observable */
     }
+    memcpy(samples, t, (size_t)rounds * sizeof *t);
     double ms = nbb_median(t, rounds);
     free(a);
     free(b);
     return 2.0 * (double)bytes / (ms * 1e6);
 }
 
-static nb_status bench_fft(nb_context *ctx, const nbb_options *o, int rounds, nbb_report *r)
+static nb_status bench_fft(nb_context *ctx, const nbb_options *o, int rounds, nbb_report *r, nbb_report *tm)
 {
     const uint64_t n = 8580, batch = o->quick ? 96 : 1536, nc = n / 2 + 1;
     nb_status st = NB_OK;
@@ -188,8 +191,8 @@ static nb_status bench_fft(nb_context *ctx, const nbb_options *o, int rounds, nb
     TRY(nb_cmd_begin(ctx, 1, &c));
     TRY(nb_cmd_fft(c, fwd, x, X, "r2c"));
     TRY(nb_cmd_fft(c, inv, X, y, "c2r"));
-    double pair_ms;
-    TRY(time_cmd(c, rounds, &pair_ms, 0));
+    double pair_ms, pair_t[MAX_ROUNDS], fftw_t[MAX_ROUNDS], band_t[MAX_ROUNDS];
+    TRY(time_cmd(c, rounds, &pair_ms, 0, pair_t));
     const nb_profile_row *rows;
     uint32_t nrows = 0;
     double r2c_ms = NAN, c2r_ms = NAN;
@@ -234,6 +237,7 @@ static nb_status bench_fft(nb_context *ctx, const nbb_options *o, int rounds, nb
         fftwf_execute(pi);
         t[i] = nbb_now_ms() - a;
     }
+    memcpy(fftw_t, t, (size_t)rounds * sizeof *t);
     double fftw_ms = nbb_median(t, rounds);
     double flops = 2.0 * 2.5 * (double)n * log2((double)n) * (double)batch; /* R2C + C2R */
 
@@ -253,7 +257,7 @@ static nb_status bench_fft(nb_context *ctx, const nbb_options *o, int rounds, nb
     if (!st)
         st = nb_cmd_fft(cb, binv, X, y, "band c2r");
     if (!st)
-        st = time_cmd(cb, rounds, &band_ms, 0);
+        st = time_cmd(cb, rounds, &band_ms, 0, band_t);
     nb_cmd_destroy(cb);
     if (st)
         goto done;
@@ -289,6 +293,9 @@ static nb_status bench_fft(nb_context *ctx, const nbb_options *o, int rounds, nb
     nbb_report_num(r, "fft_band_pair_ms", band_ms, "ms", note);
     nbb_report_num(r, "fft_band_vs_fftw_ratio", fftw_ms / band_ms, "x",
                    "FFTW's whole pair / the band-limited pair: what the spectral layers gain");
+    nbb_report_samples(tm, "fft_pair", pair_t, rounds, "ms", "wall time of each round");
+    nbb_report_samples(tm, "fftw_pair", fftw_t, rounds, "ms", "wall time of each round");
+    nbb_report_samples(tm, "fft_band_pair", band_t, rounds, "ms", "wall time of each round");
 done:
     if (pf)
         fftwf_destroy_plan(pf);
@@ -340,6 +347,7 @@ nb_status nbb_measure_ceilings(nb_context *ctx, int quick, int rounds, nbb_ceili
         rounds = MAX_ROUNDS;
     memset(out, 0, sizeof *out);
     out->bytes = bytes;
+    out->rounds = rounds;
     TRY(make_kernel(ctx, &STARTUP[2], 256, &kcopy));
     TRY(nb_buffer_create(ctx, bytes, NB_MEM_DEVICE, &a));
     TRY(nb_buffer_create(ctx, bytes, NB_MEM_DEVICE, &b));
@@ -357,20 +365,21 @@ nb_status nbb_measure_ceilings(nb_context *ctx, int quick, int rounds, nbb_ceili
         uint32_t g[3] = {gx, gy, 1};
         TRY(nb_cmd_dispatch(c, kcopy, g, bufs, &p, "copy shader"));
         double ms;
-        TRY(time_cmd(c, rounds, &ms, 1));
+        TRY(time_cmd(c, rounds, &ms, 1, out->copy_storage_ms));
         out->copy_storage_gbps = 2.0 * (double)bytes / (ms * 1e6);
         if (bytes / 16 <= nb_context_device(ctx)->max_texel_buffer_elements) {
             TRY(make_kernel(ctx, &STARTUP[5], 256, &ktexel));
             TRY(nb_cmd_reset(c));
             TRY(nb_cmd_dispatch(c, ktexel, g, bufs, &p, "copy shader, texel reads"));
-            TRY(time_cmd(c, rounds, &ms, 1));
+            TRY(time_cmd(c, rounds, &ms, 1, out->copy_texel_ms));
+            out->texel_rounds = rounds;
             out->copy_texel_gbps = 2.0 * (double)bytes / (ms * 1e6);
         }
         out->copy_shader_gbps =
             out->copy_texel_gbps > out->copy_storage_gbps ? out->copy_texel_gbps : out->copy_storage_gbps;
         TRY(nb_cmd_reset(c));
         TRY(nb_cmd_copy(c, a, 0, b, 0, bytes));
-        TRY(time_cmd(c, rounds, &ms, 1));
+        TRY(time_cmd(c, rounds, &ms, 1, out->copy_vkcmd_ms));
         out->copy_vkcmd_gbps = 2.0 * (double)bytes / (ms * 1e6);
         nb_cmd_destroy(c);
         c = NULL;
@@ -390,7 +399,7 @@ nb_status nbb_measure_ceilings(nb_context *ctx, int quick, int rounds, nbb_ceili
         TRY(nb_cmd_begin(ctx, 1, &c));
         TRY(nb_cmd_dispatch(c, kfma, g, &a, &p, NULL));
         double ms;
-        TRY(time_cmd(c, rounds, &ms, 1));
+        TRY(time_cmd(c, rounds, &ms, 1, out->fma_ms));
         out->fma_gflops = (double)inv * iters * 64.0 / (ms * 1e6);
     }
 done:
@@ -404,7 +413,8 @@ done:
 }
 
 /* The runtime bench on one backend. */
-static nb_status runtime_one(const nbb_options *o, const nbb_target *t, int rounds, nbb_report *r)
+static nb_status runtime_one(const nbb_options *o, const nbb_target *t, int rounds, const nbb_accuracy *acc,
+                             nbb_report *r)
 {
     uint64_t bytes = o->quick ? (32ull << 20) : (256ull << 20);
     nb_context *ctx = NULL;
@@ -418,14 +428,28 @@ static nb_status runtime_one(const nbb_options *o, const nbb_target *t, int roun
     char note[160];
     nbb_report_backend(r, t, ctx);
     nbb_report_num(r, "rounds", rounds, "", "each figure is the median of this many");
+    nbb_report *cond = nbb_report_conditions(r, ctx, rounds, 1);
+    nbb_report_num(cond, "quick", o->quick, "", "1: --quick (smaller sizes)");
+    nbb_report_str(cond, "timing_ceilings", cpu || !nb_context_device(ctx)->timestamps
+                   ? "wall clock of each submit" : "device timestamps of each submit");
+    nbb_report_str(cond, "timing_dispatch_fft", "wall clock of each submit");
+    nbb_report *tm = nbb_report_object(r, "timings");
     TRY(bench_startup(t, r));
 
     /* Copy bandwidth (bytes read + bytes written per second) and FMA rate. */
-    nbb_report_num(r, "copy_host_memcpy_gbps", host_memcpy_gbps(bytes, rounds), "GB/s",
+    double memcpy_t[MAX_ROUNDS];
+    nbb_report_num(r, "copy_host_memcpy_gbps", host_memcpy_gbps(bytes, rounds, memcpy_t), "GB/s",
                    "memcpy on the host, for scale (read + write)");
+    nbb_report_samples(tm, "host_memcpy", memcpy_t, rounds, "ms", "one memcpy per round");
     {
         nbb_ceilings cl;
         TRY(nbb_measure_ceilings(ctx, o->quick, rounds, &cl));
+        nbb_report_num(cond, "copy_bytes", (double)cl.bytes, "bytes", "copied by each copy round");
+        nbb_report_samples(tm, "copy_shader_storage", cl.copy_storage_ms, cl.rounds, "ms", NULL);
+        if (cl.texel_rounds)
+            nbb_report_samples(tm, "copy_shader_texel", cl.copy_texel_ms, cl.texel_rounds, "ms", NULL);
+        nbb_report_samples(tm, "copy_vkcmdcopybuffer", cl.copy_vkcmd_ms, cl.rounds, "ms", NULL);
+        nbb_report_samples(tm, "fma_fp32", cl.fma_ms, cl.rounds, "ms", NULL);
         if (cpu)
             snprintf(note, sizeof note, "the copy kernel in C, %u thread(s), %llu MiB (read + write)",
                      nb_context_device(ctx)->threads, (unsigned long long)(cl.bytes >> 20));
@@ -456,8 +480,9 @@ static nb_status runtime_one(const nbb_options *o, const nbb_target *t, int roun
         TRY(nb_cmd_begin(ctx, 0, &c));
         for (int i = 0; i < N; i++)
             TRY(nb_cmd_dispatch(c, kadd, g, &small, &p, NULL));
-        double ms;
-        TRY(time_cmd(c, rounds, &ms, 0));
+        double ms, dt[MAX_ROUNDS];
+        TRY(time_cmd(c, rounds, &ms, 0, dt));
+        nbb_report_samples(tm, "dispatch_dependent_1000", dt, rounds, "ms", "1000 dispatches per round");
         nbb_report_num(r, "dispatch_dependent_us", ms * 1e3 / N, "us",
                        cpu ? "per kernel call (64 floats), 1000 in one submit on one buffer"
                            : "per dispatch, 1000 in one submit, each behind a barrier");
@@ -471,7 +496,8 @@ static nb_status runtime_one(const nbb_options *o, const nbb_target *t, int roun
             TRY(nb_buffer_create(ctx, 256, NB_MEM_DEVICE, &many[i]));
         for (int i = 0; i < N; i++)
             TRY(nb_cmd_dispatch(c, kadd, g, &many[i], &p, NULL));
-        TRY(time_cmd(c, rounds, &ms, 0));
+        TRY(time_cmd(c, rounds, &ms, 0, dt));
+        nbb_report_samples(tm, "dispatch_independent_1000", dt, rounds, "ms", "1000 dispatches per round");
         nbb_report_num(r, "dispatch_independent_us", ms * 1e3 / N, "us",
                        cpu ? "the same on 1000 buffers (the CPU backend runs ops in order either way)"
                            : "per dispatch, 1000 in one submit, no barriers");
@@ -488,8 +514,10 @@ static nb_status runtime_one(const nbb_options *o, const nbb_target *t, int roun
         c = NULL;
     }
 
-    TRY(bench_fft(ctx, o, rounds, r));
+    TRY(bench_fft(ctx, o, rounds, r, tm));
     st = nb_context_check(ctx);
+    if (!st && acc)
+        st = nbb_accuracy_measure(acc, &t->options, r);
 done:
     if (many)
         for (int i = 0; i < 1000; i++)
@@ -516,11 +544,18 @@ nb_status nbb_runtime(const nbb_options *o, nbb_report *r)
     for (uint32_t i = 0; i < n; i++)
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", t[i].name);
     nbb_report_str(r, "backends_measured", names);
+    nbb_report_header(r);
+    /* the accuracy line: the NOBLE preset's forward at its full length (520 with --quick) */
+    nbb_accuracy *acc = NULL;
+    if ((st = nbb_accuracy_prepare(o->quick ? 520 : 8580, &acc)))
+        return st;
     for (uint32_t i = 0; i < n && !st; i++) {
         nbb_report *b = nbb_report_new(t[i].name);
-        if (!b)
+        if (!b) {
+            nbb_accuracy_free(acc);
             return nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
-        st = runtime_one(o, &t[i], rounds, b);
+        }
+        st = runtime_one(o, &t[i], rounds, acc, b);
         if (!st && i == 0) /* the first (the default where measured): also at the top, as before */
             nbb_report_append_json_only(r, b);
         if (st)
@@ -528,5 +563,6 @@ nb_status nbb_runtime(const nbb_options *o, nbb_report *r)
         else
             nbb_report_add_child(r, "backends", b);
     }
+    nbb_accuracy_free(acc);
     return st;
 }

@@ -12,6 +12,18 @@
 double nbb_now_ms(void);             /* monotonic clock, ms */
 double nbb_median(double *v, int n); /* sorts v */
 
+/* The summary of a set of timed rounds; v is left as it is. Quartiles by
+ * linear interpolation between order statistics (numpy's default). */
+typedef struct nbb_stats {
+    int n;
+    double median, q1, q3, min, max;
+} nbb_stats;
+void nbb_stats_of(const double *v, int n, nbb_stats *out);
+
+/* The version of the bench JSON files; `noble bench compare` reads only
+ * files of this version (docs/benchmarks.md, "File format"). */
+#define NBB_FORMAT_VERSION 2
+
 /* ------------------------------------------------------------ JSON writer */
 
 typedef struct nbb_json {
@@ -50,6 +62,15 @@ void nbb_report_append_json_only(nbb_report *r, const nbb_report *src);
  * report): JSON prints each child as an object of that array after r's
  * rows, the text as a section titled with the child's bench name. */
 void nbb_report_add_child(nbb_report *r, const char *array, nbb_report *child);
+/* A nested object under key, written where it was added (JSON: an object;
+ * text: an indented section). Owned by r; NULL when out of memory. The
+ * appends above copy number and string rows only, never nested ones. */
+nbb_report *nbb_report_object(nbb_report *r, const char *key);
+/* Timed rounds, every one kept: JSON {"unit", "n", "samples": [...],
+ * "median", "q1", "q3", "min", "max"}; text: median, quartiles, minimum. */
+void nbb_report_samples(nbb_report *r, const char *key, const double *v, int n, const char *unit, const char *note);
+/* A plain array of numbers (batch sizes). */
+void nbb_report_numbers(nbb_report *r, const char *key, const double *v, int n, const char *note);
 /* A number row's value; NAN when r has no such row. */
 double nbb_report_get(const nbb_report *r, const char *key);
 
@@ -76,8 +97,45 @@ typedef struct nbb_target {
  * "all": every Vulkan device a context can be made on, and the CPU backend.
  * NB_ERR_NO_DEVICE when sel names a backend that cannot be opened. */
 nb_status nbb_targets(nbb_backend_sel sel, nbb_target *out, uint32_t cap, uint32_t *n);
-/* Writes the backend and device rows every bench starts a backend with. */
+/* Writes the backend and device rows every bench starts a backend with,
+ * and the backend's "identity" object (device, driver, versions). */
 void nbb_report_backend(nbb_report *r, const nbb_target *t, nb_context *ctx);
+/* The "identity" object alone (what nbb_report_backend adds after its rows). */
+void nbb_report_identity(nbb_report *r, nb_context *ctx);
+/* Writes r's rows (nested objects included) as members of j's current object. */
+void nbb_json_report_rows(nbb_json *j, const nbb_report *r);
+/* The file's own rows every bench starts with: "format_version" and the
+ * "identity" object of the software and host (noble's version and commit,
+ * VkFFT's and FFTW's versions, CPU model and cores). */
+void nbb_report_header(nbb_report *r);
+/* A backend's "conditions" object (how its figures were timed: rounds,
+ * warm-up, clocks, the timestamp period and valid bits), returned for the
+ * bench to add its own (batch sizes, lengths); NULL when out of memory. */
+nbb_report *nbb_report_conditions(nbb_report *r, nb_context *ctx, int rounds, int warmup);
+
+/* ------------------------------------------------------------- accuracy */
+
+/* The accuracy line: the NOBLE preset's forward at batch 1 on a fixed input
+ * against the double-precision reference. Prepare runs the reference once
+ * (at `length` samples); measure runs the forward on a context opened with o
+ * and writes an "accuracy" object into r. */
+typedef struct nbb_accuracy nbb_accuracy;
+nb_status nbb_accuracy_prepare(uint32_t length, nbb_accuracy **out);
+nb_status nbb_accuracy_measure(const nbb_accuracy *a, const nb_context_options *o, nbb_report *r);
+void nbb_accuracy_free(nbb_accuracy *a);
+
+/* -------------------------------------------------------------- compare */
+
+/* `noble bench compare`: bench JSON files of format NBB_FORMAT_VERSION side
+ * by side, one column per backend object of each file (a file without
+ * backends[] is one column), rows for the numeric metrics every column has,
+ * each column's ratio to the first. Load refuses (NB_ERR_INVALID_ARGUMENT,
+ * with a message) a file that is not JSON or not a noble bench file, one of
+ * another format version, and files of different benches. */
+typedef struct nbb_compare nbb_compare;
+nb_status nbb_compare_load(const char *const *paths, int n, nbb_compare **out);
+void nbb_compare_print(const nbb_compare *c, FILE *f);
+void nbb_compare_free(nbb_compare *c);
 
 /* --------------------------------------------------------------- benches */
 
@@ -99,6 +157,10 @@ typedef struct nbb_ceilings {
     double copy_vkcmd_gbps;  /* vkCmdCopyBuffer */
     double fma_gflops;       /* fp32 FMA */
     uint64_t bytes;          /* copy size used */
+    /* every timed round (ms) of the four: copy storage, copy texel (n 0
+     * where not measured), nb_cmd_copy, FMA */
+    int rounds, texel_rounds;
+    double copy_storage_ms[64], copy_texel_ms[64], copy_vkcmd_ms[64], fma_ms[64];
 } nbb_ceilings;
 nb_status nbb_measure_ceilings(nb_context *ctx, int quick, int rounds, nbb_ceilings *out);
 /* What the ceilings above are on ctx's backend, for the notes. */
@@ -148,6 +210,8 @@ typedef struct nbb_population_backend {
     nbb_population_point points[NBB_POPULATION_MAX_BATCHES];
     double speedup_median, speedup_mean; /* NEURON s per trace / noble's at the best batch */
     char note[256];                     /* batch halved */
+    nbb_report *extra;                  /* the format-2 blocks: identity, conditions, timings, accuracy;
+                                           owned, freed by nbb_population_clear */
 } nbb_population_backend;
 
 typedef struct nbb_population_result {
@@ -174,6 +238,8 @@ typedef struct nbb_population_result {
  * embedded predict path of a trained checkpoint, against NEURON's wall time
  * per trace recorded in the dataset. */
 nb_status nbb_population(const nbb_population_options *o, nbb_population_result *res);
+/* Frees what nbb_population allocated in res (after an error too). */
+void nbb_population_clear(nbb_population_result *res);
 /* A table for people, or JSON (the writer above). */
 void nbb_population_print(const nbb_population_result *res, FILE *f, int json);
 

@@ -1,10 +1,12 @@
 /* report.c - a small JSON writer and the key/value report of a benchmark. */
 #include "nb_bench.h"
+#include "nbb_build_info.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 double nbb_now_ms(void)
 {
@@ -23,6 +25,39 @@ double nbb_median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* The q-quantile of sorted v by linear interpolation (numpy's default). */
+static double quantile(const double *v, int n, double q)
+{
+    double pos = q * (n - 1);
+    int i = (int)floor(pos);
+    if (i >= n - 1)
+        return v[n - 1];
+    return v[i] + (pos - i) * (v[i + 1] - v[i]);
+}
+
+void nbb_stats_of(const double *v, int n, nbb_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->n = n > 0 ? n : 0;
+    if (n <= 0) {
+        out->median = out->q1 = out->q3 = out->min = out->max = NAN;
+        return;
+    }
+    double *w = malloc((size_t)n * sizeof *w);
+    if (!w) {
+        out->median = out->q1 = out->q3 = out->min = out->max = NAN;
+        return;
+    }
+    memcpy(w, v, (size_t)n * sizeof *w);
+    qsort(w, (size_t)n, sizeof *w, cmp_double);
+    out->median = quantile(w, n, 0.5);
+    out->q1 = quantile(w, n, 0.25);
+    out->q3 = quantile(w, n, 0.75);
+    out->min = w[0];
+    out->max = w[n - 1];
+    free(w);
 }
 
 void nbb_json_init(nbb_json *j, FILE *f)
@@ -137,6 +172,8 @@ void nbb_json_device(nbb_json *j, const nb_device_info *d)
     nbb_json_str(j, "driver_info", d->driver_info);
     nbb_json_str(j, "driver_version", d->driver_version_str);
     nbb_json_str(j, "api_version", d->api_version_str);
+    nbb_json_int(j, "driver_id", d->driver_id);
+    nbb_json_str(j, "conformance_version", d->conformance_version);
     nbb_json_bool(j, "usable", d->usable);
     nbb_json_object(j, "limits");
     nbb_json_int(j, "device_local_bytes", (long long)d->device_local_bytes);
@@ -167,6 +204,7 @@ void nbb_json_device(nbb_json *j, const nb_device_info *d)
     nbb_json_str(j, "subgroup_operations", buf);
     nbb_json_bool(j, "timestamps", d->timestamps);
     nbb_json_num(j, "timestamp_period_ns", d->timestamp_period_ns);
+    nbb_json_int(j, "timestamp_valid_bits", d->timestamp_valid_bits);
     nbb_json_bool(j, "cooperative_matrix", d->cooperative_matrix);
     nbb_json_int(j, "max_loop_iterations", d->max_loop_iterations);
     if (d->threads) {
@@ -178,14 +216,20 @@ void nbb_json_device(nbb_json *j, const nb_device_info *d)
 
 /* ---------------------------------------------------------------- report */
 
+typedef enum row_kind { ROW_STR = 0, ROW_NUM, ROW_OBJECT, ROW_SAMPLES, ROW_NUMBERS } row_kind;
+
 typedef struct row {
     char key[64];
     char unit[16];
     char text[256]; /* string rows */
     char note[160];
     double value;
-    int is_num;
+    int is_num;    /* ROW_NUM */
+    row_kind kind;
     int json_only; /* a copy kept for readers of the older layout: not in the text */
+    nbb_report *sub; /* ROW_OBJECT, owned */
+    double *v;       /* ROW_SAMPLES, ROW_NUMBERS, owned */
+    int nv;
 } row;
 
 #define MAX_CHILDREN 16
@@ -209,6 +253,8 @@ nbb_report *nbb_report_new(const char *bench)
 
 static row *add(nbb_report *r, const char *key)
 {
+    if (!r)
+        return NULL; /* an object that could not be made: its rows are dropped */
     if (r->n == r->cap) {
         int cap = r->cap ? r->cap * 2 : 32;
         row *nr = realloc(r->rows, (size_t)cap * sizeof *nr);
@@ -236,18 +282,98 @@ void nbb_report_num(nbb_report *r, const char *key, double value, const char *un
     if (!w)
         return;
     w->is_num = 1;
+    w->kind = ROW_NUM;
     w->value = value;
     snprintf(w->unit, sizeof w->unit, "%s", unit ? unit : "");
     snprintf(w->note, sizeof w->note, "%s", note ? note : "");
 }
 
+nbb_report *nbb_report_object(nbb_report *r, const char *key)
+{
+    if (!r)
+        return NULL;
+    nbb_report *sub = nbb_report_new(key);
+    if (!sub)
+        return NULL;
+    row *w = add(r, key);
+    if (!w) {
+        free(sub);
+        return NULL;
+    }
+    w->kind = ROW_OBJECT;
+    w->sub = sub;
+    return sub;
+}
+
+static void array_row(nbb_report *r, row_kind kind, const char *key, const double *v, int n, const char *unit,
+                      const char *note)
+{
+    if (!r)
+        return;
+    double *copy = malloc((size_t)(n > 0 ? n : 1) * sizeof *copy);
+    if (!copy)
+        return;
+    row *w = add(r, key);
+    if (!w) {
+        free(copy);
+        return;
+    }
+    if (n > 0)
+        memcpy(copy, v, (size_t)n * sizeof *copy);
+    w->kind = kind;
+    w->v = copy;
+    w->nv = n > 0 ? n : 0;
+    snprintf(w->unit, sizeof w->unit, "%s", unit ? unit : "");
+    snprintf(w->note, sizeof w->note, "%s", note ? note : "");
+}
+
+void nbb_report_samples(nbb_report *r, const char *key, const double *v, int n, const char *unit, const char *note)
+{
+    array_row(r, ROW_SAMPLES, key, v, n, unit, note);
+}
+
+void nbb_report_numbers(nbb_report *r, const char *key, const double *v, int n, const char *note)
+{
+    array_row(r, ROW_NUMBERS, key, v, n, NULL, note);
+}
+
 static void json_rows(nbb_json *j, const nbb_report *r)
 {
     for (int i = 0; i < r->n; i++) {
-        if (r->rows[i].is_num)
-            nbb_json_num(j, r->rows[i].key, r->rows[i].value);
-        else
-            nbb_json_str(j, r->rows[i].key, r->rows[i].text);
+        const row *w = &r->rows[i];
+        switch (w->kind) {
+        case ROW_NUM: nbb_json_num(j, w->key, w->value); break;
+        case ROW_STR: nbb_json_str(j, w->key, w->text); break;
+        case ROW_OBJECT:
+            nbb_json_object(j, w->key);
+            json_rows(j, w->sub);
+            nbb_json_end(j, '}');
+            break;
+        case ROW_NUMBERS:
+            nbb_json_array(j, w->key);
+            for (int k = 0; k < w->nv; k++)
+                nbb_json_num(j, NULL, w->v[k]);
+            nbb_json_end(j, ']');
+            break;
+        case ROW_SAMPLES: {
+            nbb_stats st;
+            nbb_stats_of(w->v, w->nv, &st);
+            nbb_json_object(j, w->key);
+            nbb_json_str(j, "unit", w->unit);
+            nbb_json_int(j, "n", w->nv);
+            nbb_json_array(j, "samples");
+            for (int k = 0; k < w->nv; k++)
+                nbb_json_num(j, NULL, w->v[k]);
+            nbb_json_end(j, ']');
+            nbb_json_num(j, "median", st.median);
+            nbb_json_num(j, "q1", st.q1);
+            nbb_json_num(j, "q3", st.q3);
+            nbb_json_num(j, "min", st.min);
+            nbb_json_num(j, "max", st.max);
+            nbb_json_end(j, '}');
+            break;
+        }
+        }
     }
     if (!r->nchildren)
         return;
@@ -260,16 +386,36 @@ static void json_rows(nbb_json *j, const nbb_report *r)
     nbb_json_end(j, ']');
 }
 
+void nbb_json_report_rows(nbb_json *j, const nbb_report *r)
+{
+    if (r)
+        json_rows(j, r);
+}
+
 static void text_rows(const nbb_report *r, FILE *f, int indent)
 {
     for (int i = 0; i < r->n; i++) {
         const row *w = &r->rows[i];
         if (w->json_only)
             continue;
-        if (w->is_num)
+        if (w->kind == ROW_NUM) {
             fprintf(f, "%*s%-36s %12.4g %-8s %s\n", indent, "", w->key, w->value, w->unit, w->note);
-        else
+        } else if (w->kind == ROW_STR) {
             fprintf(f, "%*s%-36s %s\n", indent, "", w->key, w->text);
+        } else if (w->kind == ROW_OBJECT) {
+            fprintf(f, "%*s%s:\n", indent, "", w->key);
+            text_rows(w->sub, f, indent + 2);
+        } else if (w->kind == ROW_SAMPLES) {
+            nbb_stats st;
+            nbb_stats_of(w->v, w->nv, &st);
+            fprintf(f, "%*s%-36s %12.4g %-8s median of %d; quartiles %.4g-%.4g, min %.4g\n", indent, "", w->key,
+                    st.median, w->unit, st.n, st.q1, st.q3, st.min);
+        } else {
+            fprintf(f, "%*s%-36s", indent, "", w->key);
+            for (int k = 0; k < w->nv; k++)
+                fprintf(f, "%s%.6g", k ? "," : " ", w->v[k]);
+            fprintf(f, "\n");
+        }
     }
     for (int c = 0; c < r->nchildren; c++) {
         fprintf(f, "\n%*s%s[%d]: %s\n", indent, "", r->array, c, r->children[c]->bench);
@@ -284,6 +430,7 @@ void nbb_report_print(const nbb_report *r, FILE *f, int json)
         nbb_json_init(&j, f);
         nbb_json_object(&j, NULL);
         nbb_json_str(&j, "bench", r->bench);
+        nbb_json_int(&j, "format_version", NBB_FORMAT_VERSION);
         json_rows(&j, r);
         nbb_json_end(&j, '}');
         return;
@@ -298,6 +445,10 @@ void nbb_report_free(nbb_report *r)
         return;
     for (int c = 0; c < r->nchildren; c++)
         nbb_report_free(r->children[c]);
+    for (int i = 0; i < r->n; i++) {
+        nbb_report_free(r->rows[i].sub);
+        free(r->rows[i].v);
+    }
     free(r->rows);
     free(r);
 }
@@ -317,6 +468,8 @@ void nbb_report_add_child(nbb_report *r, const char *array, nbb_report *child)
 void nbb_report_append_json_only(nbb_report *r, const nbb_report *src)
 {
     for (int i = 0; src && i < src->n; i++) {
+        if (src->rows[i].kind != ROW_NUM && src->rows[i].kind != ROW_STR)
+            continue; /* nested rows stay with their owner */
         row *w = add(r, src->rows[i].key);
         if (w) {
             *w = src->rows[i];
@@ -336,6 +489,8 @@ double nbb_report_get(const nbb_report *r, const char *key)
 void nbb_report_append(nbb_report *r, const nbb_report *src)
 {
     for (int i = 0; src && i < src->n; i++) {
+        if (src->rows[i].kind != ROW_NUM && src->rows[i].kind != ROW_STR)
+            continue; /* nested rows stay with their owner */
         row *w = add(r, src->rows[i].key);
         if (w)
             *w = src->rows[i];
@@ -462,19 +617,135 @@ nb_status nbb_targets(nbb_backend_sel sel, nbb_target *out, uint32_t cap, uint32
     return NB_OK;
 }
 
+static void hex_uuid(const uint8_t u[16], char *out, size_t cap)
+{
+    size_t k = 0;
+    for (int i = 0; i < 16 && k + 3 < cap; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[k++] = '-';
+        k += (size_t)snprintf(out + k, cap - k, "%02x", u[i]);
+    }
+    out[k < cap ? k : cap - 1] = 0;
+}
+
+/* The host's processor, from /proc/cpuinfo ("" where it says none). */
+static void host_cpu(char *out, size_t cap)
+{
+    out[0] = 0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0 || strncmp(line, "Model", 5) == 0) {
+            char *c = strchr(line, ':');
+            if (c) {
+                c++;
+                c += strspn(c, " \t");
+                c[strcspn(c, "\n")] = 0;
+                snprintf(out, cap, "%s", c);
+                break;
+            }
+        }
+    }
+    fclose(f);
+}
+
+static void software(nbb_report *o)
+{
+    char v[32];
+    snprintf(v, sizeof v, "%d.%d.%d", NB_VERSION_MAJOR, NB_VERSION_MINOR, NB_VERSION_PATCH);
+    nbb_report_str(o, "noble_version", v);
+    nbb_report_str(o, "noble_commit", NBB_NOBLE_COMMIT);
+    nbb_report_str(o, "vkfft_version", nb_vkfft_version());
+    nbb_report_str(o, "fftw_version", nb_fftw_version());
+}
+
+void nbb_report_header(nbb_report *r)
+{
+    nbb_report *o = nbb_report_object(r, "identity");
+    if (!o)
+        return;
+    software(o);
+    char cpu[256], when[64];
+    host_cpu(cpu, sizeof cpu);
+    nbb_report_str(o, "host_cpu_model", cpu);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    nbb_report_num(o, "host_cpus", cores > 0 ? (double)cores : NAN, "", "online logical CPUs");
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm) && strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        nbb_report_str(o, "started_utc", when);
+}
+
 void nbb_report_backend(nbb_report *r, const nbb_target *t, nb_context *ctx)
 {
     const nb_device_info *d = nb_context_device(ctx);
+    const int cpu = nb_context_backend(ctx) == NB_BACKEND_CPU;
     nbb_report_str(r, "backend", t->name);
     nbb_report_num(r, "default_backend", t->is_default, "", "1: the backend nb_context_create(NULL) opens here");
     nbb_report_str(r, "device", d->name);
     nbb_report_str(r, "device_type", nb_device_type_name(d->type));
     nbb_report_str(r, "driver", d->driver_info[0] ? d->driver_info : d->driver_version_str);
     nbb_report_str(r, "fft_backend", nb_fft_backend_name(nb_context_fft_backend(ctx)));
-    if (nb_context_backend(ctx) == NB_BACKEND_CPU) {
+    if (cpu) {
         nbb_report_num(r, "threads", d->threads, "", "worker threads of the CPU backend (NOBLE_THREADS)");
         nbb_report_str(r, "simd", d->simd);
     } else {
         nbb_report_str(r, "vulkan_api", d->api_version_str);
     }
+
+    nbb_report_identity(r, ctx);
+}
+
+void nbb_report_identity(nbb_report *r, nb_context *ctx)
+{
+    const nb_device_info *d = nb_context_device(ctx);
+    const int cpu = nb_context_backend(ctx) == NB_BACKEND_CPU;
+    nbb_report *o = nbb_report_object(r, "identity");
+    if (!o)
+        return;
+    char buf[64];
+    nbb_report_str(o, "backend", nb_backend_name(nb_context_backend(ctx)));
+    nbb_report_str(o, "name", d->name);
+    nbb_report_str(o, "device_type", nb_device_type_name(d->type));
+    nbb_report_str(o, "vendor", d->vendor);
+    snprintf(buf, sizeof buf, "0x%04x", d->vendor_id);
+    nbb_report_str(o, "vendor_id", buf);
+    snprintf(buf, sizeof buf, "0x%04x", d->device_id);
+    nbb_report_str(o, "device_id", buf);
+    nbb_report_num(o, "driver_id", d->driver_id, "", "VkDriverId; 0: not reported (the CPU backend)");
+    nbb_report_str(o, "driver_name", d->driver_name);
+    nbb_report_str(o, "driver_info", d->driver_info);
+    nbb_report_str(o, "driver_version", d->driver_version_str);
+    nbb_report_str(o, "vulkan_api_version", cpu ? "" : d->api_version_str);
+    nbb_report_str(o, "conformance_version", d->conformance_version);
+    hex_uuid(d->device_uuid, buf, sizeof buf);
+    nbb_report_str(o, "device_uuid", cpu ? "" : buf);
+    nbb_report_str(o, "fft_backend", nb_fft_backend_name(nb_context_fft_backend(ctx)));
+    if (cpu) {
+        nbb_report_str(o, "cpu_model", d->cpu_model);
+        nbb_report_num(o, "threads", d->threads, "", "worker threads");
+        nbb_report_str(o, "simd", d->simd);
+    }
+    software(o);
+}
+
+nbb_report *nbb_report_conditions(nbb_report *r, nb_context *ctx, int rounds, int warmup)
+{
+    const nb_device_info *d = nb_context_device(ctx);
+    const int cpu = nb_context_backend(ctx) == NB_BACKEND_CPU;
+    nbb_report *o = nbb_report_object(r, "conditions");
+    if (!o)
+        return NULL;
+    nbb_report_num(o, "rounds", rounds, "", "timed rounds of each figure");
+    nbb_report_num(o, "warmup_rounds", warmup, "", "untimed runs before the rounds");
+    nbb_report_str(o, "wall_clock", "CLOCK_MONOTONIC on the host, ms");
+    nbb_report_str(o, "device_timer", cpu ? "none: the CPU backend times each op with CLOCK_MONOTONIC"
+                   : d->timestamps ? "Vulkan timestamp queries on the compute queue" : "none: no timestamps");
+    nbb_report_num(o, "timestamp_period_ns", d->timestamp_period_ns, "ns", "one timestamp tick");
+    nbb_report_num(o, "timestamp_valid_bits", d->timestamp_valid_bits, "bits", NULL);
+    if (cpu)
+        nbb_report_num(o, "threads", d->threads, "", NULL);
+    return o;
 }

@@ -331,6 +331,9 @@ static void describe(VkPhysicalDevice pd, uint32_t index, nb_device_info *d)
     if (have_drv && api >= VK_API_VERSION_1_1) {
         snprintf(d->driver_name, sizeof d->driver_name, "%s", drv.driverName);
         snprintf(d->driver_info, sizeof d->driver_info, "%s", drv.driverInfo);
+        d->driver_id = (uint32_t)drv.driverID;
+        snprintf(d->conformance_version, sizeof d->conformance_version, "%u.%u.%u.%u", drv.conformanceVersion.major,
+                 drv.conformanceVersion.minor, drv.conformanceVersion.subminor, drv.conformanceVersion.patch);
         /* gallivm's loop limiter (lp_bld_limits.h), one counter per invocation */
         if (drv.driverID == VK_DRIVER_ID_MESA_LLVMPIPE)
             d->max_loop_iterations = 65535;
@@ -404,6 +407,7 @@ static void describe(VkPhysicalDevice pd, uint32_t index, nb_device_info *d)
                             has_device_ext(pd, "VK_NV_cooperative_matrix");
     uint32_t fam = 0, ts = 0;
     int has_compute = compute_queue_family(pd, &fam, &ts);
+    d->timestamp_valid_bits = has_compute ? ts : 0;
     d->timestamps = has_compute && ts > 0 && L->timestampPeriod > 0 &&
                     (L->timestampComputeAndGraphics || ts > 0);
     d->usable = has_compute && api >= VK_API_VERSION_1_1;

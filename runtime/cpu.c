@@ -268,6 +268,7 @@ nb_status nb_cpu_device_info(uint32_t threads, nb_device_info *d)
     snprintf(d->name, sizeof d->name, "%s (noble CPU backend: %u thread%s, %s)", model, threads,
              threads == 1 ? "" : "s", simd_level());
     d->type = NB_DEVICE_CPU;
+    snprintf(d->cpu_model, sizeof d->cpu_model, "%s", model);
     d->threads = threads;
     snprintf(d->simd, sizeof d->simd, "%s", simd_level());
     snprintf(d->vendor, sizeof d->vendor, "CPU");
@@ -295,6 +296,7 @@ nb_status nb_cpu_device_info(uint32_t threads, nb_device_info *d)
     d->float64 = 1;
     d->timestamps = 1;
     d->timestamp_period_ns = 1;
+    d->timestamp_valid_bits = 64;
     d->subgroup_size = 1;
     d->usable = 1;
     return NB_OK;

@@ -490,3 +490,9 @@ void nb__fft_destroy_all(nb_context *ctx)
     ctx->fft.plans = NULL;
     ctx->fft.n = 0;
 }
+
+const char *nb_fftw_version(void) { return fftwf_version; }
+
+#ifndef NOBLE_HAVE_VULKAN
+const char *nb_vkfft_version(void) { return ""; }
+#endif

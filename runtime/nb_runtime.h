@@ -77,7 +77,11 @@ typedef struct nb_device_info {
     char driver_version_str[32];
     uint32_t api_version;      /* VK_MAKE_API_VERSION encoded */
     char api_version_str[32];
-    uint8_t device_uuid[16];
+    uint8_t device_uuid[16];       /* VkPhysicalDeviceIDProperties::deviceUUID (1.1+), else the pipeline cache UUID;
+                                      zero on the CPU backend */
+    uint32_t driver_id;            /* VkDriverId (VkPhysicalDeviceDriverProperties); 0: not reported, CPU backend */
+    char conformance_version[16];  /* "major.minor.subminor.patch" of the driver's Vulkan conformance; "" if unknown */
+    char cpu_model[256];           /* the CPU backend: the host's processor (/proc/cpuinfo); "" for Vulkan */
 
     /* limits that matter for compute */
     uint64_t device_local_bytes;    /* sum of device-local heaps */
@@ -111,6 +115,7 @@ typedef struct nb_device_info {
     uint32_t subgroup_ops;          /* VkSubgroupFeatureFlags in compute */
     int timestamps;                 /* timestamp queries on the compute queue */
     float timestamp_period_ns;
+    uint32_t timestamp_valid_bits;  /* of the compute queue's timestamps; 64 on the CPU backend (CLOCK_MONOTONIC) */
     int cooperative_matrix;         /* VK_KHR_ or VK_NV_cooperative_matrix present */
     int usable;                     /* meets the runtime's needs (Vulkan 1.1, compute queue) */
 } nb_device_info;
@@ -178,6 +183,10 @@ nb_status nb_cpu_device_info(uint32_t threads, nb_device_info *out);
 /* The FFT backend the context uses (never NB_FFT_AUTO), and its name. */
 nb_fft_backend nb_context_fft_backend(const nb_context *ctx);
 const char *nb_fft_backend_name(nb_fft_backend b);
+/* The versions of the FFT libraries built in: VkFFT's ("1.2.26"; "" in a
+ * build without Vulkan) and FFTW's single-precision library ("fftw-3.3.10"). */
+const char *nb_vkfft_version(void);
+const char *nb_fftw_version(void);
 
 /* Validation: messages of warning or error severity are counted and the
  * first few kept. nb_context_check() turns any into NB_ERR_VALIDATION. */

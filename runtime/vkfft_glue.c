@@ -150,3 +150,11 @@ const char *nb__vkfft_error_name(int code)
     default: return "VkFFT error";
     }
 }
+
+const char *nb_vkfft_version(void)
+{
+    static _Thread_local char v[16]; /* VkFFTGetVersion(): X.XX.XX as one number, 10226 for 1.2.26 */
+    const int n = VkFFTGetVersion();
+    snprintf(v, sizeof v, "%d.%d.%d", n / 10000, n / 100 % 100, n % 100);
+    return v;
+}

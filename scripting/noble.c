@@ -420,6 +420,7 @@ static int bench_population(int argc, char **argv)
     nb_status s = nbb_population(&o, r);
     if (!s)
         nbb_population_print(r, stdout, json);
+    nbb_population_clear(r);
     free(r);
     return s ? fail("bench population", s) : 0;
 }
@@ -448,19 +449,42 @@ static int bench_runtime(int argc, char **argv)
     return 0;
 }
 
+static int bench_compare(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "noble bench compare: unknown argument '%s' (usage: noble bench compare A.json B.json ...)\n",
+                    argv[i]);
+            return EXIT_USAGE;
+        }
+    if (argc < 1) {
+        fprintf(stderr, "noble bench compare: which files? (usage: noble bench compare A.json B.json ...)\n");
+        return EXIT_USAGE;
+    }
+    nbb_compare *c;
+    nb_status s = nbb_compare_load((const char *const *)argv, argc, &c);
+    if (s)
+        return fail("bench compare", s);
+    nbb_compare_print(c, stdout);
+    nbb_compare_free(c);
+    return 0;
+}
+
 static int cmd_bench(int argc, char **argv)
 {
     if (argc < 1) {
-        fprintf(stderr, "noble bench: which bench? (runtime, operator, population)\n");
+        fprintf(stderr, "noble bench: which bench? (runtime, operator, population, or compare)\n");
         return EXIT_USAGE;
     }
+    if (strcmp(argv[0], "compare") == 0)
+        return bench_compare(argc - 1, argv + 1);
     if (strcmp(argv[0], "operator") == 0)
         return bench_operator(argc - 1, argv + 1);
     if (strcmp(argv[0], "population") == 0)
         return bench_population(argc - 1, argv + 1);
     if (strcmp(argv[0], "runtime") == 0)
         return bench_runtime(argc - 1, argv + 1);
-    fprintf(stderr, "noble bench: unknown bench '%s' (known: runtime, operator, population)\n", argv[0]);
+    fprintf(stderr, "noble bench: unknown bench '%s' (known: runtime, operator, population; and compare)\n", argv[0]);
     return EXIT_USAGE;
 }
 
@@ -485,6 +509,9 @@ static void usage(FILE *f)
                "                                  synthetic neurons per second from a trained checkpoint (default\n"
                "                                  models/pretrained/pvalb-reduced.h5), speedup over NEURON's time per\n"
                "                                  trace in the dataset (default data/pvalb60.h5; --dataset '' for none)\n"
+               "  noble bench compare A.json B.json ...\n"
+               "                                  bench --json files side by side: one column per backend measured,\n"
+               "                                  ratios to the first; refuses another format_version or bench\n"
                "%s"
                "  noble version\n"
                "  noble help\n\n"
