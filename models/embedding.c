@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void nm_embedding_default(nm_embedding *e)
@@ -250,6 +251,117 @@ double nm_spike_loss(void *user, uint32_t at, uint32_t b, uint32_t n, const floa
         sum += t->lambda * d * d;
         for (uint32_t j = 0; j < n; j++)
             gi[j] = (float)(gi[j] * c);
+    }
+    return sum;
+}
+
+/* ------------------------------------------------------------ shape term */
+
+typedef struct {
+    uint32_t key, idx;
+} sort_kv;
+
+/* A float's bits as an unsigned key that sorts as the float does */
+static uint32_t float_key(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (u & 0x80000000u) ? ~u : u | 0x80000000u;
+}
+
+/* Least-significant-digit radix sort of a[0..n) by key, three passes of 11
+ * bits through tmp; stable, so equal values keep their order. */
+static void radix_sort(sort_kv *a, sort_kv *tmp, uint32_t n)
+{
+    uint32_t count[2048];
+    sort_kv *src = a, *dst = tmp;
+    for (int pass = 0; pass < 3; pass++) {
+        const int shift = 11 * pass;
+        memset(count, 0, sizeof count);
+        for (uint32_t i = 0; i < n; i++)
+            count[(src[i].key >> shift) & 2047]++;
+        uint32_t sum = 0;
+        for (uint32_t d = 0; d < 2048; d++) {
+            const uint32_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (uint32_t i = 0; i < n; i++)
+            dst[count[(src[i].key >> shift) & 2047]++] = src[i];
+        sort_kv *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != a) /* an odd number of passes ends in tmp */
+        memcpy(a, src, (size_t)n * sizeof *a);
+}
+
+/* scratch: three sort_kv arrays and three float arrays of n */
+uint64_t nm_shape_scratch_bytes(uint32_t n) { return (uint64_t)n * (3 * sizeof(sort_kv) + 3 * sizeof(float)); }
+
+double nm_sorted_distance(const float *x, const float *y, uint32_t n, double floor, float *grad, void *scratch)
+{
+    if (n == 0)
+        return 0.0;
+    sort_kv *a = scratch, *b = a + n, *tmp = b + n;
+    double mean = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        a[i] = (sort_kv){float_key(x[i]), i};
+        b[i] = (sort_kv){float_key(y[i]), i};
+        mean += y[i];
+    }
+    mean /= n;
+    radix_sort(a, tmp, n);
+    radix_sort(b, tmp, n);
+    double den = (double)n * floor * floor, num = 0;
+    for (uint32_t i = 0; i < n; i++)
+        den += (y[i] - mean) * (y[i] - mean);
+    for (uint32_t k = 0; k < n; k++) {
+        const double d = (double)x[a[k].idx] - y[b[k].idx];
+        num += d * d;
+        if (grad)
+            grad[a[k].idx] += (float)(2.0 * d / den);
+    }
+    return num / den;
+}
+
+nb_status nm_shape_prepare(const nm_shape_term *t)
+{
+    if (!t || !t->target || !t->scratch)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "shape term: missing target or scratch");
+    if (!(t->lambda >= 0) || !isfinite(t->lambda))
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "shape term: lambda %g (expected >= 0)", t->lambda);
+    if (t->n < 2)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "shape term: %u samples per trace (at least 2)", t->n);
+    return NB_OK;
+}
+
+double nm_shape_loss(void *user, uint32_t at, uint32_t b, uint32_t n, const float *v, float *g)
+{
+    const nm_shape_term *t = user;
+    memset(g, 0, (size_t)b * n * sizeof *g);
+    if (t->lambda == 0 || n < 2)
+        return 0.0;
+    /* the changes and their gradient after the sorts' scratch */
+    float *dx = (float *)(void *)((sort_kv *)t->scratch + 3 * (uint64_t)n), *dy = dx + n, *gd = dy + n;
+    double sum = 0;
+    for (uint32_t i = 0; i < b; i++) {
+        const float *x = v + (uint64_t)i * n, *y = t->target + (uint64_t)(at + i) * n;
+        float *gi = g + (uint64_t)i * n;
+        double q = nm_sorted_distance(x, y, n, 1.0, gi, t->scratch);
+        for (uint32_t k = 0; k + 1 < n; k++) {
+            dx[k] = x[k + 1] - x[k];
+            dy[k] = y[k + 1] - y[k];
+            gd[k] = 0.0f;
+        }
+        q += nm_sorted_distance(dx, dy, n - 1, 0.1, gd, t->scratch);
+        for (uint32_t k = 0; k + 1 < n; k++) {
+            gi[k + 1] += gd[k];
+            gi[k] -= gd[k];
+        }
+        for (uint32_t k = 0; k < n; k++)
+            gi[k] = (float)(gi[k] * t->lambda);
+        sum += t->lambda * q;
     }
     return sum;
 }

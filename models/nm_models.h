@@ -411,6 +411,32 @@ nb_status nm_spike_prepare(const nm_spike_term *t);
 /* The nm_loss_term of an nm_spike_term (user = the term). */
 double nm_spike_loss(void *user, uint32_t at, uint32_t b, uint32_t n, const float *v, float *g);
 
+/* A shape term (not in the published recipe; docs/training.md): the squared
+ * 1-D Wasserstein-2 distance between the predicted and the true
+ * distributions of a trace's voltage values, and of its sample-to-sample
+ * changes, each relative to the target's spread:
+ *   Q(x, y) = sum_k (sort(x)_k - sort(y)_k)^2 / (sum_k (y_k - mean y)^2 + n f^2),
+ *   term = lambda * sum_b [Q(v_b, t_b) + Q(diff v_b, diff t_b)],
+ * with floors f = 1 mV (values) and 0.1 mV (changes) for flat traces.
+ * Sorting forgets where a value is: the term asks for spikes of the right
+ * height, width, after-hyperpolarisation and number wherever they fall,
+ * where a pointwise loss prefers a blur to a spike that may be mistimed. */
+typedef struct nm_shape_term {
+    double lambda;       /* 1 */
+    uint32_t batch, n;
+    const float *target; /* [batch][n] mV */
+    void *scratch;       /* nm_shape_scratch_bytes(n) bytes, the caller's */
+} nm_shape_term;
+/* Bytes of scratch the term needs for traces of n samples. */
+uint64_t nm_shape_scratch_bytes(uint32_t n);
+/* Q(x, y) for n values with floor f; grad (may be NULL, n entries) gets
+ * d Q / d x added to it; scratch as for the term. */
+double nm_sorted_distance(const float *x, const float *y, uint32_t n, double floor, float *grad, void *scratch);
+/* Checks the term's settings. */
+nb_status nm_shape_prepare(const nm_shape_term *t);
+/* The nm_loss_term of an nm_shape_term (user = the term). */
+double nm_shape_loss(void *user, uint32_t at, uint32_t b, uint32_t n, const float *v, float *g);
+
 /* What each op of the last forward, backward or training step did: GPU time
  * (where the device has timestamps; 0 otherwise) and the bytes it moved and
  * floating-point operations it performed by its own count, summed over

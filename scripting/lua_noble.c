@@ -866,25 +866,35 @@ static int m_embedding(lua_State *L)
 }
 
 /* The host loss terms of a training step: the sag term, the spike-count
- * term, or both (the second's gradient goes through scratch). */
+ * term and the shape term, any of them (after the first, each one's
+ * gradient goes through scratch and is added). */
 typedef struct terms {
-    int use_sag, use_spikes;
+    int use_sag, use_spikes, use_shape;
     nm_sag_term sag;
     nm_spike_term spikes;
-    float *scratch; /* [max batch][length] when both are used */
+    nm_shape_term shape;
+    float *scratch; /* [max batch][length] when more than one is used */
 } terms;
 
 static double terms_loss(void *user, uint32_t at, uint32_t b, uint32_t n, const float *v, float *g)
 {
     terms *t = user;
-    if (t->use_sag && t->use_spikes) {
-        double a = nm_sag_loss(&t->sag, at, b, n, v, g);
-        double c = nm_spike_loss(&t->spikes, at, b, n, v, t->scratch);
-        for (uint64_t i = 0; i < (uint64_t)b * n; i++)
-            g[i] += t->scratch[i];
-        return a + c;
+    double sum = 0;
+    int first = 1;
+    for (int k = 0; k < 3; k++) {
+        const int use = k == 0 ? t->use_sag : k == 1 ? t->use_spikes : t->use_shape;
+        if (!use)
+            continue;
+        float *out = first ? g : t->scratch;
+        sum += k == 0   ? nm_sag_loss(&t->sag, at, b, n, v, out)
+               : k == 1 ? nm_spike_loss(&t->spikes, at, b, n, v, out)
+                        : nm_shape_loss(&t->shape, at, b, n, v, out);
+        if (!first)
+            for (uint64_t i = 0; i < (uint64_t)b * n; i++)
+                g[i] += t->scratch[i];
+        first = 0;
     }
-    return t->use_sag ? nm_sag_loss(&t->sag, at, b, n, v, g) : nm_spike_loss(&t->spikes, at, b, n, v, g);
+    return sum;
 }
 
 /* A number field already checked (step_options) or made by dataset:batch. */
@@ -894,11 +904,11 @@ static double opt_num(lua_State *L, int t, const char *k, double def)
 }
 
 /* The options of a step, checked before anything runs: {p = 2 | 4, lr > 0,
- * weight_decay >= 0, sag = {...}, spikes = {...}} (sag and spikes only on
- * the embedded path). */
+ * weight_decay >= 0, sag = {...}, spikes = {...}, shape = {...}} (the terms
+ * only on the embedded path). */
 static int step_options(lua_State *L, int t, lmodel *m, const char *what, int batch_table)
 {
-    static const char *const known[] = {"p", "lr", "weight_decay", "sag", "spikes", NULL};
+    static const char *const known[] = {"p", "lr", "weight_decay", "sag", "spikes", "shape", NULL};
     static const char *const known_loss[] = {"p", NULL};
     if (!lua_isnoneornil(L, t))
         luaL_checktype(L, t, LUA_TTABLE);
@@ -913,8 +923,9 @@ static int step_options(lua_State *L, int t, lmodel *m, const char *what, int ba
     if (lua_istable(L, t)) {
         static const char *const sag_keys[] = {"lambda", "tau", NULL};
         static const char *const spike_keys[] = {"lambda", "threshold", "width", NULL};
-        const char *names[2] = {"sag", "spikes"};
-        for (int k = 0; k < 2; k++) {
+        static const char *const shape_keys[] = {"lambda", NULL};
+        const char *names[3] = {"sag", "spikes", "shape"};
+        for (int k = 0; k < 3; k++) {
             lua_getfield(L, t, names[k]);
             if (!lua_isnil(L, -1)) {
                 if (!batch_table)
@@ -922,11 +933,11 @@ static int step_options(lua_State *L, int t, lmodel *m, const char *what, int ba
                 if (!lua_istable(L, -1))
                     luaL_error(L, "%s: %s = %s: expected a table", what, names[k], value_text(L, -1));
                 const char *sub = lua_pushfstring(L, "%s: %s", what, names[k]);
-                nbl_check_keys(L, -2, sub, k ? spike_keys : sag_keys);
+                nbl_check_keys(L, -2, sub, k == 0 ? sag_keys : k == 1 ? spike_keys : shape_keys);
                 nbl_opt_num(L, -2, sub, "lambda", 0, 0, 1e6, 0);
                 if (k == 0) {
                     nbl_opt_num(L, -2, sub, "tau", 0.1, 0, 1e3, 1);
-                } else {
+                } else if (k == 1) {
                     nbl_opt_num(L, -2, sub, "threshold", 0, -1e3, 1e3, 0);
                     nbl_opt_num(L, -2, sub, "width", 5, 0, 1e3, 1);
                 }
@@ -949,6 +960,7 @@ static int m_train_step(lua_State *L)
         nb_status s;
         int sag = lua_istable(L, 3) && lua_getfield(L, 3, "sag") == LUA_TTABLE ? lua_gettop(L) : 0;
         int spk = lua_istable(L, 3) && lua_getfield(L, 3, "spikes") == LUA_TTABLE ? lua_gettop(L) : 0;
+        int shp = lua_istable(L, 3) && lua_getfield(L, 3, "shape") == LUA_TTABLE ? lua_gettop(L) : 0;
         terms tm = {0};
         if (sag) {
             /* NOBLE's sag fine-tune: {lambda = 25, tau = 0.1 (mV)}; the step's
@@ -987,11 +999,19 @@ static int m_train_step(lua_State *L)
             if (nm_spike_prepare(&tm.spikes))
                 return luaL_error(L, "train_step: %s", nb_last_error());
             tm.use_spikes = 1;
-            if (sag) {
-                tm.scratch = lua_newuserdatauv(L, (size_t)b * m->c.length * sizeof *tm.scratch, 0);
-            }
         }
-        if (sag || spk)
+        if (shp) {
+            /* the shape term: {lambda = 1} */
+            tm.shape = (nm_shape_term){.lambda = opt_num(L, shp, "lambda", 1), .batch = b, .n = m->c.length,
+                                       .target = volt->data,
+                                       .scratch = lua_newuserdatauv(L, nm_shape_scratch_bytes(m->c.length), 0)};
+            if (nm_shape_prepare(&tm.shape))
+                return luaL_error(L, "train_step: %s", nb_last_error());
+            tm.use_shape = 1;
+        }
+        if (tm.use_sag + tm.use_spikes + tm.use_shape > 1)
+            tm.scratch = lua_newuserdatauv(L, (size_t)b * m->c.length * sizeof *tm.scratch, 0);
+        if (sag || spk || shp)
             s = nm_model_train_step_term(m->m, cur->data, codes->data, volt->data, b, p, terms_loss, &tm, &m->opt,
                                          m->step + 1, &loss, &term);
         else

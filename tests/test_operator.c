@@ -436,6 +436,69 @@ static void embedded(nb_context *ctx)
         CHECK(nm_spike_prepare(&sp) == NB_ERR_INVALID_ARGUMENT && strstr(nb_last_error(), "width"),
               "a zero width is refused: %s", nb_last_error());
     }
+
+    /* The shape term: nothing for a periodic spike train shifted in time (the
+     * same values and changes but the one change a window leaves out),
+     * much for the same train's mean;
+     * its gradient against central differences along random directions
+     * (steps far smaller than the gaps between values, so no two swap). */
+    {
+        enum { S = 200 };
+        float t[2 * S], v[2 * S], g[2 * S], a[2 * S], b[2 * S];
+        for (int n = 0; n < S; n++) {
+            double u = -65.0 + 4.0 * sin(2 * M_PI * n / 100.0);
+            for (int k = -1; k <= 4; k++) /* spikes every 50 samples, wrapping */
+                u += 90.0 * exp(-0.5 * (n - 20 - 50 * k) * (n - 20 - 50 * k) / 4.0);
+            t[n] = (float)u;
+            t[S + n] = (float)(-70.0 + 3.0 * sin(0.1 * n) + 0.01 * n);
+        }
+        nm_shape_term sh = {.lambda = 0.7, .batch = 2, .n = S, .target = t,
+                            .scratch = malloc(nm_shape_scratch_bytes(S))};
+        REQUIRE_OK(nm_shape_prepare(&sh));
+        for (int n = 0; n < S; n++) {
+            v[n] = t[(n + 17) % S];
+            v[S + n] = t[S + n];
+        }
+        const double shifted = nm_shape_loss(&sh, 0, 2, S, v, g);
+        double mean = 0;
+        for (int n = 0; n < S; n++)
+            mean += t[n] / S;
+        for (int n = 0; n < S; n++)
+            v[n] = (float)mean;
+        const double flat = nm_shape_loss(&sh, 0, 2, S, v, g);
+        printf("shape term: %.3g for the shifted spike train, %.3g for its mean\n", shifted, flat);
+        CHECK(shifted < 1e-2 && flat > 0.5, "shape term %.3g shifted, %.3g flat", shifted, flat);
+
+        uint32_t r = 12345;
+        for (int n = 0; n < 2 * S; n++) {
+            r = r * 1664525u + 1013904223u;
+            v[n] = t[n] + (float)(((r >> 8) / 16777216.0 - 0.5) * 6.0);
+        }
+        const double l = nm_shape_loss(&sh, 0, 2, S, v, g);
+        double worst = 0, gscale = 0;
+        for (int dir = 0; dir < 4; dir++) {
+            double dot = 0;
+            const double h = 1e-3;
+            for (int n = 0; n < 2 * S; n++) {
+                r = r * 1664525u + 1013904223u;
+                const double d = (r >> 8) / 16777216.0 - 0.5;
+                a[n] = (float)(v[n] + h * d);
+                b[n] = (float)(v[n] - h * d);
+                dot += g[n] * (((double)a[n] - b[n]) / 2.0);
+            }
+            float gs[2 * S];
+            const double fd = (nm_shape_loss(&sh, 0, 2, S, a, gs) - nm_shape_loss(&sh, 0, 2, S, b, gs)) / 2.0;
+            worst = fmax(worst, fabs(fd - dot));
+            gscale = fmax(gscale, fabs(dot));
+        }
+        printf("shape term %.5g: directional derivatives vs central differences %.2e of %.3g\n", l, worst / gscale,
+               gscale);
+        CHECK(l > 0 && worst <= 1e-3 * gscale, "shape term gradient off by %.3g of %.3g", worst, gscale);
+        sh.lambda = -1;
+        CHECK(nm_shape_prepare(&sh) == NB_ERR_INVALID_ARGUMENT && strstr(nb_last_error(), "lambda"),
+              "a negative lambda is refused: %s", nb_last_error());
+        free(sh.scratch);
+    }
     nm_model_destroy(m);
     nm_ref_destroy(ref);
     free(pf);

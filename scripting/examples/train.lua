@@ -14,7 +14,7 @@ usage: noble train [--dataset FILE] [--out DIR] [--preset noble|small] [--width 
                    [--min-lr X] [--jitter true|false] [--seed N] [--resume true|false]
                    [--time-limit-s S] [--amp-freqs K] [--feat-freqs K] [--voltage-scale MV]
                    [--init CHECKPOINT] [--sag-lambda 25] [--sag-tau MV] [--spike-lambda X]
-                   [--spike-threshold MV] [--spike-width MV] [--select l4|fi]
+                   [--spike-threshold MV] [--spike-width MV] [--shape-lambda X] [--select l4|fi]
                    [--progress true|false] [--quiet true|false]
 Defaults: the published recipe on data/pvalb60.h5 into runs/noble (docs/training.md).
 A run whose --out holds last.h5 resumes from it (--resume false starts over).]=]

@@ -148,6 +148,17 @@ check(#recs == 2 and recs[1].extra_term > 0 and recs[1].val_fi_Hz >= 0 and recs[
   "the spike term is logged with the validation f-I error")
 check(sp.select == "fi" and sp.best_val_l4 == nil and math.abs(sp.best_metric - math.min(recs[1].val_fi_Hz,
   recs[2].val_fi_Hz)) < 1e-9, "the best epoch is the lowest validation f-I error: " .. tostring(sp.best_metric))
+-- 3d. the shape term with the spike-count term (two host terms: their sum and gradients add up)
+local sh = train.run(opts{ out = work .. "/shape", init = r.best, epochs = 1, resume = false, shape_lambda = 1,
+                           spike_lambda = 1, select = "fi", lr = 1e-3 })
+local shrec = json.decode(io.lines(sh.log)())
+local only = train.run(opts{ out = work .. "/shape1", init = r.best, epochs = 1, resume = false, shape_lambda = 1,
+                             select = "fi", lr = 1e-3 })
+local onlyrec = json.decode(io.lines(only.log)())
+check(onlyrec.extra_term > 0 and shrec.extra_term > onlyrec.extra_term,
+  "the shape term is logged, and the spike term adds to it: " .. onlyrec.extra_term .. " < " .. shrec.extra_term)
+local okl, errl = pcall(train.run, opts{ out = work .. "/shape2", epochs = 1, shape_lambda = -1 })
+check(not okl and tostring(errl):find("shape_lambda", 1, true) ~= nil, "a negative shape lambda is refused: " .. tostring(errl))
 local oks, errs = pcall(train.run, opts{ out = work .. "/spikes2", epochs = 1, select = "l2" })
 check(not oks and tostring(errs):find('select = \'l2\': expected one of "l4", "fi"', 1, true) ~= nil, "an unknown selection is refused")
 local okw, errw = pcall(train.run, opts{ out = work .. "/sag2", init = r.best, epochs = 1, stride = 2 })

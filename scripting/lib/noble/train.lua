@@ -48,6 +48,7 @@ M.defaults = {
   spike_lambda = 0,      -- > 0: loss + lambda * the spike-count term (not in the published recipe)
   spike_threshold = -20, -- mV: where the soft count's logistic is one half
   spike_width = 5,       -- mV: the logistic's width
+  shape_lambda = 0,      -- > 0: loss + lambda * the shape term (sorted values and changes; not published)
   select = "l4",         -- the best epoch: lowest validation "l4", or lowest validation f-I error ("fi")
   init = "",             -- a checkpoint to start from (its parameters, moments and embedding),
                          -- as the fine-tune does: --init runs/x/best.h5 --sag-lambda 25 --lr 5e-4 --patience 12
@@ -60,7 +61,7 @@ local fixed = { "dataset", "preset", "width", "blocks", "modes", "lifting_channe
                 "projection_channels", "mlp_channels", "stride", "length", "batch", "p",
                 "factor", "patience", "threshold", "min_lr", "jitter", "seed",
                 "amp_freqs", "feat_freqs", "voltage_scale", "weight_decay", "sag_lambda", "sag_tau",
-                "spike_lambda", "spike_threshold", "spike_width", "select" }
+                "spike_lambda", "spike_threshold", "spike_width", "shape_lambda", "select" }
 
 -- What each option takes (noble.cli specs): `noble train` parses its
 -- arguments with these, train.run checks its table with them, so both give
@@ -79,6 +80,7 @@ M.options = {
   amp_freqs = cli.int(0, 16), feat_freqs = cli.int(0, 16), voltage_scale = cli.num(0, 1e6, true),
   sag_lambda = cli.num(0, 1e6), sag_tau = cli.num(0, 1e3, true),
   spike_lambda = cli.num(0, 1e6), spike_threshold = cli.num(-1000, 1000), spike_width = cli.num(0, 1e3, true),
+  shape_lambda = cli.num(0, 1e6),
   select = cli.choice("l4", "fi"), progress = cli.boolean, quiet = cli.boolean,
   context = cli.any,
 }
@@ -308,7 +310,8 @@ function M.run(opts)
       local loss, term = m:train_step(b, { p = o.p, lr = lr, weight_decay = o.weight_decay,
         sag = o.sag_lambda > 0 and { lambda = o.sag_lambda, tau = o.sag_tau } or nil,
         spikes = o.spike_lambda > 0 and { lambda = o.spike_lambda, threshold = o.spike_threshold,
-                                          width = o.spike_width } or nil })
+                                          width = o.spike_width } or nil,
+        shape = o.shape_lambda > 0 and { lambda = o.shape_lambda } or nil })
       close_batch(b)
       sum, seen, term_sum = sum + loss, seen + #ids, term_sum + term
       local dt = (noble.now() - t0) / 1000
@@ -347,7 +350,7 @@ function M.run(opts)
     local rec = { epoch = e, step = m:info().step, train_loss = train_loss, val_l4 = val.l4,
                   val_l2 = val.l2, val_l1 = val.l1, val_fi_Hz = val.fi, lr = old_lr, next_lr = lr,
                   traces_per_s = rate, epoch_s = train_s + val_s, best = improved,
-                  extra_term = (o.sag_lambda > 0 or o.spike_lambda > 0) and term_sum / seen or nil,
+                  extra_term = (o.sag_lambda > 0 or o.spike_lambda > 0 or o.shape_lambda > 0) and term_sum / seen or nil,
                   wall_s = (noble.now() - t_start) / 1000 }
     logf:write(json.encode(rec), "\n"); logf:flush()
     if improved then m:save(outdir:file(best_path), { epoch = e, best_metric = best_val, state = state }) end
