@@ -696,8 +696,10 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
     /* Choices that follow the device, each with an override (tests run both
      * sides on lavapipe): the weight-gradient tiles (NOBLE_WGRAD_TILES), and
      * texel reads where loads are vector gathers only through them (lavapipe:
-     * docs/benchmarks.md; NOBLE_LOADS). */
-    int cpu = nb_context_device(ctx)->type == NB_DEVICE_CPU;
+     * docs/benchmarks.md; NOBLE_LOADS). The GPU configuration
+     * (nb_context_gpu_config) takes the GPU's side of both on any device;
+     * the loop plan below still follows the device's real loop cap. */
+    int cpu = nb_context_device(ctx)->type == NB_DEVICE_CPU && !nb_context_gpu_config(ctx);
     if (env_choice("NOBLE_WGRAD_TILES", "cpu", "gpu", cpu, &m->cpu_tiles) ||
         env_choice("NOBLE_LOADS", "texel", "storage", cpu, &m->texel)) {
         free(m);

@@ -164,6 +164,19 @@ typedef struct nb_context_options {
     nb_fft_backend fft;    /* NB_FFT_AUTO by default */
     nb_backend backend;    /* NB_BACKEND_AUTO by default */
     uint32_t threads;      /* CPU backend: worker threads; 0: NOBLE_THREADS if set, else the cores */
+    /* The GPU configuration (Vulkan contexts): -1 from NOBLE_GPU_CONFIG (0 or 1; unset: 0); 0 off; 1 on:
+     * every choice the runtime and the operator make for CPU or unified-memory devices takes the
+     * discrete GPU's branch on any device (device buffers not mapped, transfers staged in chunks,
+     * VkFFT, storage loads, the GPU's tiles), and NB_BACKEND_AUTO takes Vulkan. For running the
+     * GPU paths on lavapipe (docs/architecture.md, "The GPU configuration"). */
+    int gpu_config;
+    /* The staging buffer of transfers to memory the host does not map, i.e. the chunk size;
+     * 0: NOBLE_STAGING_BYTES if set, else 64 MiB. */
+    uint64_t staging_bytes;
+    /* The largest storage binding, in bytes, at most the device's maxStorageBufferRange and
+     * 4 GiB; 0: NOBLE_MAX_STORAGE_RANGE if set, else those. A smaller value makes the context
+     * behave as a device with that limit (tests: refusals, the operator's micro-batches). */
+    uint64_t max_storage_range;
 } nb_context_options;
 
 void nb_context_options_default(nb_context_options *o);
@@ -178,6 +191,15 @@ nb_status nb_cpu_device_info(uint32_t threads, nb_device_info *out);
 /* The FFT backend the context uses (never NB_FFT_AUTO), and its name. */
 nb_fft_backend nb_context_fft_backend(const nb_context *ctx);
 const char *nb_fft_backend_name(nb_fft_backend b);
+/* 1 where the context runs in the GPU configuration (nb_context_options.gpu_config;
+ * always 0 on the CPU backend), and its staging chunk in bytes (0 where buffers are
+ * mapped and transfers are memcpy). */
+int nb_context_gpu_config(const nb_context *ctx);
+uint64_t nb_context_staging_bytes(const nb_context *ctx);
+/* A storage binding is at most this many bytes: the device's maxStorageBufferRange, 4 GiB
+ * (NB_MAX_BINDING_BYTES) or nb_context_options.max_storage_range, the least; the context's
+ * nb_device_info.max_storage_buffer_range holds the same. */
+#define NB_MAX_BINDING_BYTES (4ull << 30)
 
 /* Validation: messages of warning or error severity are counted and the
  * first few kept. nb_context_check() turns any into NB_ERR_VALIDATION. */
