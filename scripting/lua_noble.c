@@ -380,11 +380,26 @@ static lcontext *check_context(lua_State *L, int i)
     return c;
 }
 
+/* Validation messages of the contexts closed so far: a script whose device
+ * got any fails (run_script), as every test does (tests/nb_test.h). */
+static uint32_t validation_messages;
+
+static void report_validation(nb_context *ctx)
+{
+    uint32_t n = ctx ? nb_validation_count(ctx) : 0;
+    for (uint32_t i = 0; i < n && i < 8; i++)
+        fprintf(stderr, "noble: Vulkan validation: %s\n", nb_validation_message(ctx, i));
+    if (n > 8)
+        fprintf(stderr, "noble: ... %u Vulkan validation message(s) in all\n", n);
+    validation_messages += n;
+}
+
 static int c_close(lua_State *L)
 {
     lcontext *c = luaL_checkudata(L, 1, T_CONTEXT);
     if (c->ctx && c->models > 0)
         return luaL_error(L, "the device context still has %d open model(s): close them first", c->models);
+    report_validation(c->ctx);
     nb_context_destroy(c->ctx);
     c->ctx = NULL;
     return 0;
@@ -1375,6 +1390,10 @@ static int run_script(const char *who, int argc, char **argv, int brief)
         }
     }
     lua_close(L); /* closes every object still open, the default context last */
+    if (validation_messages && rc == 0) {
+        fprintf(stderr, "%s: %u Vulkan validation message(s) (NOBLE_VALIDATE): failing\n", who, validation_messages);
+        rc = 1;
+    }
     return rc;
 }
 
