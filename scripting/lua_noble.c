@@ -434,7 +434,10 @@ static void push_device(lua_State *L, const nb_device_info *d)
 
 static int c_info(lua_State *L)
 {
-    push_device(L, nb_context_device(check_context(L, 1)->ctx));
+    nb_context *ctx = check_context(L, 1)->ctx;
+    push_device(L, nb_context_device(ctx));
+    lua_pushboolean(L, nb_context_gpu_config(ctx));
+    lua_setfield(L, -2, "gpu_config");
     return 1;
 }
 
@@ -445,7 +448,7 @@ static int l_device(lua_State *L)
     nb_context_options o;
     nb_context_options_default(&o);
     if (!lua_isnoneornil(L, 1)) {
-        static const char *const known[] = {"validation", "backend", "threads", NULL};
+        static const char *const known[] = {"validation", "backend", "threads", "gpu_config", NULL};
         luaL_checktype(L, 1, LUA_TTABLE);
         nbl_check_keys(L, 1, "noble.device", known);
         lua_getfield(L, 1, "backend");
@@ -460,6 +463,12 @@ static int l_device(lua_State *L)
         lua_getfield(L, 1, "threads");
         if (!lua_isnil(L, -1))
             o.threads = (uint32_t)nbl_int(L, -1, "noble.device", "threads", 1, 1024);
+        lua_pop(L, 1);
+        lua_getfield(L, 1, "gpu_config");
+        if (lua_isboolean(L, -1))
+            o.gpu_config = lua_toboolean(L, -1);
+        else if (!lua_isnil(L, -1))
+            return luaL_error(L, "noble.device: gpu_config = %s: expected true or false", value_text(L, -1));
         lua_pop(L, 1);
         lua_getfield(L, 1, "validation");
         if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "sync") == 0)
