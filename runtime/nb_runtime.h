@@ -241,7 +241,7 @@ uint64_t nb_buffer_size(const nb_buffer *b);
 nb_status nb_buffer_upload(nb_buffer *b, uint64_t offset, const void *src, uint64_t bytes);
 nb_status nb_buffer_download(nb_buffer *b, uint64_t offset, void *dst, uint64_t bytes);
 /* Host pointer of a mappable buffer (NB_MEM_HOST, or any buffer on unified
- * memory); NULL otherwise. Valid until the buffer is destroyed. Only touch
+ * memory outside the GPU configuration); NULL otherwise. Valid until the buffer is destroyed. Only touch
  * it while no submitted work uses the buffer. */
 void *nb_buffer_map(nb_buffer *b);
 void *nb_buffer_vk_handle(nb_buffer *b); /* VkBuffer */
