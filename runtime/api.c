@@ -228,16 +228,14 @@ nb_status nb_context_create(const nb_context_options *opt, nb_context **out)
     s = want == NB_BACKEND_AUTO ? env_backend(&want) : NB_OK;
     if (s)
         return s;
-    /* The GPU configuration behaves as on a GPU, where AUTO takes Vulkan. */
-    if (want == NB_BACKEND_AUTO && opt->gpu_config == 1)
-        want = NB_BACKEND_VULKAN;
     if (want == NB_BACKEND_CPU)
         return cpu_context(opt, out);
 #ifndef NOBLE_HAVE_VULKAN
     if (want == NB_BACKEND_AUTO) /* the only backend there is */
         return cpu_context(opt, out);
 #endif
-    /* AUTO: Vulkan on a GPU, else (no loader, no usable device, only lavapipe) the CPU backend */
+    /* AUTO: Vulkan on a GPU, else (no loader, no usable device, only lavapipe) the CPU backend; in the
+     * GPU configuration a CPU device counts as a GPU (context.c) */
     if ((s = NB_VK(nb__vk_context_create(opt, want, out))) || *out)
         return s;
     return cpu_context(opt, out);

@@ -167,7 +167,8 @@ typedef struct nb_context_options {
     /* The GPU configuration (Vulkan contexts): -1 from NOBLE_GPU_CONFIG (0 or 1; unset: 0); 0 off; 1 on:
      * every choice the runtime and the operator make for CPU or unified-memory devices takes the
      * discrete GPU's branch on any device (device buffers not mapped, transfers staged in chunks,
-     * VkFFT, storage loads, the GPU's tiles), and NB_BACKEND_AUTO takes Vulkan. For running the
+     * VkFFT, storage loads, the GPU's tiles), and NB_BACKEND_AUTO takes Vulkan on a CPU device (lavapipe)
+     * too, as on a GPU (still the CPU backend where there is no Vulkan device). For running the
      * GPU paths on lavapipe (docs/architecture.md, "The GPU configuration"). */
     int gpu_config;
     /* The staging buffer of transfers to memory the host does not map, i.e. the chunk size;

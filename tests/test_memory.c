@@ -73,6 +73,21 @@ static void staged_chunks(void)
           nb_status_name(s), nb_last_error());
     if (!s)
         nb_context_destroy(ctx);
+    /* auto takes Vulkan in the GPU configuration, as on a GPU, even where the
+     * only device is a CPU device (where it would take the CPU backend) */
+    o.fft = NB_FFT_AUTO;
+    o.backend = NB_BACKEND_AUTO;
+    char *keep = getenv("NOBLE_BACKEND") ? strdup(getenv("NOBLE_BACKEND")) : NULL;
+    unsetenv("NOBLE_BACKEND");
+    s = nb_context_create(&o, &ctx);
+    CHECK(s == NB_OK && nb_context_backend(ctx) == NB_BACKEND_VULKAN && nb_context_gpu_config(ctx),
+          "auto in the GPU configuration: Vulkan (%s)", s ? nb_last_error() : nb_backend_name(nb_context_backend(ctx)));
+    if (!s)
+        nb_context_destroy(ctx);
+    if (keep) {
+        setenv("NOBLE_BACKEND", keep, 1);
+        free(keep);
+    }
     printf("staged transfers in chunks of 1000 bytes: checked\n");
 }
 
