@@ -328,6 +328,16 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
                           nm_model **out);
 void nm_model_destroy(nm_model *m);
 const nm_config *nm_model_config(const nm_model *m);
+/* The device-dependent paths the model took (docs/architecture.md, the GPU
+ * configuration): its fused kernels read inputs as texels (else from
+ * storage buffers), and its weight gradients use the CPU device's tiles
+ * (else the GPU's). */
+typedef struct nm_model_paths {
+    int texel_loads;
+    int cpu_tiles;
+    uint32_t microbatch; /* traces per pass: the batch is split to fit one storage binding */
+} nm_model_paths;
+void nm_model_paths_get(const nm_model *m, nm_model_paths *p);
 
 nb_status nm_model_set_params(nm_model *m, const float *params);
 nb_status nm_model_get_params(nm_model *m, float *params);

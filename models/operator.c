@@ -316,6 +316,41 @@ static nb_status loop_check(const nm_model *m, const char *kernel_name, const ch
  * partial rows of the weight gradients grow with it). Then every kernel's
  * count at the full micro-batch is checked against the cap, so a model
  * that cannot run is refused at creation, by kernel. */
+/* The weight gradients' partial rows of a micro-batch of mb traces live in
+ * one binding (m->part: the most rows of any layer times the longest row,
+ * as the kernels size it): its bytes, whole vec4. */
+static uint64_t part_bytes(const nm_model *m, uint64_t mb)
+{
+    uint32_t io[8][2];
+    uint32_t nl = wgrad_layers(m, io);
+    uint64_t rows_max = 0, row_max = 0;
+    for (uint32_t i = 0; i < nl; i++) {
+        const uint32_t chunk = wgrad_chunk(m, io[i][0], io[i][1]), ph = wgrad_phases(m, io[i][0], io[i][1]);
+        uint64_t rows = (mb * m->c.length + chunk - 1) / chunk * ph, row = (uint64_t)io[i][1] * (io[i][0] + 2);
+        rows_max = rows > rows_max ? rows : rows_max;
+        row_max = row > row_max ? row : row_max;
+    }
+    return (rows_max * row_max * 4 + 15) / 16 * 16;
+}
+
+/* Under the largest storage binding: a smaller micro-batch where the weight
+ * gradients' partial rows would not fit one, or a refusal where even one
+ * trace's do not. */
+static nb_status range_plan(nm_model *m, uint64_t range)
+{
+    if (!m->training)
+        return NB_OK;
+    while (m->mb > 1 && part_bytes(m, m->mb) > range)
+        m->mb = m->mb / 2 > 1 ? m->mb / 2 : 1;
+    uint64_t need = part_bytes(m, m->mb);
+    if (need > range)
+        return nb_error(NB_ERR_UNSUPPORTED,
+                        "training: the weight gradients' partial sums of one trace need %llu bytes in one binding, "
+                        "over this device's largest storage binding of %llu bytes",
+                        (unsigned long long)need, (unsigned long long)range);
+    return NB_OK;
+}
+
 static nb_status loop_plan(nm_model *m)
 {
     const nm_config *c = &m->c;
@@ -696,8 +731,10 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
     /* Choices that follow the device, each with an override (tests run both
      * sides on lavapipe): the weight-gradient tiles (NOBLE_WGRAD_TILES), and
      * texel reads where loads are vector gathers only through them (lavapipe:
-     * docs/benchmarks.md; NOBLE_LOADS). */
-    int cpu = nb_context_device(ctx)->type == NB_DEVICE_CPU;
+     * docs/benchmarks.md; NOBLE_LOADS). The GPU configuration
+     * (nb_context_gpu_config) takes the GPU's side of both on any device;
+     * the loop plan below still follows the device's real loop cap. */
+    int cpu = nb_context_device(ctx)->type == NB_DEVICE_CPU && !nb_context_gpu_config(ctx);
     if (env_choice("NOBLE_WGRAD_TILES", "cpu", "gpu", cpu, &m->cpu_tiles) ||
         env_choice("NOBLE_LOADS", "texel", "storage", cpu, &m->texel)) {
         free(m);
@@ -716,9 +753,10 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
     if (fit == 0) {
         nm_model_destroy(m);
         return nb_error(NB_ERR_UNSUPPORTED,
-                        "one trace of length %u needs %.1f MiB per tensor, over this device's storage buffer range "
-                        "of %.1f MiB",
-                        c->length, (double)per_trace / 1048576.0, (double)range / 1048576.0);
+                        "one trace of length %u needs %llu bytes (%.1f MiB) per tensor, over this device's largest "
+                        "storage binding of %llu bytes (%.1f MiB)",
+                        c->length, (unsigned long long)per_trace, (double)per_trace / 1048576.0,
+                        (unsigned long long)range, (double)range / 1048576.0);
     }
     /* A texel binding holds at most max_texel_buffer_elements vec4: one trace
      * of every tensor, and the parameters and gradients (spectral mix, AdamW). */
@@ -733,8 +771,8 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
     const char *env = getenv("NOBLE_MICROBATCH");
     if (env && atoi(env) > 0 && (uint32_t)atoi(env) < m->mb)
         m->mb = (uint32_t)atoi(env);
-    /* under the device's loop cap (lavapipe) */
-    if ((s = loop_plan(m))) {
+    /* under the storage range, then under the device's loop cap (lavapipe) */
+    if ((s = range_plan(m, range)) || (s = loop_plan(m))) {
         free(m);
         return s;
     }
@@ -1514,6 +1552,13 @@ nb_status nm_model_set_embedding(nm_model *m, const nm_embedding *e)
     m->nw = nw;
     m->has_emb = 1;
     return NB_OK;
+}
+
+void nm_model_paths_get(const nm_model *m, nm_model_paths *p)
+{
+    p->texel_loads = m->texel;
+    p->cpu_tiles = m->cpu_tiles;
+    p->microbatch = m->mb;
 }
 
 int nm_model_embedding(const nm_model *m, nm_embedding *e)

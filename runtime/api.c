@@ -104,8 +104,8 @@ nb_status nb__choose_fft(nb_context *ctx, nb_fft_backend want)
     }
     if (want == NB_FFT_HOST && !ctx->mem.device_mappable)
         return nb__fail(NB_ERR_UNSUPPORTED,
-                        "the host FFT needs device memory that the host can map, and '%s' has none (use vkfft)",
-                        ctx->info.name);
+                        "the host FFT needs device memory that the host can map, and '%s' has none%s (use vkfft)",
+                        ctx->info.name, ctx->gpu_config ? " in the GPU configuration (NOBLE_GPU_CONFIG=1)" : "");
     if (want == NB_FFT_AUTO)
         want = ctx->info.type == NB_DEVICE_CPU && ctx->mem.device_mappable ? NB_FFT_HOST : NB_FFT_VKFFT;
     ctx->fft.host = want == NB_FFT_HOST;
@@ -117,6 +117,14 @@ void nb_context_options_default(nb_context_options *o)
     memset(o, 0, sizeof *o);
     o->device_index = -1;
     o->validation = -1;
+    o->gpu_config = -1;
+}
+
+int nb_context_gpu_config(const nb_context *ctx) { return ctx ? ctx->gpu_config : 0; }
+
+uint64_t nb_context_staging_bytes(const nb_context *ctx)
+{
+    return ctx && ctx->backend == NB_BACKEND_VULKAN && !ctx->mem.device_mappable ? ctx->mem.staging_bytes : 0;
 }
 
 /* NOBLE_BACKEND: auto (or unset), vulkan or cpu; anything else is refused. */
@@ -132,6 +140,57 @@ static nb_status env_backend(nb_backend *out)
         *out = NB_BACKEND_CPU;
     else
         return nb__fail(NB_ERR_INVALID_ARGUMENT, "NOBLE_BACKEND='%s': expected auto, vulkan or cpu", v);
+    return NB_OK;
+}
+
+/* An environment variable that holds a whole number of bytes (a suffix K, M
+ * or G multiplies by 1024, 1024^2, 1024^3), at least `least`; *out stays
+ * as it is when the variable is unset or empty. */
+static nb_status env_bytes(const char *name, uint64_t least, uint64_t *out)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return NB_OK;
+    char *end;
+    unsigned long long x = strtoull(v, &end, 10);
+    uint64_t mul = *end == 'K' ? 1ull << 10 : *end == 'M' ? 1ull << 20 : *end == 'G' ? 1ull << 30 : 1;
+    if (mul > 1)
+        end++;
+    if (end == v || *end || v[0] == '-' || x > (UINT64_MAX >> 30) || (uint64_t)x * mul < least)
+        return nb__fail(NB_ERR_INVALID_ARGUMENT, "%s='%s': expected a number of bytes of at least %llu (suffix K, M "
+                                                 "or G allowed)",
+                        name, v, (unsigned long long)least);
+    *out = (uint64_t)x * mul;
+    return NB_OK;
+}
+
+/* The GPU configuration's options from the environment where left to it:
+ * NOBLE_GPU_CONFIG, NOBLE_STAGING_BYTES, NOBLE_MAX_STORAGE_RANGE. */
+static nb_status resolve_gpu_options(nb_context_options *o)
+{
+    if (o->gpu_config < 0) {
+        const char *v = getenv("NOBLE_GPU_CONFIG");
+        if (!v || !*v || strcmp(v, "0") == 0)
+            o->gpu_config = 0;
+        else if (strcmp(v, "1") == 0)
+            o->gpu_config = 1;
+        else
+            return nb__fail(NB_ERR_INVALID_ARGUMENT, "NOBLE_GPU_CONFIG='%s': expected 0 or 1", v);
+    } else if (o->gpu_config > 1) {
+        return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_context_options.gpu_config %d: expected -1, 0 or 1",
+                        o->gpu_config);
+    }
+    nb_status s;
+    if (o->staging_bytes == 0 && (s = env_bytes("NOBLE_STAGING_BYTES", 256, &o->staging_bytes)))
+        return s;
+    if (o->staging_bytes && o->staging_bytes < 256)
+        return nb__fail(NB_ERR_INVALID_ARGUMENT, "a staging buffer of %llu bytes: at least 256",
+                        (unsigned long long)o->staging_bytes);
+    if (o->max_storage_range == 0 && (s = env_bytes("NOBLE_MAX_STORAGE_RANGE", 256, &o->max_storage_range)))
+        return s;
+    if (o->max_storage_range && o->max_storage_range < 256)
+        return nb__fail(NB_ERR_INVALID_ARGUMENT, "a storage range of %llu bytes: at least 256",
+                        (unsigned long long)o->max_storage_range);
     return NB_OK;
 }
 
@@ -160,8 +219,13 @@ nb_status nb_context_create(const nb_context_options *opt, nb_context **out)
         nb_context_options_default(&def);
         opt = &def;
     }
+    nb_context_options o = *opt; /* with the environment's choices resolved */
+    nb_status s = resolve_gpu_options(&o);
+    if (s)
+        return s;
+    opt = &o;
     nb_backend want = opt->backend;
-    nb_status s = want == NB_BACKEND_AUTO ? env_backend(&want) : NB_OK;
+    s = want == NB_BACKEND_AUTO ? env_backend(&want) : NB_OK;
     if (s)
         return s;
     if (want == NB_BACKEND_CPU)
@@ -170,7 +234,8 @@ nb_status nb_context_create(const nb_context_options *opt, nb_context **out)
     if (want == NB_BACKEND_AUTO) /* the only backend there is */
         return cpu_context(opt, out);
 #endif
-    /* AUTO: Vulkan on a GPU, else (no loader, no usable device, only lavapipe) the CPU backend */
+    /* AUTO: Vulkan on a GPU, else (no loader, no usable device, only lavapipe) the CPU backend; in the
+     * GPU configuration a CPU device counts as a GPU (context.c) */
     if ((s = NB_VK(nb__vk_context_create(opt, want, out))) || *out)
         return s;
     return cpu_context(opt, out);

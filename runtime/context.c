@@ -637,7 +637,7 @@ nb_status nb__vk_context_create(const nb_context_options *opt, nb_backend want, 
     }
     /* AUTO on a machine whose only Vulkan device runs on the CPU (lavapipe):
      * the native CPU backend, the same cores without the shader layer */
-    int cpu_only = s == NB_OK && want == NB_BACKEND_AUTO && opt->device_index < 0 &&
+    int cpu_only = s == NB_OK && want == NB_BACKEND_AUTO && opt->device_index < 0 && opt->gpu_config != 1 &&
                    !(getenv("NOBLE_DEVICE") && *getenv("NOBLE_DEVICE")) && infos[pick].type == NB_DEVICE_CPU;
     if (s == NB_OK) {
         ctx->phys = pds[pick];
@@ -660,7 +660,14 @@ nb_status nb__vk_context_create(const nb_context_options *opt, nb_backend want, 
         if (block > ctx->info.max_allocation_bytes)
             block = ctx->info.max_allocation_bytes;
         ctx->mem.block_bytes = block;
+        ctx->mem.staging_bytes = opt->staging_bytes ? opt->staging_bytes : 64ull << 20;
     }
+    /* The largest storage binding: the device's, 4 GiB, or less where asked. */
+    ctx->gpu_config = opt->gpu_config == 1;
+    if (ctx->info.max_storage_buffer_range > NB_MAX_BINDING_BYTES)
+        ctx->info.max_storage_buffer_range = NB_MAX_BINDING_BYTES;
+    if (opt->max_storage_range && opt->max_storage_range < ctx->info.max_storage_buffer_range)
+        ctx->info.max_storage_buffer_range = opt->max_storage_range;
     if ((s = nb__memory_init(ctx)))
         goto fail;
     if ((s = nb__choose_fft(ctx, opt->fft)))

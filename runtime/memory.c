@@ -13,13 +13,13 @@ struct nb_block {
     VkDeviceMemory memory;
     uint64_t size;
     uint32_t type;
+    nb_memory_kind kind; /* device and host buffers never share a block (one type may serve both) */
     void *mapped;
     range *free; /* sorted by offset, never adjacent */
     uint32_t nfree, capfree;
     uint32_t live;
 };
 
-#define STAGING_BYTES (64ull << 20)
 /* Every buffer may be bound as storage, uniform or (NB_TEXEL) uniform texel
  * buffer, and copied. */
 #define BUFFER_USAGE                                                                                               \
@@ -58,7 +58,10 @@ nb_status nb__memory_init(nb_context *ctx)
     const VkMemoryPropertyFlags L = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
     const VkMemoryPropertyFlags HV = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     int dev = -1, host = -1;
-    if (ctx->info.unified_memory)
+    /* The GPU configuration takes the discrete GPU's branch: device-local
+     * memory (host-visible or not: lavapipe has only that), never mapped for
+     * NB_MEM_DEVICE, so transfers go through the staging buffer. */
+    if (ctx->info.unified_memory && !ctx->gpu_config)
         dev = find_type(mp, req.memoryTypeBits, L | HV, 0);
     if (dev >= 0) {
         m->device_mappable = 1;
@@ -68,7 +71,7 @@ nb_status nb__memory_init(nb_context *ctx)
             dev = find_type(mp, req.memoryTypeBits, L, 0);
         if (dev < 0)
             dev = find_type(mp, req.memoryTypeBits, 0, 0);
-        m->device_mappable = dev >= 0 && (mp->memoryTypes[dev].propertyFlags & HV) == HV;
+        m->device_mappable = !ctx->gpu_config && dev >= 0 && (mp->memoryTypes[dev].propertyFlags & HV) == HV;
     }
     host = find_type(mp, req.memoryTypeBits, HV | VK_MEMORY_PROPERTY_HOST_CACHED_BIT, 0);
     if (host < 0)
@@ -111,7 +114,10 @@ static uint64_t heap_size(const nb_context *ctx, uint32_t type)
     return ctx->memprops.memoryHeaps[ctx->memprops.memoryTypes[type].heapIndex].size;
 }
 
-static nb_status alloc_memory(nb_context *ctx, uint32_t type, uint64_t bytes, VkDeviceMemory *mem, void **mapped)
+/* Maps the memory where it is host-visible and its kind is mapped here
+ * (NB_MEM_HOST always; NB_MEM_DEVICE unless the context stages its transfers). */
+static nb_status alloc_memory(nb_context *ctx, uint32_t type, nb_memory_kind kind, uint64_t bytes,
+                              VkDeviceMemory *mem, void **mapped)
 {
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                                .allocationSize = bytes,
@@ -125,7 +131,8 @@ static nb_status alloc_memory(nb_context *ctx, uint32_t type, uint64_t bytes, Vk
     if (r != VK_SUCCESS)
         return nb__vkfail(r, "vkAllocateMemory");
     *mapped = NULL;
-    if (ctx->memprops.memoryTypes[type].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) {
+    if ((ctx->memprops.memoryTypes[type].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) &&
+        (kind == NB_MEM_HOST || !ctx->gpu_config)) {
         r = vkMapMemory(ctx->device, *mem, 0, VK_WHOLE_SIZE, 0, mapped);
         if (r != VK_SUCCESS) {
             vkFreeMemory(ctx->device, *mem, NULL);
@@ -205,18 +212,19 @@ static void block_give(nb_block *b, uint64_t off, uint64_t size)
     b->live--;
 }
 
-static nb_status new_block(nb_context *ctx, uint32_t type, uint64_t size, nb_block **out)
+static nb_status new_block(nb_context *ctx, uint32_t type, nb_memory_kind kind, uint64_t size, nb_block **out)
 {
     nb_block *b = calloc(1, sizeof *b);
     if (!b)
         return nb__fail(NB_ERR_OUT_OF_MEMORY, "out of host memory");
-    nb_status s = alloc_memory(ctx, type, size, &b->memory, &b->mapped);
+    nb_status s = alloc_memory(ctx, type, kind, size, &b->memory, &b->mapped);
     if (s) {
         free(b);
         return s;
     }
     b->size = size;
     b->type = type;
+    b->kind = kind;
     b->free = malloc(8 * sizeof *b->free);
     if (!b->free) {
         block_free(ctx, b);
@@ -274,7 +282,7 @@ nb_status nb__vk_buffer_create(nb_context *ctx, uint64_t bytes, nb_memory_kind k
     if (need > m->block_bytes / 2) {
         /* Large buffers get their own allocation: no fragmentation of blocks. */
         void *mapped;
-        if ((s = alloc_memory(ctx, type, req.size, &b->dedicated, &mapped)))
+        if ((s = alloc_memory(ctx, type, kind, req.size, &b->dedicated, &mapped)))
             goto fail;
         mem = b->dedicated;
         b->mapped = mapped;
@@ -282,7 +290,7 @@ nb_status nb__vk_buffer_create(nb_context *ctx, uint64_t bytes, nb_memory_kind k
     } else {
         nb_block *blk = NULL;
         for (nb_block *it = m->blocks; it; it = it->next) {
-            if (it->type != type)
+            if (it->type != type || it->kind != kind)
                 continue;
             off = block_take(it, need, align);
             if (off != UINT64_MAX) {
@@ -291,7 +299,7 @@ nb_status nb__vk_buffer_create(nb_context *ctx, uint64_t bytes, nb_memory_kind k
             }
         }
         if (!blk) {
-            if ((s = new_block(ctx, type, m->block_bytes, &blk)))
+            if ((s = new_block(ctx, type, kind, m->block_bytes, &blk)))
                 goto fail;
             off = block_take(blk, need, align);
             if (off == UINT64_MAX) {
@@ -353,7 +361,7 @@ void *nb_buffer_vk_handle(nb_buffer *b) { return (void *)b->buffer; }
 static nb_status staging(nb_context *ctx, nb_buffer **out)
 {
     if (!ctx->mem.staging) {
-        nb_status s = nb_buffer_create(ctx, STAGING_BYTES, NB_MEM_HOST, &ctx->mem.staging);
+        nb_status s = nb_buffer_create(ctx, ctx->mem.staging_bytes, NB_MEM_HOST, &ctx->mem.staging);
         if (s)
             return s;
     }
@@ -370,12 +378,20 @@ nb_status nb__vk_buffer_copy(nb_buffer *b, uint64_t offset, void *host, uint64_t
     if (s)
         return s;
     for (uint64_t done = 0; done < bytes;) {
-        uint64_t n = bytes - done < STAGING_BYTES ? bytes - done : STAGING_BYTES;
+        uint64_t chunk = ctx->mem.staging_bytes, n = bytes - done < chunk ? bytes - done : chunk;
         if (up)
             memcpy(st->mapped, (const char *)host + done, n);
         VkCommandBuffer cb;
         if ((s = nb__oneshot_begin(ctx, &cb)))
             return s;
+        /* After what earlier submits did with either buffer (recordings end
+         * with a barrier to the host only, and this chunk's copy reuses the
+         * staging buffer the previous chunk's copy used). */
+        VkMemoryBarrier before = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                                  .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                                  .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
+        vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                             VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0, NULL, 0, NULL);
         VkBufferCopy region = {.srcOffset = up ? 0 : offset + done, .dstOffset = up ? offset + done : 0, .size = n};
         vkCmdCopyBuffer(cb, up ? st->buffer : b->buffer, up ? b->buffer : st->buffer, 1, &region);
         VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,

@@ -73,6 +73,7 @@ typedef struct nb_memory {
     uint32_t live;
     uint64_t next_id;
     nb_buffer *staging;     /* for upload/download where memory is not unified */
+    uint64_t staging_bytes; /* its size: the chunk of a staged transfer */
 } nb_memory;
 
 /* kernel.c */
@@ -169,6 +170,7 @@ struct nb_context {
 #endif
     nb_device_info info;
     int validation;
+    int gpu_config; /* nb_context_options.gpu_config, resolved: 0 or 1 (Vulkan only) */
 
     uint32_t validation_count;
     char *validation_msgs[NB_MAX_VALIDATION_KEPT];

@@ -169,6 +169,20 @@ typedef struct nb_context_options {
     nb_fft_backend fft;    /* NB_FFT_AUTO by default */
     nb_backend backend;    /* NB_BACKEND_AUTO by default */
     uint32_t threads;      /* CPU backend: worker threads; 0: NOBLE_THREADS if set, else the cores */
+    /* The GPU configuration (Vulkan contexts): -1 from NOBLE_GPU_CONFIG (0 or 1; unset: 0); 0 off; 1 on:
+     * every choice the runtime and the operator make for CPU or unified-memory devices takes the
+     * discrete GPU's branch on any device (device buffers not mapped, transfers staged in chunks,
+     * VkFFT, storage loads, the GPU's tiles), and NB_BACKEND_AUTO takes Vulkan on a CPU device (lavapipe)
+     * too, as on a GPU (still the CPU backend where there is no Vulkan device). For running the
+     * GPU paths on lavapipe (docs/architecture.md, "The GPU configuration"). */
+    int gpu_config;
+    /* The staging buffer of transfers to memory the host does not map, i.e. the chunk size;
+     * 0: NOBLE_STAGING_BYTES if set, else 64 MiB. */
+    uint64_t staging_bytes;
+    /* The largest storage binding, in bytes, at most the device's maxStorageBufferRange and
+     * 4 GiB; 0: NOBLE_MAX_STORAGE_RANGE if set, else those. A smaller value makes the context
+     * behave as a device with that limit (tests: refusals, the operator's micro-batches). */
+    uint64_t max_storage_range;
 } nb_context_options;
 
 void nb_context_options_default(nb_context_options *o);
@@ -187,6 +201,15 @@ const char *nb_fft_backend_name(nb_fft_backend b);
  * build without Vulkan) and FFTW's single-precision library ("fftw-3.3.10"). */
 const char *nb_vkfft_version(void);
 const char *nb_fftw_version(void);
+/* 1 where the context runs in the GPU configuration (nb_context_options.gpu_config;
+ * always 0 on the CPU backend), and its staging chunk in bytes (0 where buffers are
+ * mapped and transfers are memcpy). */
+int nb_context_gpu_config(const nb_context *ctx);
+uint64_t nb_context_staging_bytes(const nb_context *ctx);
+/* A storage binding is at most this many bytes: the device's maxStorageBufferRange, 4 GiB
+ * (NB_MAX_BINDING_BYTES) or nb_context_options.max_storage_range, the least; the context's
+ * nb_device_info.max_storage_buffer_range holds the same. */
+#define NB_MAX_BINDING_BYTES (4ull << 30)
 
 /* Validation: messages of warning or error severity are counted and the
  * first few kept. nb_context_check() turns any into NB_ERR_VALIDATION. */
@@ -228,7 +251,7 @@ uint64_t nb_buffer_size(const nb_buffer *b);
 nb_status nb_buffer_upload(nb_buffer *b, uint64_t offset, const void *src, uint64_t bytes);
 nb_status nb_buffer_download(nb_buffer *b, uint64_t offset, void *dst, uint64_t bytes);
 /* Host pointer of a mappable buffer (NB_MEM_HOST, or any buffer on unified
- * memory); NULL otherwise. Valid until the buffer is destroyed. Only touch
+ * memory outside the GPU configuration); NULL otherwise. Valid until the buffer is destroyed. Only touch
  * it while no submitted work uses the buffer. */
 void *nb_buffer_map(nb_buffer *b);
 void *nb_buffer_vk_handle(nb_buffer *b); /* VkBuffer */

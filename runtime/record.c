@@ -310,7 +310,8 @@ nb_status nb__vk_cmd_dispatch(nb_cmd *c, const nb_kernel *k, const uint32_t grou
                                 (unsigned long long)di->max_uniform_buffer_range);
             if (!uniform && !texel && bound > di->max_storage_buffer_range)
                 return nb__fail(NB_ERR_UNSUPPORTED,
-                                "kernel '%s': binding %u is %llu bytes, over the device's storage buffer range %llu",
+                                "kernel '%s': binding %u is %llu bytes, over the largest storage binding, %llu bytes "
+                                "(the device's storage buffer range, at most 4 GiB): bind it in parts",
                                 k->name, i, (unsigned long long)b->size,
                                 (unsigned long long)di->max_storage_buffer_range);
             if (uniform || texel || (k->access[i] & NB_READ))

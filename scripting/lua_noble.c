@@ -380,11 +380,26 @@ static lcontext *check_context(lua_State *L, int i)
     return c;
 }
 
+/* Validation messages of the contexts closed so far: a script whose device
+ * got any fails (run_script), as every test does (tests/nb_test.h). */
+static uint32_t validation_messages;
+
+static void report_validation(nb_context *ctx)
+{
+    uint32_t n = ctx ? nb_validation_count(ctx) : 0;
+    for (uint32_t i = 0; i < n && i < 8; i++)
+        fprintf(stderr, "noble: Vulkan validation: %s\n", nb_validation_message(ctx, i));
+    if (n > 8)
+        fprintf(stderr, "noble: ... %u Vulkan validation message(s) in all\n", n);
+    validation_messages += n;
+}
+
 static int c_close(lua_State *L)
 {
     lcontext *c = luaL_checkudata(L, 1, T_CONTEXT);
     if (c->ctx && c->models > 0)
         return luaL_error(L, "the device context still has %d open model(s): close them first", c->models);
+    report_validation(c->ctx);
     nb_context_destroy(c->ctx);
     c->ctx = NULL;
     return 0;
@@ -419,7 +434,10 @@ static void push_device(lua_State *L, const nb_device_info *d)
 
 static int c_info(lua_State *L)
 {
-    push_device(L, nb_context_device(check_context(L, 1)->ctx));
+    nb_context *ctx = check_context(L, 1)->ctx;
+    push_device(L, nb_context_device(ctx));
+    lua_pushboolean(L, nb_context_gpu_config(ctx));
+    lua_setfield(L, -2, "gpu_config");
     return 1;
 }
 
@@ -430,7 +448,7 @@ static int l_device(lua_State *L)
     nb_context_options o;
     nb_context_options_default(&o);
     if (!lua_isnoneornil(L, 1)) {
-        static const char *const known[] = {"validation", "backend", "threads", NULL};
+        static const char *const known[] = {"validation", "backend", "threads", "gpu_config", NULL};
         luaL_checktype(L, 1, LUA_TTABLE);
         nbl_check_keys(L, 1, "noble.device", known);
         lua_getfield(L, 1, "backend");
@@ -445,6 +463,12 @@ static int l_device(lua_State *L)
         lua_getfield(L, 1, "threads");
         if (!lua_isnil(L, -1))
             o.threads = (uint32_t)nbl_int(L, -1, "noble.device", "threads", 1, 1024);
+        lua_pop(L, 1);
+        lua_getfield(L, 1, "gpu_config");
+        if (lua_isboolean(L, -1))
+            o.gpu_config = lua_toboolean(L, -1);
+        else if (!lua_isnil(L, -1))
+            return luaL_error(L, "noble.device: gpu_config = %s: expected true or false", value_text(L, -1));
         lua_pop(L, 1);
         lua_getfield(L, 1, "validation");
         if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "sync") == 0)
@@ -1395,6 +1419,10 @@ static int run_script(const char *who, int argc, char **argv, int brief)
         }
     }
     lua_close(L); /* closes every object still open, the default context last */
+    if (validation_messages && rc == 0) {
+        fprintf(stderr, "%s: %u Vulkan validation message(s) (NOBLE_VALIDATE): failing\n", who, validation_messages);
+        rc = 1;
+    }
     return rc;
 }
 

@@ -63,7 +63,14 @@ static int check_flags(int argc, char **argv, const char *const *known, const ch
 
 /* ---------------------------------------------------------------- devices */
 
-static void print_device_text(const nb_device_info *d, int chosen)
+/* NOBLE_GPU_CONFIG as a context would read it: 1 on, 0 off, -1 not 0 or 1. */
+static int gpu_config_env(void)
+{
+    const char *v = getenv("NOBLE_GPU_CONFIG");
+    return !v || !*v || strcmp(v, "0") == 0 ? 0 : strcmp(v, "1") == 0 ? 1 : -1;
+}
+
+static void print_device_text(const nb_device_info *d, int chosen, int gpu_config)
 {
     char ops[256];
     nb_subgroup_ops_string(d->subgroup_ops, ops, sizeof ops);
@@ -93,8 +100,13 @@ static void print_device_text(const nb_device_info *d, int chosen)
         printf("     loops: stopped silently after %u iterations per invocation (kernels are planned under it)\n",
                d->max_loop_iterations);
     printf("     FFT: %s unless NOBLE_FFT says otherwise\n",
-           d->type == NB_DEVICE_CPU && d->unified_memory ? "FFTW on the host, over the device's host-visible memory,"
-                                                         : "VkFFT on the device,");
+           d->type == NB_DEVICE_CPU && d->unified_memory && !gpu_config
+               ? "FFTW on the host, over the device's host-visible memory,"
+               : "VkFFT on the device,");
+    if (gpu_config)
+        printf("     GPU configuration (NOBLE_GPU_CONFIG=1): run as on a discrete GPU: device buffers not mapped, "
+               "transfers staged in chunks (NOBLE_STAGING_BYTES, default 64 MiB), VkFFT, storage loads, the GPU's "
+               "tiles and workgroups\n");
 }
 
 /* The backend a context made now would be: NOBLE_BACKEND, else Vulkan where a
@@ -137,7 +149,16 @@ static int cmd_devices(int argc, char **argv)
     if (ps)
         return fail("cannot describe the CPU backend", ps);
     const char *bwhy;
-    nb_backend use = backend_in_use(!cs && d[chosen].type != NB_DEVICE_CPU, &bwhy);
+    int gpu = gpu_config_env();
+    if (gpu < 0) {
+        fprintf(stderr, "noble devices: NOBLE_GPU_CONFIG='%s': expected 0 or 1\n", getenv("NOBLE_GPU_CONFIG"));
+        return EXIT_USAGE;
+    }
+    /* the GPU configuration takes Vulkan as on a GPU */
+    nb_backend use = backend_in_use(!cs && (d[chosen].type != NB_DEVICE_CPU || gpu), &bwhy);
+    if (gpu && !cs && d[chosen].type == NB_DEVICE_CPU && use == NB_BACKEND_VULKAN && strcmp(bwhy, "NOBLE_BACKEND"))
+        bwhy = "NOBLE_GPU_CONFIG=1: Vulkan, as on a GPU";
+    gpu = gpu && use == NB_BACKEND_VULKAN; /* the CPU backend has no GPU configuration */
     const char *env = getenv("NOBLE_DEVICE"), *benv = getenv("NOBLE_BACKEND");
     if (benv && *benv && strcmp(benv, "auto") && strcmp(benv, "cpu") && strcmp(benv, "vulkan")) {
         fprintf(stderr, "noble devices: NOBLE_BACKEND='%s': expected auto, vulkan or cpu\n", benv);
@@ -148,6 +169,7 @@ static int cmd_devices(int argc, char **argv)
         nbb_json_init(&j, stdout);
         nbb_json_object(&j, NULL);
         nbb_json_str(&j, "backend", nb_backend_name(use));
+        nbb_json_bool(&j, "gpu_config", gpu);
         if (cs)
             nbb_json_str(&j, "error", why);
         else
@@ -173,7 +195,8 @@ static int cmd_devices(int argc, char **argv)
             printf("%u Vulkan device(s) (%s)\n", total,
                    env && *env ? "NOBLE_DEVICE chooses" : "default order: discrete, integrated, virtual GPU, CPU");
         for (uint32_t i = 0; i < n; i++)
-            print_device_text(&d[i], use == NB_BACKEND_VULKAN && !cs && i == chosen);
+            print_device_text(&d[i], use == NB_BACKEND_VULKAN && !cs && i == chosen,
+                              gpu && !cs && i == chosen);
         printf("the native CPU backend (NOBLE_BACKEND=cpu; NOBLE_THREADS sets the threads)\n");
         printf("%s cpu  %s\n", use == NB_BACKEND_CPU ? "*" : " ", cpu.name);
         printf("     %s; memory %.0f MiB\n", cpu.driver_info, (double)cpu.device_local_bytes / 1048576.0);
@@ -201,9 +224,10 @@ static int cmd_selfcheck(int argc, char **argv)
     if (s)
         return fail("cannot open a device", s);
     const nb_device_info *di = nb_context_device(ctx);
-    printf("selfcheck on %s (%s, %s)%s\n", di->name, nb_device_type_name(di->type),
+    printf("selfcheck on %s (%s, %s)%s%s\n", di->name, nb_device_type_name(di->type),
            di->driver_info[0] ? di->driver_info : di->driver_version_str,
-           nb_context_validation_enabled(ctx) ? ", validation on" : "");
+           nb_context_validation_enabled(ctx) ? ", validation on" : "",
+           nb_context_gpu_config(ctx) ? ", GPU configuration" : "");
     int bad = 0;
     const uint32_t n = 1u << 16;
     const uint64_t fn = 8580, fb = 24, fc = fn / 2 + 1;

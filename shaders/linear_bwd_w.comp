@@ -25,10 +25,16 @@
 // after another anyway and every phase is one more row to reduce).
 // Bindings: 0 g (read), 1 x (read), 2 partials (write), 3 gx (read, GATE).
 // Push: batch, n.
+// WG: the workgroup size (default 64; any size is correct, a lane loops over
+// the tile-phases u = lid, lid + WG, ...). tests/test_ops.c runs it at 8, 16,
+// 32 and 64.
 #include "gelu.glsl"
 #include "loads.glsl"
 #include "vec.glsl"
-layout(local_size_x = 64) in;
+#ifndef WG
+#define WG 64
+#endif
+layout(local_size_x = WG) in;
 VIN(0, Gr, g);
 VIN(1, X, x);
 layout(std430, binding = 2) writeonly buffer Pt { float part[]; };
@@ -54,7 +60,7 @@ void main()
     uint lid = gl_LocalInvocationID.x, c = gl_WorkGroupID.x;
     uint n4 = p.n / VEC, total = p.batch * n4;
     uint begin = c * (CHUNK / VEC), end = min(begin + CHUNK / VEC, total);
-    for (uint u = lid; u < NTILES * PH; u += 64) {
+    for (uint u = lid; u < NTILES * PH; u += WG) {
         uint t = u % NTILES, ph = u / NTILES, row = (c * PH + ph) * ROW;
         uint o0 = (t / TI) * TWO, i0 = (t % TI) * TWI;
         AT acc[TWO][TWI];

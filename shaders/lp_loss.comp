@@ -7,7 +7,13 @@
 //   3: grad[b][i] = factor_b * |d|^(p-2) d,  d = yhat - y
 // Bindings: 0 yhat (read), 1 y (read), 2 partials (read-write), 3 stats
 // (read-write), 4 grad (write; pass 3). Push: batch, per_trace, chunks, chunk.
-layout(local_size_x = 64) in;
+// WG: the workgroup size, a power of two from 2 to 1024 (default 64; pass 1
+// holds WG vec2 in shared memory, 8 WG bytes); passes 2 and 3 take
+// ceil(n / WG) groups. tests/test_ops.c runs it at 8, 16, 32 and 64.
+#ifndef WG
+#define WG 64
+#endif
+layout(local_size_x = WG) in;
 layout(std430, binding = 0) readonly buffer Yh { float yh[]; };
 layout(std430, binding = 1) readonly buffer Yt { float yt[]; };
 layout(std430, binding = 2) buffer Pt { vec2 part[]; };
@@ -18,7 +24,7 @@ layout(std430, binding = 4) writeonly buffer Gd { float grad[]; };
 layout(push_constant) uniform Pc { uint batch; uint per; uint chunks; uint chunk; } p;
 
 #if PASS == 1
-shared vec2 red[64];
+shared vec2 red[WG];
 #endif
 
 float powp(float v)
@@ -37,13 +43,13 @@ void main()
     uint lid = gl_LocalInvocationID.x, c = gl_WorkGroupID.x, b = gl_WorkGroupID.y;
     uint begin = c * p.chunk, end = min(begin + p.chunk, p.per);
     vec2 acc = vec2(0.0);
-    for (uint i = begin + lid; i < end; i += 64) {
+    for (uint i = begin + lid; i < end; i += WG) {
         float t = yt[b * p.per + i], d = yh[b * p.per + i] - t;
         acc += vec2(powp(d), powp(t));
     }
     red[lid] = acc;
     barrier();
-    for (uint w = 32; w > 0; w >>= 1) {
+    for (uint w = WG / 2; w > 0; w >>= 1) {
         if (lid < w)
             red[lid] += red[lid + w];
         barrier();

@@ -18,16 +18,25 @@ add_test(NAME test_torch_parity COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_to
 set_tests_properties(test_torch_parity PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV}" TIMEOUT 600 LABELS "operator;reference")
 noble_model_test(test_ops)
 
-# The model tests again the way a GPU runs them: VkFFT where the device would
-# choose the host FFT, the GPU's weight-gradient tiles where it would choose
-# the CPU's, and storage-buffer loads where it would read texels (lavapipe).
-# Both paths of each stay covered.
-foreach(t test_operator test_training)
-  add_test(NAME ${t}_vkfft COMMAND ${t})
-  set_tests_properties(${t}_vkfft PROPERTIES
-                       ENVIRONMENT "${NOBLE_TEST_ENV};NOBLE_FFT=vkfft;NOBLE_WGRAD_TILES=gpu;NOBLE_LOADS=storage" TIMEOUT 600
-                       LABELS "operator;runtime")
-endforeach()
+# The model tests again the way a discrete GPU runs them, in the GPU
+# configuration (NOBLE_GPU_CONFIG=1, tests/CMakeLists.txt): VkFFT where the
+# device would choose the host FFT, the GPU's weight-gradient tiles where it
+# would choose the CPU's, storage-buffer loads where it would read texels
+# (lavapipe), device buffers the host does not map and staged transfers.
+# Both paths of each stay covered: every kernel (test_ops), forward,
+# gradients and the embedded path (test_operator), checkpoints
+# (test_checkpoint), training (test_training), the CLI's model commands
+# (test_cli_model).
+if(NOBLE_GPU_CONFIG_TESTS)
+  foreach(t test_ops test_operator test_checkpoint test_training)
+    add_test(NAME ${t}_gpuconfig COMMAND ${t})
+    set_tests_properties(${t}_gpuconfig PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV_GPU}" TIMEOUT 600
+                         LABELS "operator;gpuconfig")
+  endforeach()
+  add_test(NAME test_cli_model_gpuconfig COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_cli_model.sh $<TARGET_FILE:noble>)
+  set_tests_properties(test_cli_model_gpuconfig PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV_GPU}" TIMEOUT 600
+                       LABELS "operator;cli;gpuconfig")
+endif()
 
 # The model tests on the native CPU backend too (issue 14): every kernel
 # (test_ops), forward, gradients, the embedded path, the sag and spike terms

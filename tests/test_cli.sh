@@ -33,6 +33,20 @@ check "selfcheck on a missing device exits 1 with a message" grep -q "cannot ope
 check "selfcheck passes" grep -q '^selfcheck passed' "$tmp/self.txt"
 check "selfcheck names the FFT backend (the host on lavapipe)" grep -q 'FFT R2C (host (FFTW))' "$tmp/self.txt"
 check "devices says where FFTs run" grep -q 'FFT: FFTW on the host' "$tmp/dev.txt"
+NOBLE_GPU_CONFIG=1 "$noble" devices > "$tmp/devgpu.txt" 2>&1
+check "NOBLE_GPU_CONFIG=1: devices says the GPU configuration is in use, with VkFFT" \
+  sh -c "grep -q 'GPU configuration (NOBLE_GPU_CONFIG=1)' '$tmp/devgpu.txt' && grep -q 'FFT: VkFFT' '$tmp/devgpu.txt'"
+NOBLE_GPU_CONFIG=1 "$noble" devices --json | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["gpu_config"] is True else 1)'
+check "devices --json has gpu_config" test $? -eq 0
+NOBLE_GPU_CONFIG=2 "$noble" devices > /dev/null 2> "$tmp/devgpu.err"
+check "NOBLE_GPU_CONFIG=2 is refused" sh -c "grep -q 'NOBLE_GPU_CONFIG' '$tmp/devgpu.err'"
+NOBLE_GPU_CONFIG=1 NOBLE_STAGING_BYTES=64K "$noble" selfcheck > "$tmp/selfgpu.txt" 2>&1
+check "selfcheck in the GPU configuration passes, with VkFFT and staged transfers" \
+  sh -c "grep -q '^selfcheck passed' '$tmp/selfgpu.txt' && grep -q 'GPU configuration' '$tmp/selfgpu.txt' && grep -q 'FFT R2C (VkFFT)' '$tmp/selfgpu.txt'"
+NOBLE_GPU_CONFIG=yes "$noble" selfcheck > "$tmp/selfgpu2.txt" 2>&1
+check "a context refuses NOBLE_GPU_CONFIG=yes" grep -q "NOBLE_GPU_CONFIG='yes': expected 0 or 1" "$tmp/selfgpu2.txt"
+NOBLE_GPU_CONFIG=1 NOBLE_STAGING_BYTES=12 "$noble" selfcheck > "$tmp/selfgpu3.txt" 2>&1
+check "a context refuses a staging buffer of 12 bytes" grep -q "NOBLE_STAGING_BYTES='12'" "$tmp/selfgpu3.txt"
 NOBLE_FFT=vkfft "$noble" selfcheck > "$tmp/self-vk.txt" 2>&1
 check "NOBLE_FFT=vkfft selfcheck passes with VkFFT" grep -q 'FFT R2C (VkFFT).*ok' "$tmp/self-vk.txt"
 NOBLE_FFT=cuda "$noble" selfcheck > /dev/null 2> "$tmp/fft.err"

@@ -67,9 +67,12 @@ static void test_saxpy(nb_context *ctx, uint32_t n, uint32_t wg)
     free(out);
 }
 
-static void test_reduction(nb_context *ctx, uint32_t n)
+/* wg: the workgroup size (the WG define: shared memory of wg floats, a tree of log2 wg steps) */
+static void test_reduction(nb_context *ctx, uint32_t n, uint32_t wg)
 {
-    nb_kernel_desc d = {.name = "reduce_sum", .defines = {"WG=128"}, .n_bindings = 2,
+    char wgdef[16];
+    snprintf(wgdef, sizeof wgdef, "WG=%u", wg);
+    nb_kernel_desc d = {.name = "reduce_sum", .defines = {wgdef}, .n_bindings = 2,
                         .access = {NB_READ, NB_WRITE}, .push_bytes = 8};
     nb_kernel *k;
     REQUIRE_OK(nb_kernel_create(ctx, &d, &k));
@@ -105,7 +108,7 @@ static void test_reduction(nb_context *ctx, uint32_t n)
     double rel = fabs((double)got - ref) / fabs(ref);
     /* Compensated per-thread sums and a tree: error near fp32 rounding of the result. */
     CHECK(rel < 2e-6, "sum of %u: got %.9g, want %.9g (rel %.3g)", n, (double)got, ref, rel);
-    printf("reduce_sum n=%u: relative error %.3g\n", n, rel);
+    printf("reduce_sum n=%u, WG %u: relative error %.3g\n", n, wg, rel);
     nb_buffer_destroy(bx);
     nb_buffer_destroy(bp);
     nb_buffer_destroy(bt);
@@ -288,6 +291,33 @@ static void test_cache(nb_context *ctx)
     nb_context_destroy(ctx2);
 }
 
+/* No kernel assumes a subgroup size: none uses subgroup operations (the
+ * GL_KHR_shader_subgroup extensions or gl_Subgroup* built-ins), so a device's
+ * subgroup size (8 on lavapipe, 32 on NVIDIA, 32 or 64 on AMD, 8 to 32 on
+ * Intel) changes no result. Forcing a size needs subgroup size control with
+ * a range; where the device's range is one size (lavapipe: 8 to 8) it
+ * cannot be forced, and the test says so. */
+static void subgroups(nb_context *ctx)
+{
+    for (uint32_t i = 0; i < nb_shader_count(); i++) {
+        const char *src = nb_shader_source(nb_shader_name(i));
+        CHECK(src && !strstr(src, "GL_KHR_shader_subgroup") && !strstr(src, "gl_Subgroup") &&
+                  !strstr(src, "subgroup"),
+              "kernel '%s' uses subgroup operations: test it at subgroup sizes 8, 16, 32 and 64",
+              nb_shader_name(i));
+    }
+    const nb_device_info *d = nb_context_device(ctx);
+    if (nb_context_backend(ctx) != NB_BACKEND_VULKAN)
+        printf("subgroups: the CPU backend has none; no kernel uses subgroup operations\n");
+    else if (d->subgroup_min_size && d->subgroup_min_size < d->subgroup_max_size)
+        printf("subgroups: size %u, %u to %u with subgroup size control; no kernel uses subgroup operations\n",
+               d->subgroup_size, d->subgroup_min_size, d->subgroup_max_size);
+    else
+        printf("subgroups: size %u, which cannot be forced to 16, 32 or 64 on this device (range %u to %u); no "
+               "kernel uses subgroup operations, so none depends on it\n",
+               d->subgroup_size, d->subgroup_min_size, d->subgroup_max_size);
+}
+
 int main(void)
 {
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
@@ -302,9 +332,15 @@ int main(void)
     test_saxpy(ctx, 1000, 64);
     test_saxpy(ctx, 1u << 20, 256);
     test_saxpy(ctx, 12345, 32); /* the spec constant changes the workgroup size */
-    test_reduction(ctx, 1);
-    test_reduction(ctx, 100000);
-    test_reduction(ctx, 10000000);
+    test_reduction(ctx, 1, 128);
+    test_reduction(ctx, 100000, 128);
+    test_reduction(ctx, 10000000, 128);
+    /* the workgroup sizes of Intel (8 to 32), NVIDIA (32) and AMD (64, 32), and larger */
+    static const uint32_t wgs[] = {8, 16, 32, 64, 256, 1024};
+    for (size_t i = 0; i < sizeof wgs / sizeof *wgs; i++)
+        if (nb_context_backend(ctx) != NB_BACKEND_VULKAN || wgs[i] <= nb_context_device(ctx)->max_workgroup_invocations)
+            test_reduction(ctx, 100003, wgs[i]);
+    subgroups(ctx);
     if (nb_context_backend(ctx) == NB_BACKEND_VULKAN) { /* GLSL, texel views and the SPIR-V cache */
         test_errors(ctx);
         test_texel(ctx);

@@ -38,6 +38,59 @@ static void round_trip(nb_context *ctx, uint64_t bytes, nb_memory_kind kind, uin
     nb_buffer_destroy(b);
 }
 
+/* The GPU configuration's transfers on any device: device buffers are not
+ * mapped, uploads and downloads go through a staging buffer of 1000 bytes
+ * reused chunk after chunk (odd, so chunks end at odd offsets too), host
+ * buffers stay mapped, the FFT is VkFFT and the host FFT is refused. */
+static void staged_chunks(void)
+{
+    nb_context_options o;
+    nb_context_options_default(&o);
+    o.gpu_config = 1;
+    o.staging_bytes = 1000;
+    nb_context *ctx;
+    REQUIRE_OK(nb_context_create(&o, &ctx));
+    CHECK(nb_context_gpu_config(ctx) == 1, "the GPU configuration is on");
+    CHECK(nb_context_staging_bytes(ctx) == 1000, "staging chunk %llu", (unsigned long long)nb_context_staging_bytes(ctx));
+    CHECK(nb_context_fft_backend(ctx) == NB_FFT_VKFFT, "the GPU configuration's FFT is VkFFT");
+    nb_buffer *d, *h;
+    REQUIRE_OK(nb_buffer_create(ctx, 4096, NB_MEM_DEVICE, &d));
+    REQUIRE_OK(nb_buffer_create(ctx, 4096, NB_MEM_HOST, &h));
+    CHECK(nb_buffer_map(d) == NULL, "a device buffer is not mapped in the GPU configuration");
+    CHECK(nb_buffer_map(h) != NULL, "a host buffer is mapped");
+    nb_buffer_destroy(d);
+    nb_buffer_destroy(h);
+    static const uint64_t sizes[] = {1, 999, 1000, 1001, 4096, 65537, (1u << 20) + 7};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        round_trip(ctx, sizes[i], NB_MEM_DEVICE, 1000 + i);
+    uint32_t n = nb_validation_count(ctx);
+    CHECK(n == 0, "%u validation message(s) in the GPU configuration; first: %s", n, nb_validation_message(ctx, 0));
+    nb_context_destroy(ctx);
+    /* The host FFT needs memory the host maps: refused in the GPU configuration. */
+    o.fft = NB_FFT_HOST;
+    nb_status s = nb_context_create(&o, &ctx);
+    CHECK(s == NB_ERR_UNSUPPORTED && strstr(nb_last_error(), "GPU configuration"), "host FFT refused: %s %s",
+          nb_status_name(s), nb_last_error());
+    if (!s)
+        nb_context_destroy(ctx);
+    /* auto takes Vulkan in the GPU configuration, as on a GPU, even where the
+     * only device is a CPU device (where it would take the CPU backend) */
+    o.fft = NB_FFT_AUTO;
+    o.backend = NB_BACKEND_AUTO;
+    char *keep = getenv("NOBLE_BACKEND") ? strdup(getenv("NOBLE_BACKEND")) : NULL;
+    unsetenv("NOBLE_BACKEND");
+    s = nb_context_create(&o, &ctx);
+    CHECK(s == NB_OK && nb_context_backend(ctx) == NB_BACKEND_VULKAN && nb_context_gpu_config(ctx),
+          "auto in the GPU configuration: Vulkan (%s)", s ? nb_last_error() : nb_backend_name(nb_context_backend(ctx)));
+    if (!s)
+        nb_context_destroy(ctx);
+    if (keep) {
+        setenv("NOBLE_BACKEND", keep, 1);
+        free(keep);
+    }
+    printf("staged transfers in chunks of 1000 bytes: checked\n");
+}
+
 int main(void)
 {
     nb_context *ctx = nbt_context();
@@ -47,6 +100,11 @@ int main(void)
         round_trip(ctx, sizes[i], NB_MEM_DEVICE, i + 1);
     round_trip(ctx, 12345, NB_MEM_HOST, 99);
     round_trip(ctx, 100u << 20, NB_MEM_HOST, 98); /* more than the staging buffer */
+
+    if (nb_context_backend(ctx) == NB_BACKEND_VULKAN)
+        staged_chunks();
+    else
+        printf("the GPU configuration is Vulkan's: its staged transfers are not checked on the CPU backend\n");
 
     /* Many small buffers share blocks instead of one allocation each. */
     nb_memory_stats st0, st1;

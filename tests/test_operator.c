@@ -575,6 +575,113 @@ static void thread_counts(void)
     teardown(&r);
 }
 
+/* The paths the model takes on this context: on a CPU device texel loads and
+ * the CPU's tiles, in the GPU configuration (NOBLE_GPU_CONFIG=1) storage
+ * loads, the GPU's tiles, VkFFT and staged transfers (docs/architecture.md). */
+static void paths(nb_context *ctx, const nm_config *c)
+{
+    nm_model *m;
+    REQUIRE_OK(nm_model_create(ctx, c, 2, 1, &m));
+    nm_model_paths p;
+    nm_model_paths_get(m, &p);
+    nm_model_destroy(m);
+    int gpu = nb_context_gpu_config(ctx);
+    printf("paths: %s, %s loads, %s tiles, FFT %s, transfers %s%s\n", gpu ? "GPU configuration" : "the device's own",
+           p.texel_loads ? "texel" : "storage", p.cpu_tiles ? "CPU" : "GPU",
+           nb_fft_backend_name(nb_context_fft_backend(ctx)), nb_context_staging_bytes(ctx) ? "staged" : "mapped",
+           nb_context_backend(ctx) == NB_BACKEND_CPU ? " (the CPU backend)" : "");
+    if (gpu) {
+        CHECK(!p.texel_loads && !p.cpu_tiles, "the GPU configuration takes storage loads and the GPU's tiles");
+        CHECK(nb_context_fft_backend(ctx) == NB_FFT_VKFFT, "the GPU configuration takes VkFFT");
+        CHECK(nb_context_staging_bytes(ctx) > 0, "the GPU configuration stages its transfers");
+    } else if (nb_context_backend(ctx) == NB_BACKEND_VULKAN && nb_context_device(ctx)->type == NB_DEVICE_CPU &&
+               !getenv("NOBLE_LOADS") && !getenv("NOBLE_WGRAD_TILES") && !getenv("NOBLE_FFT")) {
+        CHECK(p.texel_loads && p.cpu_tiles, "a CPU device takes texel loads and the CPU's tiles");
+        CHECK(nb_context_fft_backend(ctx) == NB_FFT_HOST && !nb_context_staging_bytes(ctx),
+              "a CPU device takes the host FFT over mapped memory");
+    }
+}
+
+/* A storage range smaller than the batch's tensors: the model splits the
+ * batch into micro-batches that fit one binding, and the gradient is the
+ * whole batch's (a device whose maxStorageBufferRange is small, or a batch
+ * past 4 GiB). */
+static void storage_split(const nm_config *small_model)
+{
+    const uint32_t B = 5;
+    nm_config cc = *small_model;
+    cc.length = 256; /* its widest tensor: 8 channels x 258 floats, 8256 bytes a trace */
+    const nm_config *c = &cc;
+    run r;
+    setup(&r, c, B, 12);
+    nb_context_options o;
+    nb_context_options_default(&o);
+    nb_context *big = NULL, *small = NULL;
+    REQUIRE_OK(nb_context_create(&o, &big));
+    if (nb_context_backend(big) != NB_BACKEND_VULKAN) {
+        printf("storage split: Vulkan's (the CPU backend binds no buffers)\n");
+        nb_context_destroy(big);
+        teardown(&r);
+        return;
+    }
+    /* Too small for even one trace's partial sums of the weight gradients
+     * with the GPU's tiles (64 lanes of phases): refused at creation. */
+    o.max_storage_range = 9216; /* one trace of each tensor */
+    REQUIRE_OK(nb_context_create(&o, &small));
+    nm_model *m0 = NULL;
+    nb_status s0 = nm_model_create(small, c, B, 1, &m0);
+    if (s0) {
+        printf("storage range 9216 bytes: refused: %s\n", nb_last_error());
+        CHECK(s0 == NB_ERR_UNSUPPORTED && strstr(nb_last_error(), "partial sums") &&
+                  strstr(nb_last_error(), "storage binding"),
+              "the refusal says why: %s", nb_last_error());
+    } else {
+        printf("storage range 9216 bytes: a micro-batch of 1 trace\n");
+        CHECK(!nb_context_gpu_config(small), "the GPU's tiles need more than 9216 bytes of partial sums");
+        nm_model_destroy(m0);
+    }
+    nb_context_destroy(small);
+    o.max_storage_range = 16896; /* two traces of the widest tensor */
+    REQUIRE_OK(nb_context_create(&o, &small));
+    nm_model *m1, *m2;
+    REQUIRE_OK(nm_model_create(big, c, B, 1, &m1));
+    REQUIRE_OK(nm_model_create(small, c, B, 1, &m2));
+    nm_model_paths p1, p2;
+    nm_model_paths_get(m1, &p1);
+    nm_model_paths_get(m2, &p2);
+    REQUIRE_OK(nm_model_set_params(m1, r.pf));
+    REQUIRE_OK(nm_model_set_params(m2, r.pf));
+    float *g1 = malloc(r.P * 4), *g2 = malloc(r.P * 4);
+    double l1, l2;
+    REQUIRE_OK(nm_model_backward(m1, r.xf, r.tf, B, 4, &l1));
+    REQUIRE_OK(nm_model_get_grads(m1, g1));
+    nb_status s = nm_model_backward(m2, r.xf, r.tf, B, 4, &l2);
+    CHECK(s == NB_OK, "backward with a storage range of 16896 bytes: %s", nb_last_error());
+    if (s == NB_OK) {
+        REQUIRE_OK(nm_model_get_grads(m2, g2));
+        double gm = 0, ge = 0;
+        for (uint64_t i = 0; i < r.P; i++) {
+            gm = fmax(gm, fabs(g1[i]));
+            ge = fmax(ge, fabs(g1[i] - g2[i]));
+        }
+        printf("storage range 16896 bytes: micro-batches of %u (of %u), loss %.8f vs %.8f, gradient difference %.2e of "
+               "%.3g\n",
+               p2.microbatch, p1.microbatch, l2, l1, ge, gm);
+        CHECK(p2.microbatch < B && p1.microbatch == B, "the small range splits the batch: %u, %u", p2.microbatch,
+              p1.microbatch);
+        CHECK(fabs(l2 - l1) <= 1e-6 * fabs(l1) && ge <= 1e-5 * gm, "split batch: loss or gradient differ");
+    }
+    free(g1);
+    free(g2);
+    nm_model_destroy(m1);
+    nm_model_destroy(m2);
+    CHECK(nb_validation_count(small) == 0 && nb_validation_count(big) == 0, "validation messages: %s %s",
+          nb_validation_message(small, 0), nb_validation_message(big, 0));
+    nb_context_destroy(small);
+    nb_context_destroy(big);
+    teardown(&r);
+}
+
 int main(void)
 {
     nb_context *ctx = nbt_context();
@@ -597,6 +704,8 @@ int main(void)
     small.grid = 1;
     small.out_channels = 1;
     adamw_and_microbatch(ctx, &small);
+    paths(ctx, &small);
+    storage_split(&small);
     embedded(ctx);
     return nbt_finish(ctx);
 }

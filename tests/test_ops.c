@@ -353,7 +353,9 @@ static void test_linear_bwd_x(int cin, int cout, int dgelu, int ubo)
 /* linear_bwd_w + reduce_rows: d/dW, d/dbias, d/dgate of
  * phi = <g, W x + bias + gate * xg>, added into a gradient buffer that
  * already holds values (they accumulate). */
-static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int dot, int lanes, int xgelu, int texel)
+/* wg: the workgroup size (the WG define; 0: the kernel's default, 64) */
+static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int dot, int lanes, int xgelu, int texel,
+                              int wg)
 {
     const uint64_t nx = B * CIN * N, ng = B * COUT * N;
     float *x = malloc(nx * 4), *g = malloc(ng * 4), *xg = malloc(ng * 4);
@@ -384,9 +386,11 @@ static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int do
         if (gate_on)
             want[COUT * CIN + bias_on * COUT + o] = sg;
     }
-    char buf[11][32];
-    const char *defs[12];
+    char buf[12][32];
+    const char *defs[13];
     int nd = 0;
+    if (wg)
+        def(buf, defs, &nd, "WG", wg);
     def(buf, defs, &nd, "CIN", CIN);
     def(buf, defs, &nd, "COUT", COUT);
     def(buf, defs, &nd, "TEXEL", texel);
@@ -436,8 +440,11 @@ static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int do
     }
     int untouched = got[0] == 1.0f && got[4] == 1.0f && got[39] == 1.0f && got[63] == 1.0f;
     char name[64];
-    snprintf(name, sizeof name, "bias %d gate %d%s, %dx%d %s tiles, %u rows%s", bias_on, gate_on,
-             xgelu ? " GELU(x)" : "", two, twi, dot ? "float" : "vec4", rows, texel ? ", texel" : "");
+    char wgs[16] = "";
+    if (wg)
+        snprintf(wgs, sizeof wgs, ", WG %d", wg);
+    snprintf(name, sizeof name, "bias %d gate %d%s, %dx%d %s tiles, %u rows%s%s", bias_on, gate_on,
+             xgelu ? " GELU(x)" : "", two, twi, dot ? "float" : "vec4", rows, texel ? ", texel" : "", wgs);
     report("linear_bwd_w", name, rel_err(sel, want, (uint64_t)width), 1e-5);
     CHECK(untouched, "reduce_rows wrote outside its segments");
     nb_kernel_destroy(k);
@@ -1024,7 +1031,8 @@ static void test_spectral(int texel)
 
 /* ----------------------------------------------------------------- loss */
 
-static void test_loss(int p)
+/* wg: the workgroup size (the WG define; 0: the kernel's default, 64) */
+static void test_loss(int p, int wg)
 {
     enum { LB = 3, PER = 5000 }; /* two chunks of 4096 per trace */
     float yh[LB * PER], yt[LB * PER];
@@ -1042,10 +1050,11 @@ static void test_loss(int p)
               *bst = up(NULL, LB * 2), *bg = up(NULL, LB * PER);
     nb_kernel *k[3];
     for (int pass = 1; pass <= 3; pass++) {
-        char d0[16], d1[16];
+        char d0[16], d1[16], d2[16];
         snprintf(d0, sizeof d0, "P=%d", p);
         snprintf(d1, sizeof d1, "PASS=%d", pass);
-        const char *defs[3] = {d0, d1, NULL};
+        snprintf(d2, sizeof d2, "WG=%d", wg);
+        const char *defs[4] = {d0, d1, wg ? d2 : NULL, NULL};
         nb_access acc[5] = {NB_READ, NB_READ, pass == 1 ? NB_WRITE : NB_READ, pass == 2 ? NB_WRITE : NB_READ,
                             NB_WRITE};
         k[pass - 1] = kern("lp_loss", defs, pass == 3 ? 5 : 4, acc, 16);
@@ -1054,7 +1063,8 @@ static void test_loss(int p)
     uint32_t push[4] = {LB, PER, chunks, 4096};
     nb_cmd *c;
     REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
-    uint32_t g1[3] = {chunks, LB, 1}, g2[3] = {1, 1, 1}, g3[3] = {(PER + 63) / 64, LB, 1};
+    const uint32_t w = wg ? (uint32_t)wg : 64;
+    uint32_t g1[3] = {chunks, LB, 1}, g2[3] = {(LB + w - 1) / w, 1, 1}, g3[3] = {(PER + w - 1) / w, LB, 1};
     REQUIRE_OK(nb_cmd_dispatch(c, k[0], g1, bufs, push, NULL));
     REQUIRE_OK(nb_cmd_dispatch(c, k[1], g2, bufs, push, NULL));
     REQUIRE_OK(nb_cmd_dispatch(c, k[2], g3, bufs, push, NULL));
@@ -1077,10 +1087,12 @@ static void test_loss(int p)
         yhd[i] = keep;
         fd[i] = (lp - lm) / 2e-6;
     }
-    char name[48];
-    snprintf(name, sizeof name, "relative L%d, value", p);
+    char name[64], wgs[16] = "";
+    if (wg)
+        snprintf(wgs, sizeof wgs, ", WG %d", wg);
+    snprintf(name, sizeof name, "relative L%d, value%s", p, wgs);
     report("lp_loss", name, fabs(l - lref) / lref, 1e-5);
-    snprintf(name, sizeof name, "relative L%d, gradient vs finite differences", p);
+    snprintf(name, sizeof name, "relative L%d, gradient vs finite differences%s", p, wgs);
     report("lp_loss", name, rel_err(gg, fd, LB * PER), 1e-5);
     for (int i = 0; i < 3; i++)
         nb_kernel_destroy(k[i]);
@@ -1185,16 +1197,23 @@ int main(void)
     if (want("linear_bwd_x"))
         test_linear_bwd_x(COUT, CIN, 1, W_TEXEL); /* narrowing, as the lifting's second layer */
     if (want("linear_bwd_w")) {
-        test_linear_bwd_w(1, 0, 4, 4, 0, 64, 0, 0);
-        test_linear_bwd_w(1, 1, 4, 4, 0, 64, 0, 0);
-        test_linear_bwd_w(0, 0, 4, 4, 0, 64, 0, 0);
-        test_linear_bwd_w(1, 1, 8, 8, 0, 64, 0, 0); /* tiles wider than the layer */
-        test_linear_bwd_w(1, 0, 2, 3, 0, 64, 1, 0); /* sides that do not divide it */
-        test_linear_bwd_w(1, 1, COUT, CIN, 1, 8, 1, 0); /* the CPU shape: one float tile */
-        test_linear_bwd_w(0, 1, 2, 2, 1, 8, 0, 0);
-        test_linear_bwd_w(1, 0, 2, 2, 0, 1, 0, 0); /* one phase */
-        test_linear_bwd_w(1, 1, 4, 4, 0, 64, 0, 1); /* inputs read as texels */
-        test_linear_bwd_w(1, 1, COUT, CIN, 1, 8, 1, 1);
+        test_linear_bwd_w(1, 0, 4, 4, 0, 64, 0, 0, 0);
+        test_linear_bwd_w(1, 1, 4, 4, 0, 64, 0, 0, 0);
+        test_linear_bwd_w(0, 0, 4, 4, 0, 64, 0, 0, 0);
+        test_linear_bwd_w(1, 1, 8, 8, 0, 64, 0, 0, 0); /* tiles wider than the layer */
+        test_linear_bwd_w(1, 0, 2, 3, 0, 64, 1, 0, 0); /* sides that do not divide it */
+        test_linear_bwd_w(1, 1, COUT, CIN, 1, 8, 1, 0, 0); /* the CPU shape: one float tile */
+        test_linear_bwd_w(0, 1, 2, 2, 1, 8, 0, 0, 0);
+        test_linear_bwd_w(1, 0, 2, 2, 0, 1, 0, 0, 0); /* one phase */
+        test_linear_bwd_w(1, 1, 4, 4, 0, 64, 0, 1, 0); /* inputs read as texels */
+        test_linear_bwd_w(1, 1, COUT, CIN, 1, 8, 1, 1, 0);
+        /* at the workgroup sizes of NVIDIA (32), AMD (64, 32) and Intel (8 to 32),
+         * the phases filling that many lanes */
+        static const int wgs[] = {8, 16, 32, 64};
+        for (int i = 0; i < 4; i++) {
+            test_linear_bwd_w(1, 1, 4, 4, 0, wgs[i], 0, 0, wgs[i]);
+            test_linear_bwd_w(1, 1, COUT, CIN, 1, wgs[i], 1, 0, wgs[i]);
+        }
     }
     for (int act = 0; act < 2 && want("block"); act++)
         for (int mode = W_STORAGE; mode <= W_TEXEL; mode++)
@@ -1212,8 +1231,11 @@ int main(void)
         test_spectral(1);
     }
     if (want("lp_loss")) {
-        test_loss(2);
-        test_loss(4);
+        test_loss(2, 0);
+        test_loss(4, 0);
+        static const int wgs[] = {8, 16, 32, 64}; /* Intel, NVIDIA and AMD, AMD */
+        for (int i = 0; i < 4; i++)
+            test_loss(i % 2 ? 4 : 2, wgs[i]);
     }
     if (want("adamw")) {
         test_adamw(0);

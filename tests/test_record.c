@@ -13,6 +13,51 @@ static nb_kernel *add_kernel(nb_context *ctx)
     return k;
 }
 
+/* A buffer bound as one storage buffer past the storage range is refused
+ * with a message that names the kernel, the binding and the limit, before
+ * anything reaches Vulkan; one at the limit runs. The limit is lowered to
+ * 1 MiB (nb_context_options.max_storage_range, the same check that holds
+ * the device's maxStorageBufferRange and 4 GiB) so no test allocates 4 GiB. */
+static void storage_range_limit(void)
+{
+    nb_context_options o;
+    nb_context_options_default(&o);
+    o.max_storage_range = 1u << 20;
+    nb_context *ctx;
+    REQUIRE_OK(nb_context_create(&o, &ctx));
+    CHECK(nb_context_device(ctx)->max_storage_buffer_range == 1u << 20, "the lowered range: %llu",
+          (unsigned long long)nb_context_device(ctx)->max_storage_buffer_range);
+    nb_kernel *add = add_kernel(ctx);
+    nb_buffer *at, *over;
+    REQUIRE_OK(nb_buffer_create(ctx, 1u << 20, NB_MEM_DEVICE, &at));
+    REQUIRE_OK(nb_buffer_create(ctx, (1u << 20) + 16, NB_MEM_DEVICE, &over));
+    struct {
+        uint32_t n;
+        float v;
+    } push = {(1u << 20) / 4, 1.0f};
+    uint32_t groups[3] = {(1u << 20) / 4 / 64, 1, 1};
+    nb_cmd *c;
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    CHECK_OK(nb_cmd_fill(c, at, 0, 1u << 20, 0));
+    CHECK_OK(nb_cmd_dispatch(c, add, groups, &at, &push, NULL));
+    nb_status s = nb_cmd_dispatch(c, add, groups, &over, &push, NULL);
+    CHECK(s == NB_ERR_UNSUPPORTED, "a binding past the range: got %s", nb_status_name(s));
+    CHECK(strstr(nb_last_error(), "add_scalar") && strstr(nb_last_error(), "storage buffer range"),
+          "the refusal names the kernel and the limit: %s", nb_last_error());
+    printf("refused as it should be: %s\n", nb_last_error());
+    CHECK_OK(nb_cmd_submit(c));
+    float v[4];
+    CHECK_OK(nb_buffer_download(at, (1u << 20) - 16, v, sizeof v));
+    CHECK(v[3] == 1.0f, "the binding at the limit ran: %g", (double)v[3]);
+    nb_cmd_destroy(c);
+    nb_buffer_destroy(at);
+    nb_buffer_destroy(over);
+    nb_kernel_destroy(add);
+    uint32_t n = nb_validation_count(ctx);
+    CHECK(n == 0, "%u validation message(s) with the lowered range; first: %s", n, nb_validation_message(ctx, 0));
+    nb_context_destroy(ctx);
+}
+
 int main(void)
 {
     nb_context *ctx = nbt_context();
@@ -131,5 +176,12 @@ int main(void)
     free(h);
     nb_kernel_destroy(add);
     nb_kernel_destroy(saxpy);
+
+    /* 5. A storage binding is at most the device's range and 4 GiB (Vulkan's;
+     * the CPU backend binds no buffers). */
+    CHECK(!vk || nb_context_device(ctx)->max_storage_buffer_range <= NB_MAX_BINDING_BYTES,
+          "a context's storage range %llu is over 4 GiB", (unsigned long long)nb_context_device(ctx)->max_storage_buffer_range);
+    if (vk)
+        storage_range_limit();
     return nbt_finish(ctx);
 }

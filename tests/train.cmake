@@ -10,3 +10,11 @@ add_test(NAME test_train_cpu COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_train
          ${CMAKE_CURRENT_SOURCE_DIR} ${NOBLE_MINI_DATASET})
 set_tests_properties(test_train_cpu PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV_CPU}" TIMEOUT 900
                      FIXTURES_REQUIRED mini_dataset LABELS "lua;train;cpu")
+
+# The same in the GPU configuration (tests/CMakeLists.txt): training, resume, eval as on a discrete GPU.
+if(NOBLE_GPU_CONFIG_TESTS)
+  add_test(NAME test_train_gpuconfig COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_train.sh $<TARGET_FILE:noble>
+           ${CMAKE_CURRENT_SOURCE_DIR} ${NOBLE_MINI_DATASET})
+  set_tests_properties(test_train_gpuconfig PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV_GPU}" TIMEOUT 900
+                       FIXTURES_REQUIRED mini_dataset LABELS "lua;train;gpuconfig")
+endif()
