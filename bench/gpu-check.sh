@@ -23,6 +23,8 @@
 #   are put on CMAKE_PREFIX_PATH, CPATH, LIBRARY_PATH, LD_LIBRARY_PATH, PKG_CONFIG_PATH,
 #   PATH and VK_ADD_LAYER_PATH.
 # GPU_CHECK_JOBS: build and ctest jobs (default: the cores).
+# GPU_CHECK_TEST_BUDGET: at most this many seconds for the tests (default: what the
+#   budget leaves after the build and the benches' limits).
 #
 # Exit status: 0 everything passed; 1 a test, bench or file check failed; 2 usage;
 # 3 something it needs is missing (listed); 4 no GPU among the Vulkan devices;
@@ -158,7 +160,7 @@ icd_files() { # every ICD JSON the loader could see
 if [ "$do_build" = 1 ]; then
   if have_cmd cmake; then
     v=$(cmake --version | head -1 | awk '{print $3}')
-    printf '%s\n3.20\n' "$v" | sort -V -C || need "cmake >= 3.20 (found $v)"
+    printf '3.20\n%s\n' "$v" | sort -V -C || need "cmake >= 3.20 (found $v)"
   else
     need "cmake >= 3.20 (Debian: cmake)"
   fi
@@ -267,6 +269,12 @@ t0=$SECONDS
 "$noble" devices > "$out/devices.txt" 2>&1 || true
 "$noble" devices --json > "$out/devices.json" 2> "$out/devices.err" || true
 cat "$out/devices.txt" >> "$log"
+# the NVIDIA driver's own view (name, driver version, memory, clocks), where it is there
+if command -v nvidia-smi > /dev/null 2>&1; then
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem,pcie.link.gen.max,pcie.link.width.max \
+    --format=csv > "$out/nvidia-smi.csv" 2>&1 || true
+  nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
+fi
 pick=$(python3 - "$out/devices.json" "$allow_cpu" <<'PY'
 import json, sys
 try:
@@ -306,10 +314,11 @@ phase_done devices $((SECONDS - t0))
 if [ "$quick" = 1 ]; then
   b_rt=30; b_op=60; b_pop=30
 else
-  b_rt=75; b_op=180; b_pop=75
+  b_rt=45; b_op=150; b_pop=45
 fi
 reserve=$((b_rt + b_op + b_pop + 15))
 test_budget=$((budget - $(elapsed) - reserve))
+[ -z "${GPU_CHECK_TEST_BUDGET:-}" ] || [ "$test_budget" -le "$GPU_CHECK_TEST_BUDGET" ] || test_budget=$GPU_CHECK_TEST_BUDGET
 [ "$test_budget" -ge 30 ] || test_budget=30
 per_test=$([ "$quick" = 1 ] && echo 60 || echo 150)
 [ "$per_test" -le "$test_budget" ] || per_test=$test_budget
@@ -367,7 +376,8 @@ run_bench() { # name, time limit, extra args...
   fi
   phase_done "bench_$name" $((SECONDS - t))
 }
-run_bench runtime "$b_rt"
+# FFTW_MEASURE's planning of FFTW's own pair takes minutes on a fresh machine
+run_bench runtime "$b_rt" --fftw-estimate
 run_bench operator "$b_op" --no-torch
 if [ "$quick" = 0 ] && [ -f "$src/data/pvalb60.h5" ]; then
   run_bench population "$b_pop"
@@ -424,10 +434,20 @@ lines += ["device: %d: %s (%s), vendor %s %s, device id %s" % (idx, d["name"], d
           "driver: %s, %s (driver version %s, driver id %d), Vulkan %s, conformance %s"
           % (d["driver_name"], d["driver_info"], d["driver_version"], d["driver_id"], d["api_version"], d["conformance_version"]),
           "device memory: %.1f GiB" % (d["limits"]["device_local_bytes"] / 2**30)]
+smi = os.path.join(out, "nvidia-smi.csv")
+if os.path.exists(smi):
+    rows = [l.strip() for l in open(smi) if l.strip()]
+    if len(rows) >= 2:
+        lines.append("nvidia-smi: " + "; ".join("%s = %s" % (k.strip(), v.strip())
+                                                for k, v in zip(rows[0].split(","), rows[1].split(","))))
 
 # ctest's lines: "  3/40 Test  #3: name ....   Passed    1.23 sec", "***Failed", "***Timeout", "***Skipped", "Not Run (Disabled)"
 res = {}
+selected = 0
 for l in open(os.path.join(out, "ctest.log")):
+    m = re.match(r"\s*\d+/(\d+) Test", l)
+    if m:
+        selected = int(m.group(1))
     m = re.search(r"Test\s+#\d+: (\S+) \.+\s*(\**)\s*(Passed|Failed|Timeout|Skipped|Not Run \(Disabled\)|Not Run|Exception|\S+)", l)
     if m:
         res[m.group(1)] = m.group(3)
@@ -435,10 +455,11 @@ cnt = {}
 for k, v in res.items():
     cnt.setdefault(v, []).append(k)
 left = [l.strip() for l in open(os.path.join(out, "ctest.log")) if l.startswith("left out:")]
-lines.append("tests: %d run: %d passed, %d failed, %d timed out, %d skipped, %d disabled (ctest exit %d)"
+lines.append("tests: %d run: %d passed, %d failed, %d timed out, %d skipped, %d disabled; %d of %d selected not started "
+             "before the stop time (ctest exit %d)"
              % (len(res), len(cnt.get("Passed", [])), len(cnt.get("Failed", [])) + len(cnt.get("Exception", [])),
                 len(cnt.get("Timeout", [])), len(cnt.get("Skipped", [])),
-                len(cnt.get("Not Run (Disabled)", [])), test_rc))
+                len(cnt.get("Not Run (Disabled)", [])), max(selected - len(res), 0), selected, test_rc))
 for k in ("Failed", "Exception", "Timeout", "Skipped", "Not Run (Disabled)", "Not Run"):
     if cnt.get(k):
         lines.append("  %s: %s" % (k.lower(), ", ".join(sorted(cnt[k]))))

@@ -38,7 +38,8 @@ for b in ("runtime", "operator", "population"):
 PY
 for b in runtime operator population; do
   if [ -f "$src/bench/reference-results/quick-$b.json" ]; then
-    check "compare-$b.txt: the reference and this run side by side" grep -q "^\[2\] .*$b.json" "$tmp/q/compare-$b.txt"
+    check "compare-$b.txt: the reference's backends and this run side by side" \
+      grep -Eq "^ +\[3\] $tmp/q/$b.json: .*vulkan backend" "$tmp/q/compare-$b.txt"
   fi
 done
 
