@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/gpu-check.sh: the prepared GPU check (issue 17; docs/benchmarks.md, "The GPU check").
 #
-#   bench/gpu-check.sh [--quick] [--allow-cpu-device] [--no-validation]
+#   bench/gpu-check.sh [--quick] [--allow-cpu-device] [--no-validation | --require-validation]
 #                      [--build-dir DIR] [--no-build] [--budget SECONDS] OUTDIR
 #
 # Checks what it needs (and says what is missing), builds noble (Release, its own
@@ -16,7 +16,9 @@
 #   runtime tests, the benches with --quick; CI runs it (ctest test_gpu_check).
 # --allow-cpu-device (or GPU_CHECK_ALLOW_CPU=1): take a CPU device when no GPU is there.
 # --no-validation (or GPU_CHECK_VALIDATE=0): run the tests without the Khronos
-#   validation layer, where it is not installed (the summary says so).
+#   validation layer. Where the layer is not installed the tests run without it
+#   anyway, and the summary says so; --require-validation (GPU_CHECK_VALIDATE=require)
+#   makes that a missing dependency instead.
 # --build-dir DIR: build there (default OUTDIR/build); --no-build: use DIR as built.
 # GPU_CHECK_PREFIX=P1:P2: extra install prefixes (P/include, P/lib...) to build and
 #   run with, e.g. Debian packages unpacked with `dpkg -x pkg.deb P`; their folders
@@ -49,6 +51,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --allow-cpu-device) allow_cpu=1 ;;
     --no-validation) validate=0 ;;
+    --require-validation) validate=require ;;
     --build-dir) [ $# -ge 2 ] || usage; build_dir=$2; shift ;;
     --no-build) do_build=0 ;;
     --budget) [ $# -ge 2 ] || usage; budget=$2; shift ;;
@@ -205,14 +208,28 @@ if [ -z "$gpu_icds" ]; then
 fi
 icd_files > "$out/icds.txt" || true
 
-if [ "$validate" = 1 ]; then
+validation="sync"
+if [ "$validate" != 0 ]; then
   found_layer=0
   for d in $(layer_dirs); do [ -f "$d/VkLayer_khronos_validation.json" ] && found_layer=1; done
-  [ "$found_layer" = 1 ] ||
-    need "the Khronos validation layer VkLayer_khronos_validation.json (Debian: vulkan-validationlayers; or run with --no-validation)"
+  if [ "$found_layer" = 0 ]; then
+    if [ "$validate" = require ]; then
+      need "the Khronos validation layer VkLayer_khronos_validation.json (Debian: vulkan-validationlayers)"
+    else
+      validate=0
+      validation="OFF: the Khronos validation layer is not installed (Debian: vulkan-validationlayers)"
+      notes+=("the tests run WITHOUT the validation layer: VkLayer_khronos_validation.json is not installed (--require-validation makes this an error)")
+    fi
+  fi
+  [ "$validate" = 0 ] || validate=1
 else
-  notes+=("the tests ran WITHOUT the validation layer (--no-validation)")
+  validation="OFF (--no-validation)"
+  notes+=("the tests run WITHOUT the validation layer (--no-validation)")
 fi
+if [ "$validate" = 0 ] && [ "$do_build" = 0 ]; then
+  notes+=("--no-build: the tests keep the validation setting the build was configured with")
+fi
+export GPU_CHECK_VALIDATION_STATE=$validation
 
 # optional: NEURON (the generator and its tests), PyTorch with h5py (the reference tests)
 neuron=1
@@ -225,6 +242,7 @@ torch=1
 
 {
   echo "missing: ${#missing[@]}"
+  echo "validation: $validation"
   for m in "${missing[@]}"; do echo "  MISSING $m"; done
   for n in "${notes[@]}"; do echo "  note: $n"; done
 } > "$out/deps.txt"
@@ -500,8 +518,11 @@ lines.append("phases (s): " + ", ".join("%s %s" % (a, b) for a, b in phases) + "
 for c in ("runtime", "operator", "population"):
     if os.path.exists(os.path.join(out, "compare-%s.txt" % c)):
         lines.append("compare: compare-%s.txt (bench/reference-results/ against this run)" % c)
+lines.insert(lines.index([l for l in lines if l.startswith("tests: ")][0]) + 1,
+             "  validation: " + os.environ.get("GPU_CHECK_VALIDATION_STATE", "?"))
 ok = not errors and test_rc == 0
-lines.append("result: " + ("PASS" if ok else "FAIL"))
+lines.append("result: " + ("PASS" if ok else "FAIL")
+             + ("" if os.environ.get("GPU_CHECK_VALIDATION_STATE") == "sync" else " (tests without the validation layer)"))
 lines += ["  " + e for e in errors]
 open(os.path.join(out, "summary.txt"), "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
