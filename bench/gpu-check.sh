@@ -141,7 +141,7 @@ have_lib() { # libNAME.so or libNAME.a
       compgen -G "$d/lib$1.so*" > /dev/null || compgen -G "$d/lib$1.a" > /dev/null && return 0
     done
   done
-  ldconfig -p 2>/dev/null | grep -q "lib$1\.so"
+  ldconfig -p 2>/dev/null | grep "lib$1\.so" > /dev/null  # not -q: ldconfig must not die of SIGPIPE
 }
 have_pc() { have_cmd pkg-config && pkg-config --exists "$1"; }
 layer_dirs() {
@@ -162,7 +162,7 @@ icd_files() { # every ICD JSON the loader could see
 
 if [ "$do_build" = 1 ]; then
   if have_cmd cmake; then
-    v=$(cmake --version | head -1 | awk '{print $3}')
+    v=$(cmake --version | awk 'NR == 1 {print $3}')
     printf '3.20\n%s\n' "$v" | sort -V -C || need "cmake >= 3.20 (found $v)"
   else
     need "cmake >= 3.20 (Debian: cmake)"
@@ -187,18 +187,20 @@ have_cmd python3 || need "python3 (reads the JSON files)"
 have_lib vulkan || need "the Vulkan loader libvulkan.so.1 (Debian: libvulkan1)"
 
 # A GPU's Vulkan driver: an ICD JSON that is not lavapipe's. NVIDIA's driver
-# containers keep theirs under /usr/local/nvidia, where the loader does not look.
-gpu_icds=$(icd_files | grep -v 'lvp_icd' || true)
-if [ -z "$gpu_icds" ] && [ -z "${VK_DRIVER_FILES:-${VK_ICD_FILENAMES:-}}" ]; then
+# containers keep theirs under /usr/local/nvidia, where the loader does not look:
+# then it is named first in VK_DRIVER_FILES, before the drivers the loader finds.
+icd_list=$(icd_files)
+if [ -z "${VK_DRIVER_FILES:-${VK_ICD_FILENAMES:-}}" ] && ! grep -q nvidia <<< "$icd_list"; then
   for f in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/local/nvidia/icd.d/nvidia_icd.json; do
     if [ -f "$f" ]; then
-      export VK_DRIVER_FILES=$f
-      gpu_icds=$f
-      notes+=("VK_DRIVER_FILES=$f (the NVIDIA driver's ICD, outside the loader's search path)")
+      others=$(paste -sd: - <<< "$icd_list")
+      export VK_DRIVER_FILES="$f${others:+:$others}" VK_ICD_FILENAMES="$f${others:+:$others}"
+      notes+=("VK_DRIVER_FILES=$VK_DRIVER_FILES (NVIDIA's ICD is outside the loader's search path)")
       break
     fi
   done
 fi
+gpu_icds=$(icd_files | grep -v 'lvp_icd' || true)
 if [ -z "$gpu_icds" ]; then
   if [ "$allow_cpu" = 1 ]; then
     notes+=("no GPU Vulkan driver (ICD JSON) found; a CPU device is allowed in this mode")

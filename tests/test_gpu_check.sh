@@ -43,14 +43,15 @@ for b in runtime operator population; do
   fi
 done
 
-# No GPU driver: only lavapipe's ICD (ctest's environment names it): exit 3, what is missing
-bash "$gc" --build-dir "$build" --no-build "$tmp/n" > "$tmp/n.out" 2> "$tmp/n.err"
+# No GPU driver: only lavapipe's ICD: exit 3, what is missing
+lvp=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json
+VK_DRIVER_FILES=$lvp VK_ICD_FILENAMES=$lvp bash "$gc" --build-dir "$build" --no-build "$tmp/n" > "$tmp/n.out" 2> "$tmp/n.err"
 check "full mode without a GPU driver exits 3" test $? -eq 3
 check "... and says a GPU Vulkan driver is missing" grep -q "MISSING a GPU Vulkan driver\|- a GPU Vulkan driver" "$tmp/n.err" "$tmp/n/deps.txt"
 check "... summary says so" grep -q "^result: MISSING DEPENDENCIES" "$tmp/n/summary.txt"
 
 # A driver that is not lavapipe's by name but whose device is a CPU: exit 4, no GPU
-cp /usr/share/vulkan/icd.d/lvp_icd.x86_64.json "$tmp/some_gpu_icd.json"
+cp "$lvp" "$tmp/some_gpu_icd.json"
 VK_DRIVER_FILES=$tmp/some_gpu_icd.json VK_ICD_FILENAMES=$tmp/some_gpu_icd.json \
   bash "$gc" --build-dir "$build" --no-build "$tmp/c" > "$tmp/c.out" 2> "$tmp/c.err"
 check "full mode with only a CPU device exits 4" test $? -eq 4
