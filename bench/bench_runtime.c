@@ -212,10 +212,12 @@ static nb_status bench_fft(nb_context *ctx, const nbb_options *o, int rounds, nb
     fftwf_plan_with_nthreads(threads);
     /* FFTW at its best is FFTW_MEASURE; its planning (minutes at batch
      * 1536 here) is kept as wisdom next to noble's kernel cache. --quick
-     * uses FFTW_ESTIMATE, a few percent slower at this size. */
-    unsigned flags = o->quick ? FFTW_ESTIMATE : FFTW_MEASURE;
+     * uses FFTW_ESTIMATE, a few percent slower at this size, and so does
+     * --fftw-estimate (a fresh machine whose minutes count). */
+    const int estimate = o->quick || o->fftw_estimate;
+    unsigned flags = estimate ? FFTW_ESTIMATE : FFTW_MEASURE;
     char wisdom[1200] = "";
-    if (!o->quick && nb_cache_dir(ctx)[0]) {
+    if (!estimate && nb_cache_dir(ctx)[0]) {
         snprintf(wisdom, sizeof wisdom, "%s/fftw-wisdom-%dthreads.txt", nb_cache_dir(ctx), threads);
         fftwf_import_wisdom_from_filename(wisdom);
     }
@@ -283,7 +285,7 @@ static nb_status bench_fft(nb_context *ctx, const nbb_options *o, int rounds, nb
         snprintf(note, sizeof note, "%s", host ? "both plans, FFTW_ESTIMATE" : "both plans, VkFFT compiles its kernels");
     nbb_report_num(r, "fft_plan_ms", plan_ms, "ms", note);
     snprintf(note, sizeof note, "FFTW %s, %d threads, %s", fftwf_version, threads,
-             o->quick ? "FFTW_ESTIMATE" : "FFTW_MEASURE");
+             estimate ? "FFTW_ESTIMATE" : "FFTW_MEASURE");
     nbb_report_num(r, "fftw_pair_ms", fftw_ms, "ms", note);
     nbb_report_num(r, "fftw_threads", threads, "", NULL);
     nbb_report_num(r, "fftw_plan_ms", fftw_plan_ms, "ms", NULL);

@@ -143,6 +143,7 @@ typedef struct nbb_options {
     int quick;       /* smaller sizes and fewer rounds (tests, CI) */
     int rounds;      /* 0: default (5; 2 when quick) */
     nbb_backend_sel backend;
+    int fftw_estimate; /* runtime: FFTW's own pair with FFTW_ESTIMATE (no minutes of planning) */
 } nbb_options;
 
 /* `noble bench runtime`: the device's ceilings that later benches compare

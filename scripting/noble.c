@@ -457,6 +457,7 @@ static int bench_runtime(int argc, char **argv)
                               {"--quick", OPT_FLAG, &o.quick, 0, 0},
                               {"--rounds", OPT_INT, &o.rounds, 1, 64},
                               {"--backend", OPT_BACKEND, &o.backend, 0, 0},
+                              {"--fftw-estimate", OPT_FLAG, &o.fftw_estimate, 0, 0},
                               {NULL, OPT_FLAG, NULL, 0, 0}};
     if (parse_bench_args("runtime", argc, argv, spec))
         return EXIT_USAGE;
@@ -521,8 +522,10 @@ static void usage(FILE *f)
                "  noble devices [--json]          list Vulkan devices; * marks the one in use\n"
                "  noble selfcheck                 run kernels and an FFT on the device, check them on the CPU\n"
                "  noble bench runtime [--json] [--quick] [--rounds R] [--backend all|auto|vulkan|cpu]\n"
+               "                      [--fftw-estimate]\n"
                "                                  each backend's ceilings: bandwidth, FMA rate, dispatch\n"
-               "                                  and submit cost, FFT throughput against FFTW\n"
+               "                                  and submit cost, FFT throughput against FFTW (FFTW_MEASURE;\n"
+               "                                  --fftw-estimate: FFTW_ESTIMATE, no minutes of planning)\n"
                "  noble bench operator [--json] [--quick] [--length N] [--batches 1,8,16,32,64] [--rounds R] [--no-torch]\n"
                "                       [--backend all|auto|vulkan|cpu]\n"
                "                                  the NOBLE preset on each backend (default all present): traces/s\n"
