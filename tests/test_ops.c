@@ -439,7 +439,7 @@ static void test_linear_bwd_w(int bias_on, int gate_on, int two, int twi, int do
             sel[COUT * CIN + bias_on * COUT + o] = got[50 + o] - 1.0f;
     }
     int untouched = got[0] == 1.0f && got[4] == 1.0f && got[39] == 1.0f && got[63] == 1.0f;
-    char name[64];
+    char name[128];
     char wgs[16] = "";
     if (wg)
         snprintf(wgs, sizeof wgs, ", WG %d", wg);
