@@ -21,6 +21,7 @@
 # itself travels as the repository: the bundle holds only what was built.
 # Needs what a normal build needs (./install-deps.sh), vulkan-validationlayers,
 # ldd, strip, xz.
+# shellcheck disable=SC2016,SC2012,SC1091  # '$ORIGIN' is the linker's; ls of plain names; /etc/os-release
 set -euo pipefail
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -57,7 +58,7 @@ if [ "$do_build" = 1 ]; then
 fi
 noble=$build_dir/scripting/noble
 [ -x "$noble" ] || { say "$noble is not built"; exit 5; }
-readelf -d "$noble" | grep -F 'RPATH' | grep -qF '$ORIGIN/../../lib' || {
+readelf -d "$noble" | grep -F 'RPATH' | grep -F '$ORIGIN/../../lib' > /dev/null || {
   say "$noble has no DT_RPATH \$ORIGIN/../../lib: that build is not a bundle's (build it without --no-build)"
   exit 5
 }

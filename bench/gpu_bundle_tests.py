@@ -6,7 +6,7 @@ built it, the bundle's tests.json names @SRC@ (the source tree) and @BUILD@
 
     gpu_bundle_tests.py --manifest tests.json --src SRC --build BUILD
                         [-j N] [--timeout S] [--stop-after S]
-                        [--include REGEX] [--exclude REGEX] [--label-exclude LABEL ...]
+                        [--include REGEX] [--exclude REGEX] [--label-exclude LABEL ...] [--set K=V ...]
 
 Prints ctest's lines ("  3/40 Test  #3: name ....   Passed    1.23 sec",
 "***Failed", "***Timeout", "Not Run (Disabled)"), with the output of each test
@@ -37,6 +37,7 @@ def main():
     ap.add_argument("--include", default="")
     ap.add_argument("--exclude", default="")
     ap.add_argument("--label-exclude", action="append", default=[])
+    ap.add_argument("--set", action="append", default=[], help="K=V over the tests' own environment")
     a = ap.parse_args()
 
     src, build = os.path.abspath(a.src), os.path.abspath(a.build)
@@ -89,6 +90,9 @@ def main():
         env = dict(os.environ)
         for kv in t.get("env", []):
             k, _, v = sub(kv).partition("=")
+            env[k] = v
+        for kv in a.set:
+            k, _, v = kv.partition("=")
             env[k] = v
         cmd = [sub(c) for c in t["command"]]
         wd = sub(t.get("working_directory") or "@BUILD@/tests")
