@@ -167,7 +167,7 @@ phase_done() { echo "$1 $2" >> "$out/phases.txt"; say "$1 took $2 s (at $(elapse
   echo "commit: $(git -C "$src" rev-parse HEAD 2>/dev/null || echo unknown)$(git -C "$src" diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
   echo "budget_s: $budget"
   if [ -n "$bundle" ]; then
-    echo "bundle: $bundle, unpacked in $work; $(grep -E '^(commit|built_on):' "$work/bundle-info.txt" | paste -sd';' -)"
+    echo "bundle: $bundle, unpacked in $work; built at $(grep -E '^(commit|built_on):' "$work/bundle-info.txt" | paste -sd';' -)"
   fi
 } > "$out/run-info.txt"
 say "mode $([ "$quick" = 1 ] && echo quick || echo full), budget $budget s, build $build_dir, output $out"
