@@ -164,7 +164,11 @@ phase_done() { echo "$1 $2" >> "$out/phases.txt"; say "$1 took $2 s (at $(elapse
   echo "mode: $([ "$quick" = 1 ] && echo quick || echo full)"
   echo "started_utc: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "host: $(uname -srm); $(nproc 2>/dev/null || echo '?') CPUs"
-  echo "commit: $(git -C "$src" rev-parse HEAD 2>/dev/null || echo unknown)$(git -C "$src" diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
+  if git -C "$src" rev-parse HEAD > /dev/null 2>&1; then
+    echo "commit: $(git -C "$src" rev-parse HEAD)$(git -C "$src" diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
+  else
+    echo "commit: unknown (no git checkout here)"
+  fi
   echo "budget_s: $budget"
   if [ -n "$bundle" ]; then
     echo "bundle: $bundle, unpacked in $work; built at $(grep -E '^(commit|built_on):' "$work/bundle-info.txt" | paste -sd';' -)"
