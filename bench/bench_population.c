@@ -14,6 +14,15 @@
 #define NOBLE_SOURCE_DIR "."
 #endif
 
+/* The defaults below are relative to the source tree: the one compiled in,
+ * or NOBLE_SOURCE_DIR from the environment where the tree moved (a relocated
+ * test bundle on a lent GPU machine, bench/gpu-bundle.sh). */
+static const char *source_dir(void)
+{
+    const char *d = getenv("NOBLE_SOURCE_DIR");
+    return d && *d ? d : NOBLE_SOURCE_DIR;
+}
+
 #define DEFAULT_CHECKPOINT "models/pretrained/pvalb-reduced.h5"
 #define DEFAULT_DATASET "data/pvalb60.h5"
 
@@ -222,7 +231,7 @@ nb_status nbb_population(const nbb_population_options *o, nbb_population_result 
     if (o->checkpoint)
         snprintf(res->checkpoint, sizeof res->checkpoint, "%s", o->checkpoint);
     else
-        snprintf(res->checkpoint, sizeof res->checkpoint, "%s/%s", NOBLE_SOURCE_DIR, DEFAULT_CHECKPOINT);
+        snprintf(res->checkpoint, sizeof res->checkpoint, "%s/%s", source_dir(), DEFAULT_CHECKPOINT);
     if (access(res->checkpoint, R_OK) != 0) {
         if (o->checkpoint)
             return nb_error(NB_ERR_IO, "checkpoint %s does not exist or cannot be read", res->checkpoint);
@@ -257,7 +266,7 @@ nb_status nbb_population(const nbb_population_options *o, nbb_population_result 
     /* The dataset: optional unless named ("" : none). */
     nm_dataset *d = NULL;
     if (!o->dataset) {
-        snprintf(res->dataset, sizeof res->dataset, "%s/%s", NOBLE_SOURCE_DIR, DEFAULT_DATASET);
+        snprintf(res->dataset, sizeof res->dataset, "%s/%s", source_dir(), DEFAULT_DATASET);
         if (access(res->dataset, R_OK) != 0) {
             snprintf(res->note, sizeof res->note, "no dataset (the default, %.400s, is not there): no NEURON comparison",
                      res->dataset);

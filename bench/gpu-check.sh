@@ -3,6 +3,7 @@
 #
 #   bench/gpu-check.sh [--quick] [--allow-cpu-device] [--no-validation | --require-validation]
 #                      [--build-dir DIR] [--no-build] [--budget SECONDS] OUTDIR
+#   bench/gpu-check.sh --bundle BUNDLE [--quick] [...] OUTDIR
 #
 # Checks what it needs (and says what is missing), builds noble (Release, its own
 # build folder, OUTDIR/build by default), lists the devices, picks the first GPU,
@@ -20,6 +21,14 @@
 #   anyway, and the summary says so; --require-validation (GPU_CHECK_VALIDATE=require)
 #   makes that a missing dependency instead.
 # --build-dir DIR: build there (default OUTDIR/build); --no-build: use DIR as built.
+# --bundle BUNDLE: no build and no build dependencies: run what bench/gpu-bundle.sh
+#   BUNDLE prepared on another machine (noble, the test programs, their libraries, the
+#   Vulkan loader, the validation layer, a relocatable test list), unpacked into a
+#   temporary folder (GPU_CHECK_BUNDLE_WORK), with this source tree. Implies --compact.
+# --compact (--no-compact): at the end OUTDIR holds 7 files only (summary.txt,
+#   gpu-check.log with every other log appended, ctest.log, runtime.json,
+#   operator.json, population.json, all.tgz with everything else), for a device
+#   tool that brings back a few files.
 # GPU_CHECK_PREFIX=P1:P2: extra install prefixes (P/include, P/lib...) to build and
 #   run with, e.g. Debian packages unpacked with `dpkg -x pkg.deb P`; their folders
 #   are put on CMAKE_PREFIX_PATH, CPATH, LIBRARY_PATH, LD_LIBRARY_PATH, PKG_CONFIG_PATH,
@@ -41,9 +50,11 @@ build_dir=""
 do_build=1
 budget=${GPU_CHECK_BUDGET:-}
 out=""
+bundle=""
+compact=""
 
 usage() {
-  sed -n '4,6p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '4,7p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -54,6 +65,9 @@ while [ $# -gt 0 ]; do
     --require-validation) validate=require ;;
     --build-dir) [ $# -ge 2 ] || usage; build_dir=$2; shift ;;
     --no-build) do_build=0 ;;
+    --bundle) [ $# -ge 2 ] || usage; bundle=$2; shift ;;
+    --compact) compact=1 ;;
+    --no-compact) compact=0 ;;
     --budget) [ $# -ge 2 ] || usage; budget=$2; shift ;;
     -h|--help) usage ;;
     -*) echo "gpu-check: unknown option '$1'" >&2; usage ;;
@@ -69,6 +83,65 @@ fi
 case $budget in ''|*[!0-9]*) echo "gpu-check: --budget '$budget': expected whole seconds" >&2; exit 2 ;; esac
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+work=""
+own_work=0
+# --compact: what a device tool that brings back a few files needs, the rest in all.tgz
+# shellcheck disable=SC2317  # called from the EXIT trap
+compact_out() {
+  local f
+  cd "$out" || return
+  tar czf "$out/.all.tgz" --exclude=./cache --exclude=./build --exclude=./ctest --exclude=./.all.tgz . 2> /dev/null || true
+  for f in run-info.txt deps.txt icds.txt devices.txt devices.err nvidia-smi.csv nvidia-smi.txt phases.txt \
+           runtime.log operator.log population.log compare-runtime.txt compare-operator.txt compare-population.txt build.log; do
+    [ -f "$f" ] && { echo; echo "===== $f"; cat "$f"; } >> gpu-check.log
+  done
+  for f in * .[!.]*; do
+    case $f in
+      summary.txt|gpu-check.log|ctest.log|runtime.json|operator.json|population.json) ;;
+      .all.tgz) mv .all.tgz all.tgz ;;
+      *) [ -e "$f" ] && rm -rf "$f" ;;
+    esac
+  done
+}
+# shellcheck disable=SC2317
+on_exit() {
+  local rc=$?
+  if [ "${compact:-0}" = 1 ] && [ -d "$out" ]; then compact_out || true; fi
+  if [ "$own_work" = 1 ]; then rm -rf "$work"; fi
+  exit "$rc"
+}
+trap on_exit EXIT
+if [ -n "$bundle" ]; then
+  [ -f "$bundle/noble-bundle.tar.xz" ] || {
+    echo "gpu-check: --bundle '$bundle': no noble-bundle.tar.xz there (make it with bench/gpu-bundle.sh '$bundle')" >&2
+    exit 2
+  }
+  [ -z "$build_dir" ] || { echo "gpu-check: --bundle and --build-dir exclude each other" >&2; exit 2; }
+  command -v python3 > /dev/null || { echo "gpu-check: --bundle needs python3 (to unpack it and run its tests)" >&2; exit 3; }
+  bundle=$(cd "$bundle" && pwd)
+  work=${GPU_CHECK_BUNDLE_WORK:-}
+  if [ -z "$work" ]; then
+    work=$(mktemp -d "${TMPDIR:-/tmp}/noble-gpu-bundle.XXXXXX")
+    own_work=1
+  fi
+  mkdir -p "$work"
+  work=$(cd "$work" && pwd)
+  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+    "$bundle/noble-bundle.tar.xz" "$work"
+  build_dir=$work/build
+  do_build=0
+  [ -n "$compact" ] || compact=1
+  # the bundle's validation layer; its libstdc++ only where the machine has none
+  export VK_LAYER_PATH="$work/layers${VK_LAYER_PATH:+:$VK_LAYER_PATH}"
+  if ! ldconfig -p 2> /dev/null | grep 'libstdc++\.so\.6' > /dev/null; then
+    export LD_LIBRARY_PATH="$work/lib-fallback${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
+  # the paths compiled into the bundle's programs name the machine that built it:
+  # these name this source tree instead
+  export NOBLE_SOURCE_DIR=$src NM_EFEL_DIR=$src/tests/data/efel
+  export NOBLE_LUA_PATH="$src/scripting/lib/?.lua;$src/scripting/lib/?/init.lua"
+fi
+[ -n "$compact" ] || compact=0
 [ -n "$build_dir" ] || build_dir=$out/build
 if [ "$do_build" = 0 ] && [ ! -x "$build_dir/scripting/noble" ]; then
   echo "gpu-check: --no-build, but $build_dir/scripting/noble is not there" >&2
@@ -91,8 +164,15 @@ phase_done() { echo "$1 $2" >> "$out/phases.txt"; say "$1 took $2 s (at $(elapse
   echo "mode: $([ "$quick" = 1 ] && echo quick || echo full)"
   echo "started_utc: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "host: $(uname -srm); $(nproc 2>/dev/null || echo '?') CPUs"
-  echo "commit: $(git -C "$src" rev-parse HEAD 2>/dev/null || echo unknown)$(git -C "$src" diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
+  if git -C "$src" rev-parse HEAD > /dev/null 2>&1; then
+    echo "commit: $(git -C "$src" rev-parse HEAD)$(git -C "$src" diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
+  else
+    echo "commit: unknown (no git checkout here)"
+  fi
   echo "budget_s: $budget"
+  if [ -n "$bundle" ]; then
+    echo "bundle: $bundle, unpacked in $work; built at $(grep -E '^(commit|built_on):' "$work/bundle-info.txt" | paste -sd';' -)"
+  fi
 } > "$out/run-info.txt"
 say "mode $([ "$quick" = 1 ] && echo quick || echo full), budget $budget s, build $build_dir, output $out"
 
@@ -184,7 +264,7 @@ if [ "$do_build" = 1 ]; then
   have_pc plplot || need "PLplot with its pkg-config file plplot.pc (Debian: libplplot-dev)"
 fi
 have_cmd python3 || need "python3 (reads the JSON files)"
-have_lib vulkan || need "the Vulkan loader libvulkan.so.1 (Debian: libvulkan1)"
+[ -f "$build_dir/../lib/libvulkan.so.1" ] || have_lib vulkan || need "the Vulkan loader libvulkan.so.1 (Debian: libvulkan1)"
 
 # A GPU's Vulkan driver: an ICD JSON that is not lavapipe's. NVIDIA's driver
 # containers keep theirs under /usr/local/nvidia, where the loader does not look:
@@ -235,7 +315,8 @@ export GPU_CHECK_VALIDATION_STATE=$validation
 
 # optional: NEURON (the generator and its tests), PyTorch with h5py (the reference tests)
 neuron=1
-have_cmd nrnivmodl || { neuron=0; notes+=("NEURON (nrnivmodl) missing: built with -DNOBLE_NEURON=OFF; the tests that need it are disabled"); }
+[ -z "$bundle" ] || { neuron=0; notes+=("the bundle is built without NEURON (-DNOBLE_NEURON=OFF): the tests that need it are disabled"); }
+[ "$neuron" = 0 ] || have_cmd nrnivmodl || { neuron=0; notes+=("NEURON (nrnivmodl) missing: built with -DNOBLE_NEURON=OFF; the tests that need it are disabled"); }
 torch=1
 /usr/bin/python3 -c 'import torch, h5py, numpy' > /dev/null 2>&1 || {
   torch=0
@@ -346,13 +427,31 @@ t0=$SECONDS
 ctest_args=(--output-on-failure -j "$jobs" --timeout "$per_test"
             --stop-time "$(date -d "+$test_budget sec" +%H:%M:%S)")
 export NOBLE_BACKEND=vulkan
-if [ "$quick" = 1 ]; then
+quick_re='^(test_memory|test_kernels|test_record|test_devices|test_validation)$'
+if [ -n "$bundle" ]; then
+  # the bundle's test list, through bench/gpu_bundle_tests.py (ctest's files name
+  # the paths of the machine that built it)
+  runner=(python3 "$src/bench/gpu_bundle_tests.py" --manifest "$work/tests.json" --src "$src" --build "$build_dir"
+          -j "$jobs" --timeout "$per_test" --stop-after "$test_budget")
+  [ "$validate" = 1 ] || runner+=(--set NOBLE_VALIDATE=0 --set NOBLE_TEST_REQUIRE_VALIDATION=0)
+  if [ "$quick" = 1 ]; then
+    runner+=(--include "$quick_re")
+    excluded="quick mode: test_memory, test_kernels, test_record, test_devices, test_validation only"
+  else
+    # and what the bundle cannot run: test_embed* (a C compiler and the build tree),
+    # test_gpu_check (this script), test_plot (PLplot's cairo driver is not bundled)
+    runner+=(--exclude '_cpu$|^test_realsize$|^test_embed|^test_gpu_check$|^test_plot$')
+    excluded="the *_cpu tests (CPU backend), test_realsize (host reference, minutes); bundle: test_embed, test_embed_gpuconfig (compiler, build tree), test_gpu_check, test_plot (PLplot driver not bundled)"
+    if [ "$torch" = 0 ]; then runner+=(--label-exclude reference); excluded+=", label 'reference' (no PyTorch)"; fi
+    excluded+=", the NEURON tests (disabled: no NEURON)"
+  fi
+elif [ "$quick" = 1 ]; then
   # a few runtime tests; run from a copy of the test list, so that a ctest of
   # the same build (CI runs this inside one) keeps its own Testing/ logs
   tdir=$out/ctest
   mkdir -p "$tdir"
   cp "$build_dir/tests/CTestTestfile.cmake" "$tdir/"
-  ctest_args+=(--test-dir "$tdir" -R '^(test_memory|test_kernels|test_record|test_devices|test_validation)$')
+  ctest_args+=(--test-dir "$tdir" -R "$quick_re")
   excluded="quick mode: test_memory, test_kernels, test_record, test_devices, test_validation only"
 else
   # not the _cpu tests (the CPU backend, not the GPU); not test_realsize
@@ -366,10 +465,17 @@ fi
 # The tests' NOBLE_BACKEND, NOBLE_VALIDATE and driver come from the build
 # (tests/CMakeLists.txt: NOBLE_TEST_VALIDATE_MODE, NOBLE_TEST_ICD, set above);
 # NOBLE_DEVICE from here.
-tv=$(sed -n 's/^NOBLE_TEST_VALIDATE_MODE:STRING=//p' "$build_dir/CMakeCache.txt")
-say "ctest: budget $test_budget s, $per_test s per test, -j$jobs, NOBLE_DEVICE=$dev_index, validation ${tv:-sync}; left out: $excluded"
+tv=""
+if [ -f "$build_dir/CMakeCache.txt" ]; then
+  tv=$(sed -n 's/^NOBLE_TEST_VALIDATE_MODE:STRING=//p' "$build_dir/CMakeCache.txt")
+fi
+say "$([ -n "$bundle" ] && echo "tests (bundle)" || echo ctest): budget $test_budget s, $per_test s per test, -j$jobs, NOBLE_DEVICE=$dev_index, validation ${tv:-sync}; left out: $excluded"
 set +e
-timeout -k 10 $((test_budget + 30)) ctest "${ctest_args[@]}" > "$out/ctest.log" 2>&1
+if [ -n "$bundle" ]; then
+  timeout -k 10 $((test_budget + per_test + 30)) "${runner[@]}" > "$out/ctest.log" 2>&1
+else
+  timeout -k 10 $((test_budget + 30)) ctest "${ctest_args[@]}" > "$out/ctest.log" 2>&1
+fi
 test_rc=$?
 set -e
 [ "$test_rc" = 0 ] || failed=1
@@ -379,7 +485,7 @@ phase_done tests $((SECONDS - t0))
 
 # ------------------------------------------------------------------ benches
 unset NOBLE_VALIDATE   # timings without the layer
-export NOBLE_CACHE_DIR=$out/cache
+export NOBLE_CACHE_DIR=${work:-$out}/cache
 q=()
 [ "$quick" = 1 ] && q=(--quick)
 run_bench() { # name, time limit, extra args...

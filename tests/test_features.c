@@ -71,7 +71,10 @@ static void spike_trace(const double *peaks, int np, double plateau_from, double
 static double *read_trace(const char *file, size_t *n)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s", NM_EFEL_DIR, file);
+    /* NM_EFEL_DIR in the environment: the source tree moved (a relocated test
+     * bundle, bench/gpu-bundle.sh); else the folder compiled in. */
+    const char *dir = getenv("NM_EFEL_DIR");
+    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : NM_EFEL_DIR, file);
     FILE *f = fopen(path, "r");
     if (!f) {
         CHECK(0, "cannot open %s", path);
