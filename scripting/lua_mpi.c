@@ -215,6 +215,7 @@ static int l_gather(lua_State *L)
     }
     return 1;
 #else
+    (void)s;
     (void)len;
     (void)root;
     return 0;
@@ -292,6 +293,7 @@ static int l_abort(lua_State *L)
         MPI_Abort(MPI_COMM_WORLD, status);
     }
 #endif
+    (void)msg;
     (void)status;
     lua_pushvalue(L, 1);
     return lua_error(L);
