@@ -56,6 +56,11 @@ int nbl_mpi_init(int *argc, char ***argv)
     return 0;
 }
 
+int nbl_mpi_size(void)
+{
+    return g_size;
+}
+
 int nbl_mpi_finish(int rc)
 {
 #ifdef NOBLE_HAVE_MPI

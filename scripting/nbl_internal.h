@@ -63,5 +63,7 @@ void nbl_open_mpi(lua_State *L);
  * of every rank when rc != 0 in a job of several ranks. Returns rc. */
 int nbl_mpi_init(int *argc, char ***argv);
 int nbl_mpi_finish(int rc);
+/* The ranks of the job (1 without MPI), for commands written in C. */
+int nbl_mpi_size(void);
 
 #endif
