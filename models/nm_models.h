@@ -312,6 +312,13 @@ nb_status nm_store_attr_string(nm_store *s, const char *obj, const char *name, c
 nb_status nm_store_finish(nm_store *s);
 /* Closes and removes the temporary file and frees the store (s may be NULL). */
 void nm_store_abort(nm_store *s);
+/* Appends every dataset of the finished store file part (root attribute
+ * complete = 1) to the dataset of the same name in s, made first (same type,
+ * row shape and units) where s lacks it; with copy_attrs, copies part's root
+ * attributes too (but 'complete'). Values are copied as stored, in blocks of
+ * bounded memory: how per-rank shards are joined into one file in rank order
+ * (docs/mpi.md). */
+nb_status nm_store_append_file(nm_store *s, const char *part, int copy_attrs);
 
 /* ------------------------------------------------------------ GPU model */
 

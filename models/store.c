@@ -539,3 +539,186 @@ nb_status nm_store_finish(nm_store *s)
     release(s);
     return NB_OK;
 }
+
+/* ---------------------------------------------------------------- joining */
+
+/* Reads a string attribute (variable or fixed length) into a malloc'd copy;
+ * NULL when absent or not a string. */
+static char *read_string_attr(hid_t a)
+{
+    hid_t t = H5Aget_type(a);
+    char *out = NULL;
+    if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
+        if (H5Tis_variable_str(t) > 0) {
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, H5T_VARIABLE);
+            H5Tset_cset(mt, H5Tget_cset(t));
+            char *v = NULL;
+            if (H5Aread(a, mt, &v) >= 0 && v) {
+                out = dup_str(v);
+                H5free_memory(v);
+            }
+            H5Tclose(mt);
+        } else {
+            size_t n = H5Tget_size(t);
+            out = calloc(1, n + 1);
+            if (out && H5Aread(a, t, out) < 0) {
+                free(out);
+                out = NULL;
+            }
+        }
+    }
+    if (t >= 0)
+        H5Tclose(t);
+    return out;
+}
+
+typedef struct join_op {
+    nm_store *s;
+    const char *part;
+    nb_status st;
+} join_op;
+
+/* Root attributes of the part (but 'complete'): strings as strings, numbers
+ * as float64 scalars or arrays, as nm_store writes them. */
+static herr_t join_attr(hid_t loc, const char *name, const H5A_info_t *info, void *opv)
+{
+    (void)info;
+    join_op *op = opv;
+    if (strcmp(name, "complete") == 0)
+        return 0;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) {
+        op->st = nb_error(NB_ERR_IO, "store %s: cannot read attribute '%s' of %s", op->s->path, name, op->part);
+        return -1;
+    }
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    H5T_class_t cls = H5Tget_class(t);
+    if (cls == H5T_STRING) {
+        char *v = read_string_attr(a);
+        op->st = v ? nm_store_attr_string(op->s, NULL, name, v)
+                   : nb_error(NB_ERR_IO, "store %s: cannot read attribute '%s' of %s", op->s->path, name, op->part);
+        free(v);
+    } else if (cls == H5T_FLOAT || cls == H5T_INTEGER) {
+        hssize_t n = H5Sget_simple_extent_npoints(sp);
+        double *v = n > 0 ? malloc((size_t)n * sizeof *v) : NULL;
+        if (!v || H5Aread(a, H5T_NATIVE_DOUBLE, v) < 0)
+            op->st = nb_error(NB_ERR_IO, "store %s: cannot read attribute '%s' of %s", op->s->path, name, op->part);
+        else if (H5Sget_simple_extent_type(sp) == H5S_SCALAR)
+            op->st = nm_store_attr_double(op->s, NULL, name, v[0]);
+        else
+            op->st = nm_store_attr_doubles(op->s, NULL, name, (uint64_t)n, v);
+        free(v);
+    } else {
+        op->st = nb_error(NB_ERR_IO, "store %s: attribute '%s' of %s is neither a string nor numbers", op->s->path,
+                          name, op->part);
+    }
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Aclose(a);
+    return op->st ? -1 : 0;
+}
+
+/* Appends one dataset of the part, in blocks of about 16 MiB. */
+static nb_status join_dataset(nm_store *s, const char *part, hid_t d, const char *name)
+{
+    hid_t t = H5Dget_type(d), fs = H5Dget_space(d);
+    int int32 = H5Tget_class(t) == H5T_INTEGER;
+    H5Tclose(t);
+    int nd = H5Sget_simple_extent_ndims(fs);
+    hsize_t dims[4] = {0};
+    if (nd < 1 || nd > 4 || H5Sget_simple_extent_dims(fs, dims, NULL) < 0) {
+        H5Sclose(fs);
+        return nb_error(NB_ERR_IO, "store %s: dataset '%s' of %s is not a store's dataset", s->path, name, part);
+    }
+    uint32_t rank = (uint32_t)nd - 1;
+    uint64_t row_dims[3] = {0}, elems = 1;
+    for (uint32_t k = 0; k < rank; k++) {
+        row_dims[k] = dims[k + 1];
+        elems *= dims[k + 1];
+    }
+    char norm[1024];
+    nb_status st = NB_OK;
+    if (!normalise(name, norm, sizeof norm) || !find(s, norm)) {
+        char *units = NULL;
+        if (H5Aexists(d, "units") > 0) {
+            hid_t a = H5Aopen(d, "units", H5P_DEFAULT);
+            units = read_string_attr(a);
+            H5Aclose(a);
+        }
+        st = make_dataset(s, name, int32, rank, row_dims, units);
+        free(units);
+    } else {
+        int i32;
+        uint32_t r;
+        uint64_t rd[3];
+        st = nm_store_shape(s, name, &i32, &r, rd, NULL);
+        if (!st && (i32 != int32 || r != rank || memcmp(rd, row_dims, sizeof rd) != 0))
+            st = nb_error(NB_ERR_INVALID_ARGUMENT, "store %s: dataset '%s' of %s has another type or row shape",
+                          s->path, name, part);
+    }
+    uint64_t block = elems > (4u << 20) ? 1 : (4u << 20) / elems;
+    void *buf = st ? NULL : malloc((size_t)(block * elems * 4));
+    if (!st && !buf)
+        st = nb_error(NB_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (uint64_t at = 0; !st && at < dims[0]; at += block) {
+        hsize_t start[4] = {at}, count[4] = {dims[0] - at < block ? dims[0] - at : block};
+        for (uint32_t k = 0; k < rank; k++)
+            count[k + 1] = dims[k + 1];
+        hid_t ms = H5Screate_simple(nd, count, NULL);
+        int ok = ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+                 H5Dread(d, int32 ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf) >= 0;
+        if (ms >= 0)
+            H5Sclose(ms);
+        st = ok ? append(s, name, int32, count[0], buf)
+                : nb_error(NB_ERR_IO, "store %s: cannot read dataset '%s' of %s", s->path, name, part);
+    }
+    free(buf);
+    H5Sclose(fs);
+    return st;
+}
+
+static herr_t join_link(hid_t g, const char *name, const H5L_info_t *info, void *opv)
+{
+    (void)info;
+    join_op *op = opv;
+    hid_t o = H5Oopen(g, name, H5P_DEFAULT);
+    if (o < 0) {
+        op->st = nb_error(NB_ERR_IO, "store %s: cannot open '%s' of %s", op->s->path, name, op->part);
+        return -1;
+    }
+    if (H5Iget_type(o) == H5I_DATASET)
+        op->st = join_dataset(op->s, op->part, o, name);
+    H5Oclose(o);
+    return op->st ? -1 : 0;
+}
+
+nb_status nm_store_append_file(nm_store *s, const char *part, int copy_attrs)
+{
+    if (!s || !part)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "nm_store_append_file: NULL store or path");
+    quiet();
+    hid_t f = H5Fopen(part, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return nb_error(NB_ERR_IO, "store %s: cannot open %s", s->path, part);
+    int64_t complete = 0;
+    hid_t a = H5Aexists(f, "complete") > 0 ? H5Aopen(f, "complete", H5P_DEFAULT) : -1;
+    if (a >= 0) {
+        if (H5Aread(a, H5T_NATIVE_INT64, &complete) < 0)
+            complete = 0;
+        H5Aclose(a);
+    }
+    join_op op = {s, part, NB_OK};
+    if (complete != 1)
+        op.st = nb_error(NB_ERR_IO, "store %s: %s is not a complete store (its 'complete' attribute is not 1)",
+                         s->path, part);
+    if (!op.st && copy_attrs) {
+        hsize_t idx = 0;
+        if (H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, join_attr, &op) < 0 && !op.st)
+            op.st = nb_error(NB_ERR_IO, "store %s: cannot read the attributes of %s", s->path, part);
+    }
+    if (!op.st && H5Lvisit(f, H5_INDEX_NAME, H5_ITER_INC, join_link, &op) < 0 && !op.st)
+        op.st = nb_error(NB_ERR_IO, "store %s: cannot read the objects of %s", s->path, part);
+    H5Fclose(f);
+    return op.st;
+}

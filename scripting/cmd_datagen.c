@@ -7,6 +7,7 @@
  * are comes from build/plugins/neuron/datagen.json (written by the build), or
  * from the file named by NOBLE_DATAGEN_CONFIG. */
 #include "commands.h"
+#include "nbl_internal.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -156,6 +157,11 @@ int nbc_datagen(int argc, char **argv)
     /* Options go to the generator as --name=value (a value may start with '-'). */
     static char joined[MAX_ARGS][PATH_MAX + 64];
     int nj = 0;
+    if (nbl_mpi_size() > 1) { /* docs/mpi.md: the next step */
+        fprintf(stderr, "noble datagen: runs in one process only for now, not across %d MPI ranks (run it without "
+                        "mpirun or with -np 1; docs/mpi.md)\n", nbl_mpi_size());
+        return 2;
+    }
     for (int i = 0; i < argc; i++) {
         char name[64];
         const char *a = argv[i], *v = NULL, *eq = strchr(a, '=');

@@ -1317,6 +1317,7 @@ int nbl_open(lua_State *L)
     luaL_newlib(L, fns);
     nbl_open_data(L);
     nbl_open_store(L);
+    nbl_open_mpi(L);
     char v[32];
     snprintf(v, sizeof v, "%d.%d.%d", NB_VERSION_MAJOR, NB_VERSION_MINOR, NB_VERSION_PATCH);
     lua_pushstring(L, v);

@@ -313,6 +313,17 @@ static int st_rows(lua_State *L)
     return 1;
 }
 
+/* st:append_file(path [, copy_attrs]): every dataset of the finished store
+ * file path appended to this store's (made where missing); with copy_attrs,
+ * its root attributes too (how shards of ranks are joined, docs/mpi.md). */
+static int st_append_file(lua_State *L)
+{
+    nm_store *s = check_store(L, 1);
+    if (nm_store_append_file(s, luaL_checkstring(L, 2), lua_toboolean(L, 3)))
+        return fail(L);
+    return 0;
+}
+
 static int st_tostring(lua_State *L)
 {
     lstore *st = luaL_checkudata(L, 1, T_STORE);
@@ -325,7 +336,7 @@ void nbl_open_store(lua_State *L)
 {
     static const luaL_Reg methods[] = {{"dataset", st_dataset}, {"append", st_append}, {"attr", st_attr},
                                        {"rows", st_rows},       {"finish", st_finish}, {"close", st_close},
-                                       {NULL, NULL}};
+                                       {"append_file", st_append_file}, {NULL, NULL}};
     luaL_newmetatable(L, T_STORE);
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");

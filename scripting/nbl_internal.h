@@ -55,5 +55,15 @@ void nbl_check_keys(lua_State *L, int t, const char *what, const char *const *kn
 void nbl_open_data(lua_State *L);
 /* lua_store.c: noble.store, streaming HDF5 files; sets it in the module table at the stack top. */
 void nbl_open_store(lua_State *L);
+/* lua_mpi.c: noble.mpi (rank, size, collectives; docs/mpi.md); sets it in the
+ * module table at the stack top. */
+void nbl_open_mpi(lua_State *L);
+/* lua_mpi.c, called by main: MPI_Init when built with MPI and launched as a
+ * rank (returns non-zero on failure); at the end, MPI_Finalize, or MPI_Abort
+ * of every rank when rc != 0 in a job of several ranks. Returns rc. */
+int nbl_mpi_init(int *argc, char ***argv);
+int nbl_mpi_finish(int rc);
+/* The ranks of the job (1 without MPI), for commands written in C. */
+int nbl_mpi_size(void);
 
 #endif

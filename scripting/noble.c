@@ -1,6 +1,7 @@
 /* noble.c - the `noble` command-line program. Library errors become clear
  * messages on stderr and a non-zero exit status here, never in the library. */
 #include "commands.h"
+#include "nbl_internal.h"
 #include "nb_bench.h"
 #include "nb_runtime.h"
 
@@ -550,7 +551,7 @@ static void usage(FILE *f)
             NB_VERSION_MAJOR, NB_VERSION_MINOR, NB_VERSION_PATCH, nbc_commands_usage());
 }
 
-int main(int argc, char **argv)
+static int run_command(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
@@ -577,4 +578,13 @@ int main(int argc, char **argv)
     fprintf(stderr, "noble: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return EXIT_USAGE;
+}
+
+/* Under mpirun or srun each rank runs the command (docs/mpi.md); a failure
+ * on one rank ends them all. */
+int main(int argc, char **argv)
+{
+    if (nbl_mpi_init(&argc, &argv))
+        return 1;
+    return nbl_mpi_finish(run_command(argc, argv));
 }

@@ -270,6 +270,91 @@ static void test_abort(const char *dir)
     free(v);
 }
 
+/* Shards joined (nm_store_append_file, how MPI ranks' outputs become one
+ * file): two parts of float32 rows of 3 and int32 ids, the first with the
+ * attributes, give the rows in order, the units and the first part's root
+ * attributes; an unfinished part and a part of another row shape are refused. */
+static void test_join(const char *dir)
+{
+    char p[3][512], out[512], tmp[600];
+    for (int k = 0; k < 3; k++)
+        snprintf(p[k], sizeof p[k], "%s/part%d.h5", dir, k);
+    snprintf(out, sizeof out, "%s/joined.h5", dir);
+    const uint64_t row3[1] = {3}, row4[1] = {4};
+    float v[12];
+    int32_t id[4];
+    for (int k = 0; k < 2; k++) {
+        nm_store *s = NULL;
+        REQUIRE_OK(nm_store_create(p[k], &s));
+        CHECK_OK(nm_store_dataset(s, "g/v", 1, row3, "mV"));
+        CHECK_OK(nm_store_dataset_int32(s, "id", 0, NULL, NULL));
+        CHECK_OK(nm_store_attr_string(s, NULL, "format", k == 0 ? "first" : "second"));
+        CHECK_OK(nm_store_attr_double(s, NULL, "dt_ms", 0.25 + k));
+        const double amps[2] = {-110, 50};
+        CHECK_OK(nm_store_attr_doubles(s, NULL, "stimuli_pA", 2, amps));
+        uint64_t rows = k == 0 ? 4 : 2; /* a part may also be empty: the third */
+        for (uint64_t i = 0; i < rows * 3; i++)
+            v[i] = k == 0 ? (float)i * 0.5f : NAN; /* NaN in part 1 */
+        for (uint64_t i = 0; i < rows; i++)
+            id[i] = (int32_t)(10 * k + (int)i);
+        CHECK_OK(nm_store_append(s, "g/v", rows, v));
+        CHECK_OK(nm_store_append_int32(s, "id", rows, id));
+        CHECK_OK(nm_store_finish(s));
+    }
+    nm_store *j = NULL;
+    REQUIRE_OK(nm_store_create(out, &j));
+    CHECK_OK(nm_store_append_file(j, p[0], 1));
+    CHECK_OK(nm_store_append_file(j, p[1], 0));
+    CHECK_OK(nm_store_attr_double(j, NULL, "ranks", 2));
+    uint64_t rows = 0;
+    CHECK_OK(nm_store_shape(j, "g/v", NULL, NULL, NULL, &rows));
+    CHECK(rows == 6, "6 rows joined, got %llu", (unsigned long long)rows);
+    /* refused: a part of another row shape, a part not finished */
+    nm_store *w = NULL;
+    REQUIRE_OK(nm_store_create(p[2], &w));
+    CHECK_OK(nm_store_dataset(w, "g/v", 1, row4, "mV"));
+    CHECK(nm_store_append_file(j, p[2], 0) != NB_OK, "an unfinished part is refused");
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p[2], (long)getpid());
+    CHECK(nm_store_append_file(j, tmp, 0) != NB_OK, "its temporary, still being written, is refused too");
+    CHECK_OK(nm_store_finish(w));
+    CHECK(nm_store_append_file(j, p[2], 0) != NB_OK && has(nb_last_error(), "another type or row shape"),
+          "another row shape: %s", nb_last_error());
+    CHECK_OK(nm_store_finish(j));
+    hid_t f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CHECK(f >= 0, "the joined file opens");
+    if (f >= 0) {
+        hsize_t dims[2], maxd[2];
+        CHECK(shape(f, "g/v", dims, maxd) == 2 && dims[0] == 6 && dims[1] == 3, "g/v is (6, 3)");
+        float got[18];
+        int32_t gid[6];
+        hid_t d = H5Dopen2(f, "g/v", H5P_DEFAULT);
+        H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, got);
+        char units[64];
+        attr_text(d, "units", units, sizeof units);
+        CHECK(strcmp(units, "mV") == 0, "units kept: '%s'", units);
+        H5Dclose(d);
+        d = H5Dopen2(f, "id", H5P_DEFAULT);
+        H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, gid);
+        H5Dclose(d);
+        int ok = 1;
+        for (int i = 0; i < 12; i++)
+            ok &= got[i] == (float)i * 0.5f;
+        for (int i = 0; i < 6; i++)
+            ok &= isnan(got[12 + i]);
+        CHECK(ok, "the rows in part order, NaN kept");
+        CHECK(gid[0] == 0 && gid[3] == 3 && gid[4] == 10 && gid[5] == 11, "int32 ids in order");
+        char fmt[64];
+        attr_text(f, "format", fmt, sizeof fmt);
+        CHECK(strcmp(fmt, "first") == 0, "the first part's attributes: '%s'", fmt);
+        CHECK(attr_f64(f, "dt_ms") == 0.25 && attr_f64(f, "ranks") == 2 && attr_f64(f, "complete") == 1,
+              "dt_ms, ranks, complete");
+        H5Fclose(f);
+    }
+    for (int k = 0; k < 3; k++)
+        unlink(p[k]);
+    unlink(out);
+}
+
 /* About 300 MB of voltage-like traces (rows of 8580 samples) appended 64
  * rows at a time: the peak resident memory must not follow the total. The
  * budget of 100 MB is far above the two 1 MiB chunks of cache, the
@@ -369,6 +454,7 @@ int main(void)
     test_roundtrip(dir);
     test_errors(dir);
     test_abort(dir);
+    test_join(dir);
     test_memory(dir);
     CHECK(nbt_count_files(dir) == 0, "nothing left in %s", dir);
     rmdir(dir);

@@ -9,6 +9,10 @@ Runs the HoF models' embeddings (or N neurons sampled in the hull) at one step a
 compares median, inter-quartile range and features (KS statistic) with NEURON's traces of the
 dataset at that amplitude: DIR/variability.json and DIR/variability.png.]=]
 
+if require("noble").mpi.size() > 1 then -- docs/mpi.md: not across ranks yet
+  cli.usage_error(string.format("noble variability: runs in one process only for now, not across %d MPI ranks (run it "
+    .. "without mpirun or with -np 1; docs/mpi.md)", require("noble").mpi.size()))
+end
 local opts = cli.parse("noble variability", { ... }, pop.variability_options, usage)
 if not opts.checkpoint or not opts.dataset or not opts.amplitude then
   cli.usage_error("noble variability: --checkpoint, --dataset and --amplitude are needed (noble variability --help)")

@@ -21,6 +21,7 @@ local noble = require("noble")
 local json = require("noble.json")
 local progress = require("noble.progress")
 local cli = require("noble.cli")
+local ranks = require("noble.ranks")
 
 local M = {}
 
@@ -73,16 +74,19 @@ local function feature_err(name, p, t)
 end
 
 -- Evaluates every trace of one split. Returns the split's report and the
--- per-trace records (for plots).
+-- per-trace records (for plots). Across the ranks of an MPI job each rank
+-- runs a fixed block of whole batches and rank 0 gathers the records (in
+-- trace order, as one process makes them); the other ranks return nothing.
 local function eval_split(m, ds, split, o, show)
   local info = ds:info()
   local ids = ds:traces(split)
   local recs = {}
   local dt = info.dt_ms * o.stride
   local dur_s = (info.stim_end_ms - info.stim_start_ms) / 1000
-  show(split, 0, #ids)
-  for i = 1, #ids, o.batch do
-    local part = table.move(ids, i, math.min(i + o.batch - 1, #ids), 1, {})
+  local first, last = ranks.block(#ids, o.batch)
+  show(split, 0, last - first + 1)
+  for i = first, last, o.batch do
+    local part = table.move(ids, i, math.min(i + o.batch - 1, last), 1, {})
     local b = ds:batch(part, { length = o.length, stride = o.stride })
     local y = m:predict(b)
     local met = noble.metrics(y, b.voltage)
@@ -97,7 +101,13 @@ local function eval_split(m, ds, split, o, show)
         rate_pred = M.fi_count(fp) / dur_s, rate_true = M.fi_count(ft) / dur_s }
     end
     y:close(); b.current:close(); b.voltage:close(); b.codes:close()
-    show(split, #recs, #ids)
+    show(split, #recs, last - first + 1)
+  end
+  if ranks.size() > 1 then
+    local all = ranks.gather(recs)
+    if not all then return nil end
+    recs = {}
+    for _, part in ipairs(all) do table.move(part, 1, #part, #recs + 1, recs) end
   end
   -- errors per trace, model, amplitude
   local l = { l1 = {}, l2 = {}, l4 = {} }
@@ -223,10 +233,13 @@ function M.run(opts)
     error(string.format("eval: the model's window of %d samples at stride %d does not fit the %d samples of %s",
       o.length, o.stride, info.n_samples, o.dataset), 2)
   end
-  local outdir <close> = cli.output_dir(o.out)
+  -- across ranks (docs/mpi.md): rank 0 alone makes the output directory,
+  -- the report and the plots
+  local R, N = ranks.rank(), ranks.size()
+  local outdir <close> = R == 0 and cli.output_dir(o.out) or nil
   local counters = {}
   local function show(split, k, n)
-    counters[split] = counters[split] or progress.counter("eval " .. split .. ":", o.progress)
+    counters[split] = counters[split] or progress.counter("eval " .. split .. ":", o.progress and R == 0)
     counters[split](k, n)
   end
   local report = {
@@ -239,7 +252,7 @@ function M.run(opts)
       for _, d in ipairs(noble.devices()) do if d.chosen then return d.name .. " (" .. d.driver .. ")" end end
     end)() or nil,
     units = { current = "pA", voltage = "mV", rate = "Hz", time = "ms", errors = "relative (1 = 100%)" },
-    splits = {},
+    splits = {}, ranks = N,
   }
   local recs = {}
   for _, split in ipairs(o.splits) do
@@ -247,6 +260,7 @@ function M.run(opts)
       report.splits[split], recs[split] = eval_split(m, ds, split, o, show)
     end
   end
+  if R ~= 0 then return { rank = R, ranks = N } end
   report.wall_s = (noble.now() - t_start) / 1000
   if o.plots then
     for _, name in ipairs({ "traces.png", "fi.png", "errors.png" }) do outdir:file(o.out .. "/" .. name) end

@@ -15,6 +15,7 @@ local json = require("noble.json")
 local eval = require("noble.eval")
 local progress = require("noble.progress")
 local cli = require("noble.cli")
+local ranks = require("noble.ranks")
 
 local M = {}
 
@@ -159,16 +160,19 @@ local function fill_step(cur, row, amp, geo)
 end
 
 -- Runs neurons x stimuli through the operator, batch traces at a time:
--- calls sink(first_trace, y, codes, count) for each batch (y: (count, L) mV).
-local function run_batches(ctx, neurons, stimuli, batch, sink, progress)
+-- calls sink(first_trace, y, count) for each batch (y: (count, L) mV).
+-- Only the rows [first, last] (1-based; default all) when given: a rank's
+-- block of whole batches (noble.ranks.block).
+local function run_batches(ctx, neurons, stimuli, batch, sink, progress, first, last)
   local L = ctx.info.length
-  local total = #neurons * #stimuli
-  local done = 0
+  local done = (first or 1) - 1
+  local total = last or #neurons * #stimuli
+  local base = done
   local cur <close> = noble.tensor(batch, L)
   local codes <close> = noble.tensor(batch, 3)
   local steps <close> = noble.tensor(math.max(#stimuli, 1), L)
   for s, amp in ipairs(stimuli) do fill_step(steps, s, amp, ctx.geometry) end
-  if progress then progress(0, total) end
+  if progress then progress(0, total - base) end
   while done < total do
     local k = math.min(batch, total - done)
     local c <close> = k < batch and noble.tensor(k, L) or nil -- the last, partial batch
@@ -183,7 +187,7 @@ local function run_batches(ctx, neurons, stimuli, batch, sink, progress)
     local y <close> = ctx.model:predict(ct, qt)
     sink(done, y, k)
     done = done + k
-    if progress then progress(done, total) end
+    if progress then progress(done - base, total - base) end
   end
 end
 
@@ -256,7 +260,11 @@ function M.run(opts)
                             o.sample or o.path and o.steps or n, per * n / (o.sample or o.path and o.steps or n))
   if not ok_mem then error(why, 2) end
   local rpath = o.report or (o.out:gsub("%.h5$", "") .. ".json")
-  cli.check_writable("population", rpath)
+  -- across the ranks of an MPI job (docs/mpi.md): every rank draws the same
+  -- neurons, runs its block of whole batches into its shard, and rank 0 joins
+  -- the shards into out
+  local R, N = ranks.rank(), ranks.size()
+  if R == 0 then cli.check_writable("population", rpath) end
   local t0 = noble.now()
   local ctx = M.load(o.checkpoint, { batch = o.batch, dataset = o.dataset, context = o.context })
   local m <close> = ctx.model
@@ -282,7 +290,8 @@ function M.run(opts)
   end
 
   local L, geo, nf = ctx.info.length, ctx.geometry, #M.feature_names
-  local st <close> = noble.store(o.out)
+  local first, last = ranks.block(#neurons * #o.stimuli, o.batch, R, N)
+  local st <close> = noble.store(N > 1 and ranks.shard(o.out, R, N) or o.out)
   st:attr("format", "noble-population")
   st:attr("format_version", 1)
   st:attr("checkpoint", o.checkpoint)
@@ -301,7 +310,9 @@ function M.run(opts)
   if o.traces then st:dataset("traces", { L }, { units = "mV" }) end
   local col = { {}, {}, {} }
   for i, p in ipairs(neurons) do col[1][i], col[2][i], col[3][i] = p[1], p[2], inside[i] and 1 or 0 end
-  st:append("neurons/I_thr", col[1]); st:append("neurons/s_thr", col[2]); st:append("neurons/inside_hull", col[3])
+  if R == 0 then -- the neurons once, in rank 0's shard
+    st:append("neurons/I_thr", col[1]); st:append("neurons/s_thr", col[2]); st:append("neurons/inside_hull", col[3])
+  end
 
   -- plausibility: the training models' feature ranges at the same amplitudes
   local ranges
@@ -350,7 +361,28 @@ function M.run(opts)
     end
     st:append("features", f)
     if o.traces then st:append("traces", y) end
-  end, progress.counter("population", o.progress))
+  end, progress.counter("population", o.progress and R == 0), first, last)
+  local join_s
+  if N == 1 then
+    st:attr("ranks", 1)
+    st:finish()
+  else
+    st:finish()
+    local all = ranks.gather({ spikes = spikes, checked = checked, out_of_range = out_of_range })
+    if R ~= 0 then
+      return { rank = R, ranks = N, rows = { first, last }, shard = ranks.shard(o.out, R, N) }
+    end
+    spikes, checked, out_of_range = {}, 0, {}
+    for _, part in ipairs(all) do
+      for n, row in pairs(part.spikes) do
+        spikes[n] = spikes[n] or {}
+        for s, v in pairs(row) do spikes[n][s] = v end
+      end
+      checked = checked + part.checked
+      for name, c in pairs(part.out_of_range) do out_of_range[name] = (out_of_range[name] or 0) + c end
+    end
+    join_s = ranks.join(o.out, N)
+  end
   -- f-I curves rise with current: spike counts never fall as the amplitude grows
   local order = {}
   for s = 1, #o.stimuli do order[s] = s end
@@ -361,13 +393,12 @@ function M.run(opts)
       if spikes[n][order[k]] < spikes[n][order[k - 1]] - 1 then falling = falling + 1 break end
     end
   end
-  st:finish()
   local wall = (noble.now() - t0) / 1000
   local report = {
     population = o.out, checkpoint = o.checkpoint, how = how, neurons = #neurons, stimuli_pA = o.stimuli,
     traces = #neurons * #o.stimuli, traces_written = o.traces, wall_s = wall,
     traces_per_s = #neurons * #o.stimuli / wall,
-    outside_hull = outside,
+    outside_hull = outside, ranks = N, join_s = join_s,
     checks = {
       fi_rises = { neurons_with_falling_fi = falling, tolerance_spikes = 1,
                    note = "spike counts may not fall by more than one spike as the amplitude grows" },
