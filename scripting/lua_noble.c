@@ -1413,7 +1413,10 @@ int nbl_open(lua_State *L)
                                         {"table", t_table}, {"stats", t_stats}, {"save", t_save}, {NULL, NULL}};
     static const luaL_Reg context_m[] = {{"info", c_info}, {NULL, NULL}};
     static const luaL_Reg model_m[] = {{"forward", m_forward},       {"train_step", m_train_step},
-                                       {"loss", m_loss}, {"backward", m_backward}, {"grads", m_grads}, {"set_grads", m_set_grads}, {"adamw_step", m_adamw_step}, {"sag_denominator", m_sag_denominator},             {"params", m_params},
+                                       {"loss", m_loss},             {"params", m_params},
+                                       {"backward", m_backward},     {"grads", m_grads},
+                                       {"set_grads", m_set_grads},   {"adamw_step", m_adamw_step},
+                                       {"sag_denominator", m_sag_denominator},
                                        {"set_params", m_set_params}, {"save", m_save},
                                        {"info", m_info},             {"predict", m_predict},
                                        {"set_embedding", m_set_embedding}, {"embedding", m_embedding},
