@@ -1017,58 +1017,56 @@ static void sag_setup(lua_State *L, lmodel *m, int bt, int so, const ltensor *co
 static int embedded_train(lua_State *L, lmodel *m, int step)
 {
     const char *what = step ? "model:train_step" : "model:backward";
-    {
-        ltensor *cur, *codes, *volt;
-        uint32_t b = embedded_batch(L, m, 2, &cur, &codes, &volt);
-        int p = step_options(L, 3, m, what, 1);
-        double loss, term = 0;
-        nb_status s;
-        int sag = lua_istable(L, 3) && lua_getfield(L, 3, "sag") == LUA_TTABLE ? lua_gettop(L) : 0;
-        int spk = lua_istable(L, 3) && lua_getfield(L, 3, "spikes") == LUA_TTABLE ? lua_gettop(L) : 0;
-        int shp = lua_istable(L, 3) && lua_getfield(L, 3, "shape") == LUA_TTABLE ? lua_gettop(L) : 0;
-        terms tm = {0};
-        if (sag) { /* NOBLE's sag fine-tune: {lambda = 25, tau = 0.1 (mV) [, denom]} */
-            sag_setup(L, m, 2, sag, codes, volt, b, &tm.sag);
-            tm.use_sag = 1;
-        }
-        if (spk) {
-            /* the spike-count term: {lambda = 1, threshold = -20 (mV), width = 5 (mV)} */
-            tm.spikes = (nm_spike_term){.lambda = opt_num(L, spk, "lambda", 1),
-                                        .threshold_mV = opt_num(L, spk, "threshold", -20),
-                                        .width_mV = opt_num(L, spk, "width", 5), .batch = b, .n = m->c.length,
-                                        .target = volt->data};
-            if (nm_spike_prepare(&tm.spikes))
-                return luaL_error(L, "train_step: %s", nb_last_error());
-            tm.use_spikes = 1;
-        }
-        if (shp) {
-            /* the shape term: {lambda = 1} */
-            tm.shape = (nm_shape_term){.lambda = opt_num(L, shp, "lambda", 1), .batch = b, .n = m->c.length,
-                                       .target = volt->data,
-                                       .scratch = lua_newuserdatauv(L, nm_shape_scratch_bytes(m->c.length), 0)};
-            if (nm_shape_prepare(&tm.shape))
-                return luaL_error(L, "train_step: %s", nb_last_error());
-            tm.use_shape = 1;
-        }
-        if (tm.use_sag + tm.use_spikes + tm.use_shape > 1)
-            tm.scratch = lua_newuserdatauv(L, (size_t)b * m->c.length * sizeof *tm.scratch, 0);
-        if (!step)
-            s = nm_model_backward_embedded(m->m, cur->data, codes->data, volt->data, b, p,
-                                           sag || spk || shp ? terms_loss : NULL, &tm, &loss, &term);
-        else if (sag || spk || shp)
-            s = nm_model_train_step_term(m->m, cur->data, codes->data, volt->data, b, p, terms_loss, &tm, &m->opt,
-                                         m->step + 1, &loss, &term);
-        else
-            s = nm_model_train_step_embedded(m->m, cur->data, codes->data, volt->data, b, p, &m->opt, m->step + 1,
-                                             &loss);
-        if (s)
-            return luaL_error(L, "%s", nb_last_error());
-        if (step)
-            m->step++;
-        lua_pushnumber(L, loss);
-        lua_pushnumber(L, term);
-        return 2;
+    ltensor *cur, *codes, *volt;
+    uint32_t b = embedded_batch(L, m, 2, &cur, &codes, &volt);
+    int p = step_options(L, 3, m, what, 1);
+    double loss, term = 0;
+    nb_status s;
+    int sag = lua_istable(L, 3) && lua_getfield(L, 3, "sag") == LUA_TTABLE ? lua_gettop(L) : 0;
+    int spk = lua_istable(L, 3) && lua_getfield(L, 3, "spikes") == LUA_TTABLE ? lua_gettop(L) : 0;
+    int shp = lua_istable(L, 3) && lua_getfield(L, 3, "shape") == LUA_TTABLE ? lua_gettop(L) : 0;
+    terms tm = {0};
+    if (sag) { /* NOBLE's sag fine-tune: {lambda = 25, tau = 0.1 (mV) [, denom]} */
+        sag_setup(L, m, 2, sag, codes, volt, b, &tm.sag);
+        tm.use_sag = 1;
     }
+    if (spk) {
+        /* the spike-count term: {lambda = 1, threshold = -20 (mV), width = 5 (mV)} */
+        tm.spikes = (nm_spike_term){.lambda = opt_num(L, spk, "lambda", 1),
+                                    .threshold_mV = opt_num(L, spk, "threshold", -20),
+                                    .width_mV = opt_num(L, spk, "width", 5), .batch = b, .n = m->c.length,
+                                    .target = volt->data};
+        if (nm_spike_prepare(&tm.spikes))
+            return luaL_error(L, "train_step: %s", nb_last_error());
+        tm.use_spikes = 1;
+    }
+    if (shp) {
+        /* the shape term: {lambda = 1} */
+        tm.shape = (nm_shape_term){.lambda = opt_num(L, shp, "lambda", 1), .batch = b, .n = m->c.length,
+                                   .target = volt->data,
+                                   .scratch = lua_newuserdatauv(L, nm_shape_scratch_bytes(m->c.length), 0)};
+        if (nm_shape_prepare(&tm.shape))
+            return luaL_error(L, "train_step: %s", nb_last_error());
+        tm.use_shape = 1;
+    }
+    if (tm.use_sag + tm.use_spikes + tm.use_shape > 1)
+        tm.scratch = lua_newuserdatauv(L, (size_t)b * m->c.length * sizeof *tm.scratch, 0);
+    if (!step)
+        s = nm_model_backward_embedded(m->m, cur->data, codes->data, volt->data, b, p,
+                                       sag || spk || shp ? terms_loss : NULL, &tm, &loss, &term);
+    else if (sag || spk || shp)
+        s = nm_model_train_step_term(m->m, cur->data, codes->data, volt->data, b, p, terms_loss, &tm, &m->opt,
+                                     m->step + 1, &loss, &term);
+    else
+        s = nm_model_train_step_embedded(m->m, cur->data, codes->data, volt->data, b, p, &m->opt, m->step + 1,
+                                         &loss);
+    if (s)
+        return luaL_error(L, "%s", nb_last_error());
+    if (step)
+        m->step++;
+    lua_pushnumber(L, loss);
+    lua_pushnumber(L, term);
+    return 2;
 }
 
 static int m_train_step(lua_State *L)
