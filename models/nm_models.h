@@ -348,8 +348,17 @@ void nm_model_paths_get(const nm_model *m, nm_model_paths *p);
 
 nb_status nm_model_set_params(nm_model *m, const float *params);
 nb_status nm_model_get_params(nm_model *m, float *params);
-/* Gradients of the last nm_model_backward / nm_model_train_step. */
+/* Gradients of the last nm_model_backward / nm_model_train_step (P floats,
+ * nm_param_count). */
 nb_status nm_model_get_grads(nm_model *m, float *grad);
+/* Replaces the gradient (P finite floats) that the next nm_model_adamw_step
+ * applies: data-parallel training sums the ranks' gradients on the host
+ * (docs/mpi.md) and sets the sum on every rank. */
+nb_status nm_model_set_grads(nm_model *m, const float *grad);
+/* One AdamW step (step counts from 1) on the current gradient, as
+ * nm_model_train_step ends: nm_model_backward (or _embedded) then
+ * nm_model_adamw_step is nm_model_train_step, bit for bit. */
+nb_status nm_model_adamw_step(nm_model *m, const nm_adamw *opt, uint64_t step);
 /* Optimiser moments, for checkpoints. */
 nb_status nm_model_get_moments(nm_model *m, float *exp_avg, float *exp_avg_sq);
 nb_status nm_model_set_moments(nm_model *m, const float *exp_avg, const float *exp_avg_sq);
@@ -381,6 +390,14 @@ nb_status nm_model_train_step_embedded(nm_model *m, const float *current, const 
  * traces [at, at + b) of the batch, v[b][n] the predicted voltage (mV);
  * returns the term's value and writes d term / d v to g[b][n]. */
 typedef double (*nm_loss_term)(void *user, uint32_t at, uint32_t b, uint32_t n, const float *v, float *g);
+/* Forward, relative Lp loss (+ term, when term is not NULL) and all
+ * gradients of a batch on the embedded path, without the optimiser step
+ * (the gradient replaces the last one; read it with nm_model_get_grads, step
+ * with nm_model_adamw_step). *loss gets the summed loss, term included;
+ * *term_value (may be NULL) the term's sum. */
+nb_status nm_model_backward_embedded(nm_model *m, const float *current, const float *codes, const float *voltage,
+                                     uint32_t batch, int p, nm_loss_term term, void *user, double *loss,
+                                     double *term_value);
 /* nm_model_train_step_embedded with loss = relative Lp + term (called once
  * per micro-batch, between the forward and the backward); *term_value
  * (may be NULL) gets the term's sum. */

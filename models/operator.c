@@ -1471,15 +1471,15 @@ nb_status nm_model_backward(nm_model *m, const float *x, const float *target, ui
     return backward_in(m, &in, target, batch, p, loss, NULL);
 }
 
-static nb_status train_step_in(nm_model *m, const input *in, const float *target, uint32_t batch, int p,
-                               const nm_adamw *opt, uint64_t step, double *loss, extra *x)
+/* One AdamW step (step counts from 1) on the gradient in m->grad. */
+static nb_status adamw_in(nm_model *m, const nm_adamw *opt, uint64_t step)
 {
     if (!opt || step == 0)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "AdamW needs options and a step counted from 1");
-    nb_status s = backward_in(m, in, target, batch, p, loss, x);
+    if (!m->training)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "the model was created for inference (training = 0)");
+    nb_status s = nb_cmd_reset(m->cmd);
     if (s)
-        return s;
-    if ((s = nb_cmd_reset(m->cmd)))
         return s;
     const double bc1 = 1.0 - pow(opt->beta1, (double)step), bc2 = 1.0 - pow(opt->beta2, (double)step);
     float pf[8] = {(float)opt->beta1,
@@ -1505,6 +1505,33 @@ static nb_status train_step_in(nm_model *m, const input *in, const float *target
     if (r.s)
         return r.s;
     return submit(m);
+}
+
+static nb_status train_step_in(nm_model *m, const input *in, const float *target, uint32_t batch, int p,
+                               const nm_adamw *opt, uint64_t step, double *loss, extra *x)
+{
+    if (!opt || step == 0)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "AdamW needs options and a step counted from 1");
+    nb_status s = backward_in(m, in, target, batch, p, loss, x);
+    return s ? s : adamw_in(m, opt, step);
+}
+
+nb_status nm_model_set_grads(nm_model *m, const float *g)
+{
+    if (!m->training)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "the model was created for inference: no gradients");
+    if (!g)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "NULL gradient");
+    for (uint64_t i = 0; i < m->P; i++)
+        if (!isfinite(g[i]))
+            return nb_error(NB_ERR_INVALID_ARGUMENT, "gradient %llu is not finite", (unsigned long long)i);
+    return nb_buffer_upload(m->grad, 0, g, m->P * 4);
+}
+
+nb_status nm_model_adamw_step(nm_model *m, const nm_adamw *opt, uint64_t step)
+{
+    m->nst = 0; /* op stats: this call's */
+    return adamw_in(m, opt, step);
 }
 
 nb_status nm_model_train_step(nm_model *m, const float *x, const float *target, uint32_t batch, int p,
@@ -1600,6 +1627,22 @@ nb_status nm_model_train_step_term(nm_model *m, const float *current, const floa
     input in = {NULL, current, codes};
     extra x = {term, user, 0.0};
     nb_status s = train_step_in(m, &in, voltage, batch, p, opt, step, loss, &x);
+    if (!s && loss)
+        *loss += x.sum;
+    if (term_value)
+        *term_value = x.sum;
+    return s;
+}
+
+nb_status nm_model_backward_embedded(nm_model *m, const float *current, const float *codes, const float *voltage,
+                                     uint32_t batch, int p, nm_loss_term term, void *user, double *loss,
+                                     double *term_value)
+{
+    if (!current)
+        return nb_error(NB_ERR_INVALID_ARGUMENT, "NULL current");
+    input in = {NULL, current, codes};
+    extra x = {term, user, 0.0};
+    nb_status s = backward_in(m, &in, voltage, batch, p, loss, term ? &x : NULL);
     if (!s && loss)
         *loss += x.sum;
     if (term_value)

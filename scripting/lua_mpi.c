@@ -174,6 +174,105 @@ static int l_allreduce_sum(lua_State *L)
     return 1;
 }
 
+/* allreduce_sum_fixed(x): allreduce_sum with a result that depends on the
+ * rank count and the values alone, never on the MPI library's reduction
+ * order, and is the same bits on every rank (docs/mpi.md, data-parallel
+ * training). A number or a table of numbers: every rank's values gathered
+ * (MPI_Allgather) and summed in rank order in double. A float32 tensor, in
+ * place: a reduce-scatter by hand, then an allgather. Rank j owns the
+ * slice [floor(P j / n), floor(P (j + 1) / n)) of the P values; MPI_Alltoallv
+ * sends each rank's slice j to rank j, which sums the n contributions in rank
+ * order in double and rounds once to float; MPI_Allgatherv gives every rank
+ * every owner's slice. Each rank sends and receives 2 (n - 1) / n of the
+ * tensor, as a ring allreduce does. */
+static int l_allreduce_sum_fixed(lua_State *L)
+{
+    if (lua_type(L, 1) == LUA_TNUMBER || lua_istable(L, 1)) {
+        const int scalar = lua_type(L, 1) == LUA_TNUMBER;
+        lua_Integer k = scalar ? 1 : luaL_len(L, 1);
+        if (k > 0x7fffffff / (g_size > 0 ? g_size : 1))
+            return luaL_error(L, "noble.mpi.allreduce_sum_fixed: %I numbers is over MPI's count limit", k);
+        double *v = lua_newuserdatauv(L, (size_t)(k > 0 ? k : 1) * (size_t)(g_size + 1) * sizeof(double), 0);
+        double *all = v + k;
+        for (lua_Integer i = 1; i <= k; i++) {
+            int ok = 0;
+            if (scalar) {
+                v[0] = lua_tonumber(L, 1);
+                break;
+            }
+            lua_rawgeti(L, 1, i);
+            v[i - 1] = lua_tonumberx(L, -1, &ok);
+            if (!ok)
+                return luaL_error(L, "noble.mpi.allreduce_sum_fixed: element %d is not a number", (int)i);
+            lua_pop(L, 1);
+        }
+#ifdef NOBLE_HAVE_MPI
+        if (g_on && g_size > 1 && k > 0) {
+            check(L, MPI_Allgather(v, (int)k, MPI_DOUBLE, all, (int)k, MPI_DOUBLE, MPI_COMM_WORLD),
+                  "allreduce_sum_fixed");
+            for (lua_Integer i = 0; i < k; i++) {
+                double sum = 0;
+                for (int r = 0; r < g_size; r++)
+                    sum += all[(size_t)r * (size_t)k + (size_t)i];
+                v[i] = sum;
+            }
+        }
+#else
+        (void)all;
+#endif
+        if (scalar) {
+            lua_pushnumber(L, v[0]);
+            return 1;
+        }
+        lua_createtable(L, (int)k, 0);
+        for (lua_Integer i = 1; i <= k; i++) {
+            lua_pushnumber(L, v[i - 1]);
+            lua_rawseti(L, -2, i);
+        }
+        return 1;
+    }
+    nbl_tensor *t = nbl_check_tensor(L, 1);
+#ifdef NOBLE_HAVE_MPI
+    if (g_on && g_size > 1 && t->n > 0) {
+        if (t->n > 0x7fffffff)
+            return luaL_error(L, "noble.mpi.allreduce_sum_fixed: a tensor of %llu values is over MPI's count limit",
+                              (unsigned long long)t->n);
+        const int n = g_size;
+        const uint64_t P = t->n;
+        int *cnt = lua_newuserdatauv(L, sizeof(int) * 4 * (size_t)n, 0), *dsp = cnt + n, *rcnt = dsp + n,
+            *rdsp = rcnt + n;
+        for (int j = 0; j < n; j++) {
+            uint64_t a = P * (uint64_t)j / (uint64_t)n, b = P * (uint64_t)(j + 1) / (uint64_t)n;
+            cnt[j] = (int)(b - a);
+            dsp[j] = (int)a;
+        }
+        const int mine = cnt[g_rank];
+        for (int r = 0; r < n; r++) {
+            rcnt[r] = mine;
+            rdsp[r] = r * mine;
+        }
+        if ((uint64_t)mine * (uint64_t)n > 0x7fffffff)
+            return luaL_error(L, "noble.mpi.allreduce_sum_fixed: over MPI's count limit");
+        float *recv = lua_newuserdatauv(L, ((size_t)mine * (size_t)n + 1) * sizeof(float), 0);
+        check(L, MPI_Alltoallv(t->data, cnt, dsp, MPI_FLOAT, recv, rcnt, rdsp, MPI_FLOAT, MPI_COMM_WORLD),
+              "allreduce_sum_fixed");
+        float *out = t->data + dsp[g_rank];
+        for (int i = 0; i < mine; i++) {
+            double sum = 0;
+            for (int r = 0; r < n; r++)
+                sum += recv[(size_t)r * (size_t)mine + (size_t)i];
+            out[i] = (float)sum;
+        }
+        check(L, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, t->data, cnt, dsp, MPI_FLOAT, MPI_COMM_WORLD),
+              "allreduce_sum_fixed");
+    }
+#else
+    (void)t;
+#endif
+    lua_settop(L, 1);
+    return 1;
+}
+
 /* gather(string [, root]) -> on root a list of every rank's string in rank
  * order, elsewhere nil. Strings may hold any bytes. */
 static int l_gather(lua_State *L)
@@ -311,6 +410,7 @@ void nbl_open_mpi(lua_State *L)
                                    {"launched", l_launched},
                                    {"barrier", l_barrier},
                                    {"allreduce_sum", l_allreduce_sum},
+                                   {"allreduce_sum_fixed", l_allreduce_sum_fixed},
                                    {"gather", l_gather},
                                    {"bcast", l_bcast},
                                    {"abort", l_abort},

@@ -945,7 +945,7 @@ static int step_options(lua_State *L, int t, lmodel *m, const char *what, int ba
         m->opt.weight_decay = nbl_opt_num(L, t, what, "weight_decay", m->opt.weight_decay, 0, 10, 0);
     }
     if (lua_istable(L, t)) {
-        static const char *const sag_keys[] = {"lambda", "tau", NULL};
+        static const char *const sag_keys[] = {"lambda", "tau", "denom", NULL};
         static const char *const spike_keys[] = {"lambda", "threshold", "width", NULL};
         static const char *const shape_keys[] = {"lambda", NULL};
         const char *names[3] = {"sag", "spikes", "shape"};
@@ -961,6 +961,7 @@ static int step_options(lua_State *L, int t, lmodel *m, const char *what, int ba
                 nbl_opt_num(L, -2, sub, "lambda", 0, 0, 1e6, 0);
                 if (k == 0) {
                     nbl_opt_num(L, -2, sub, "tau", 0.1, 0, 1e3, 1);
+                    nbl_opt_num(L, -2, sub, "denom", 0, 0, HUGE_VAL, 0);
                 } else if (k == 1) {
                     nbl_opt_num(L, -2, sub, "threshold", 0, -1e3, 1e3, 0);
                     nbl_opt_num(L, -2, sub, "width", 5, 0, 1e3, 1);
@@ -973,81 +974,106 @@ static int step_options(lua_State *L, int t, lmodel *m, const char *what, int ba
     return p;
 }
 
+/* The sag term of a batch table at index bt with options at so (checked by
+ * step_options): the step's samples in each window from the batch's starts
+ * and stride, the hyperpolarising traces, and the denominator (the options'
+ * denom when given: a batch that is a share of a larger one, docs/mpi.md). */
+static void sag_setup(lua_State *L, lmodel *m, int bt, int so, const ltensor *codes, const ltensor *volt, uint32_t b,
+                      nm_sag_term *t)
+{
+    double src_dt = opt_num(L, bt, "source_dt_ms", 0), t_on = opt_num(L, bt, "stim_start_ms", -1),
+           t_off = opt_num(L, bt, "stim_end_ms", -1), stride = opt_num(L, bt, "stride", 1);
+    if (!(src_dt > 0) || t_on < 0 || t_off <= t_on)
+        luaL_error(L, "train_step: the sag term needs a batch from dataset:batch (its starts, stride "
+                      "and stimulus times)");
+    uint32_t *s0 = lua_newuserdatauv(L, b * 2 * sizeof *s0 + b, 0), *s1 = s0 + b;
+    uint8_t *use = (uint8_t *)(s1 + b);
+    lua_getfield(L, bt, "starts");
+    for (uint32_t i = 0; i < b; i++) {
+        lua_geti(L, -1, i + 1);
+        double start = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        double a = round((t_on / src_dt - start) / stride), z = round((t_off / src_dt - start) / stride);
+        s0[i] = (uint32_t)fmax(0, fmin(a, m->c.length - 1));
+        s1[i] = (uint32_t)fmax(s0[i] + 1, fmin(z, m->c.length));
+        use[i] = codes->data[(uint64_t)i * codes->dims[1]] < 0; /* hyperpolarising steps */
+    }
+    lua_pop(L, 1);
+    *t = (nm_sag_term){.lambda = so ? opt_num(L, so, "lambda", 25) : 0,
+                       .tau_mV = so ? opt_num(L, so, "tau", 0.1) : 0.1,
+                       .batch = b, .n = m->c.length, .step0 = s0, .step1 = s1, .use = use, .target = volt->data};
+    if (nm_sag_prepare(t))
+        luaL_error(L, "train_step: %s", nb_last_error());
+    if (so) {
+        double d = opt_num(L, so, "denom", -1);
+        if (d >= 0)
+            t->denom = d;
+    }
+}
+
+/* m:train_step(batch, opts) (step = 1) and m:backward(batch, opts) (step = 0)
+ * on the embedded path: -> loss, term. The userdata sag_setup makes stay on
+ * the stack until the call returns. */
+static int embedded_train(lua_State *L, lmodel *m, int step)
+{
+    const char *what = step ? "model:train_step" : "model:backward";
+    ltensor *cur, *codes, *volt;
+    uint32_t b = embedded_batch(L, m, 2, &cur, &codes, &volt);
+    int p = step_options(L, 3, m, what, 1);
+    double loss, term = 0;
+    nb_status s;
+    int sag = lua_istable(L, 3) && lua_getfield(L, 3, "sag") == LUA_TTABLE ? lua_gettop(L) : 0;
+    int spk = lua_istable(L, 3) && lua_getfield(L, 3, "spikes") == LUA_TTABLE ? lua_gettop(L) : 0;
+    int shp = lua_istable(L, 3) && lua_getfield(L, 3, "shape") == LUA_TTABLE ? lua_gettop(L) : 0;
+    terms tm = {0};
+    if (sag) { /* NOBLE's sag fine-tune: {lambda = 25, tau = 0.1 (mV) [, denom]} */
+        sag_setup(L, m, 2, sag, codes, volt, b, &tm.sag);
+        tm.use_sag = 1;
+    }
+    if (spk) {
+        /* the spike-count term: {lambda = 1, threshold = -20 (mV), width = 5 (mV)} */
+        tm.spikes = (nm_spike_term){.lambda = opt_num(L, spk, "lambda", 1),
+                                    .threshold_mV = opt_num(L, spk, "threshold", -20),
+                                    .width_mV = opt_num(L, spk, "width", 5), .batch = b, .n = m->c.length,
+                                    .target = volt->data};
+        if (nm_spike_prepare(&tm.spikes))
+            return luaL_error(L, "train_step: %s", nb_last_error());
+        tm.use_spikes = 1;
+    }
+    if (shp) {
+        /* the shape term: {lambda = 1} */
+        tm.shape = (nm_shape_term){.lambda = opt_num(L, shp, "lambda", 1), .batch = b, .n = m->c.length,
+                                   .target = volt->data,
+                                   .scratch = lua_newuserdatauv(L, nm_shape_scratch_bytes(m->c.length), 0)};
+        if (nm_shape_prepare(&tm.shape))
+            return luaL_error(L, "train_step: %s", nb_last_error());
+        tm.use_shape = 1;
+    }
+    if (tm.use_sag + tm.use_spikes + tm.use_shape > 1)
+        tm.scratch = lua_newuserdatauv(L, (size_t)b * m->c.length * sizeof *tm.scratch, 0);
+    if (!step)
+        s = nm_model_backward_embedded(m->m, cur->data, codes->data, volt->data, b, p,
+                                       sag || spk || shp ? terms_loss : NULL, &tm, &loss, &term);
+    else if (sag || spk || shp)
+        s = nm_model_train_step_term(m->m, cur->data, codes->data, volt->data, b, p, terms_loss, &tm, &m->opt,
+                                     m->step + 1, &loss, &term);
+    else
+        s = nm_model_train_step_embedded(m->m, cur->data, codes->data, volt->data, b, p, &m->opt, m->step + 1,
+                                         &loss);
+    if (s)
+        return luaL_error(L, "%s", nb_last_error());
+    if (step)
+        m->step++;
+    lua_pushnumber(L, loss);
+    lua_pushnumber(L, term);
+    return 2;
+}
+
 static int m_train_step(lua_State *L)
 {
     lmodel *m = check_model(L, 1);
-    if (lua_istable(L, 2) && !lua_getmetatable(L, 2)) { /* m:train_step(batch [, opts]) */
-        ltensor *cur, *codes, *volt;
-        uint32_t b = embedded_batch(L, m, 2, &cur, &codes, &volt);
-        int p = step_options(L, 3, m, "model:train_step", 1);
-        double loss, term = 0;
-        nb_status s;
-        int sag = lua_istable(L, 3) && lua_getfield(L, 3, "sag") == LUA_TTABLE ? lua_gettop(L) : 0;
-        int spk = lua_istable(L, 3) && lua_getfield(L, 3, "spikes") == LUA_TTABLE ? lua_gettop(L) : 0;
-        int shp = lua_istable(L, 3) && lua_getfield(L, 3, "shape") == LUA_TTABLE ? lua_gettop(L) : 0;
-        terms tm = {0};
-        if (sag) {
-            /* NOBLE's sag fine-tune: {lambda = 25, tau = 0.1 (mV)}; the step's
-             * samples in each window from the batch's starts and stride */
-            double src_dt = opt_num(L, 2, "source_dt_ms", 0), t_on = opt_num(L, 2, "stim_start_ms", -1),
-                   t_off = opt_num(L, 2, "stim_end_ms", -1), stride = opt_num(L, 2, "stride", 1);
-            if (!(src_dt > 0) || t_on < 0 || t_off <= t_on)
-                return luaL_error(L, "train_step: the sag term needs a batch from dataset:batch (its starts, stride "
-                                     "and stimulus times)");
-            uint32_t *s0 = lua_newuserdatauv(L, b * 2 * sizeof *s0 + b, 0), *s1 = s0 + b;
-            uint8_t *use = (uint8_t *)(s1 + b);
-            lua_getfield(L, 2, "starts");
-            for (uint32_t i = 0; i < b; i++) {
-                lua_geti(L, -1, i + 1);
-                double start = lua_tonumber(L, -1);
-                lua_pop(L, 1);
-                double a = round((t_on / src_dt - start) / stride), z = round((t_off / src_dt - start) / stride);
-                s0[i] = (uint32_t)fmax(0, fmin(a, m->c.length - 1));
-                s1[i] = (uint32_t)fmax(s0[i] + 1, fmin(z, m->c.length));
-                use[i] = codes->data[(uint64_t)i * codes->dims[1]] < 0; /* hyperpolarising steps */
-            }
-            lua_pop(L, 1);
-            tm.sag = (nm_sag_term){.lambda = opt_num(L, sag, "lambda", 25), .tau_mV = opt_num(L, sag, "tau", 0.1),
-                                   .batch = b, .n = m->c.length, .step0 = s0, .step1 = s1, .use = use,
-                                   .target = volt->data};
-            if (nm_sag_prepare(&tm.sag))
-                return luaL_error(L, "train_step: %s", nb_last_error());
-            tm.use_sag = 1;
-        }
-        if (spk) {
-            /* the spike-count term: {lambda = 1, threshold = -20 (mV), width = 5 (mV)} */
-            tm.spikes = (nm_spike_term){.lambda = opt_num(L, spk, "lambda", 1),
-                                        .threshold_mV = opt_num(L, spk, "threshold", -20),
-                                        .width_mV = opt_num(L, spk, "width", 5), .batch = b, .n = m->c.length,
-                                        .target = volt->data};
-            if (nm_spike_prepare(&tm.spikes))
-                return luaL_error(L, "train_step: %s", nb_last_error());
-            tm.use_spikes = 1;
-        }
-        if (shp) {
-            /* the shape term: {lambda = 1} */
-            tm.shape = (nm_shape_term){.lambda = opt_num(L, shp, "lambda", 1), .batch = b, .n = m->c.length,
-                                       .target = volt->data,
-                                       .scratch = lua_newuserdatauv(L, nm_shape_scratch_bytes(m->c.length), 0)};
-            if (nm_shape_prepare(&tm.shape))
-                return luaL_error(L, "train_step: %s", nb_last_error());
-            tm.use_shape = 1;
-        }
-        if (tm.use_sag + tm.use_spikes + tm.use_shape > 1)
-            tm.scratch = lua_newuserdatauv(L, (size_t)b * m->c.length * sizeof *tm.scratch, 0);
-        if (sag || spk || shp)
-            s = nm_model_train_step_term(m->m, cur->data, codes->data, volt->data, b, p, terms_loss, &tm, &m->opt,
-                                         m->step + 1, &loss, &term);
-        else
-            s = nm_model_train_step_embedded(m->m, cur->data, codes->data, volt->data, b, p, &m->opt, m->step + 1,
-                                             &loss);
-        if (s)
-            return luaL_error(L, "%s", nb_last_error());
-        m->step++;
-        lua_pushnumber(L, loss);
-        lua_pushnumber(L, term);
-        return 2;
-    }
+    if (lua_istable(L, 2) && !lua_getmetatable(L, 2)) /* m:train_step(batch [, opts]) */
+        return embedded_train(L, m, 1);
     ltensor *x = nbl_check_tensor(L, 2), *y = nbl_check_tensor(L, 3);
     uint32_t b = batch_of(L, m, x, m->c.in_channels, "the input");
     if (batch_of(L, m, y, m->c.out_channels, "the target") != b)
@@ -1059,6 +1085,94 @@ static int m_train_step(lua_State *L)
     m->step++;
     lua_pushnumber(L, loss);
     return 1;
+}
+
+/* m:backward(batch [, {p, sag, spikes, shape}]) -> loss, term: a training
+ * step's forward and gradients without the optimiser step (the model's
+ * step count stays); then m:grads, m:set_grads and m:adamw_step. */
+static int m_backward(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    if (!(lua_istable(L, 2) && !lua_getmetatable(L, 2)))
+        return luaL_error(L, "model:backward: expected a batch table (dataset:batch)");
+    return embedded_train(L, m, 0);
+}
+
+/* m:sag_denominator(batch [, {tau = 0.1}]) -> the sag term's denominator over
+ * the batch: sum of sag(target)^2 over its hyperpolarising traces (the ranks'
+ * shares of a batch add theirs to give the batch's, docs/mpi.md) */
+static int m_sag_denominator(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    if (!(lua_istable(L, 2) && !lua_getmetatable(L, 2)))
+        return luaL_error(L, "model:sag_denominator: expected a batch table (dataset:batch)");
+    static const char *const known[] = {"tau", NULL};
+    lua_settop(L, 3);
+    if (!lua_isnil(L, 3))
+        luaL_checktype(L, 3, LUA_TTABLE);
+    nbl_check_keys(L, 3, "model:sag_denominator", known);
+    nbl_opt_num(L, 3, "model:sag_denominator", "tau", 0.1, 0, 1e3, 1);
+    ltensor *cur, *codes, *volt;
+    uint32_t b = embedded_batch(L, m, 2, &cur, &codes, &volt);
+    nm_sag_term t;
+    sag_setup(L, m, 2, lua_istable(L, 3) ? 3 : 0, codes, volt, b, &t);
+    lua_pushnumber(L, t.denom);
+    return 1;
+}
+
+static ltensor *param_tensor(lua_State *L, lmodel *m, int i, const char *what)
+{
+    const uint64_t P = nm_param_count(&m->c);
+    if (lua_isnoneornil(L, i)) {
+        uint64_t dims[1] = {P};
+        return nbl_tensor_new(L, 1, dims);
+    }
+    ltensor *t = nbl_check_tensor(L, i);
+    if (t->n != P)
+        luaL_error(L, "%s: a tensor of %I values, the model has %I parameters", what, (lua_Integer)t->n,
+                   (lua_Integer)P);
+    lua_pushvalue(L, i);
+    return t;
+}
+
+/* m:grads([tensor]) -> the gradient of the last step (P floats; into tensor
+ * when given) */
+static int m_grads(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    ltensor *t = param_tensor(L, m, 2, "model:grads");
+    if (nm_model_get_grads(m->m, t->data))
+        return luaL_error(L, "%s", nb_last_error());
+    return 1;
+}
+
+/* m:set_grads(tensor): the gradient the next m:adamw_step applies */
+static int m_set_grads(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    if (lua_isnoneornil(L, 2))
+        return luaL_error(L, "model:set_grads: expected a tensor of the model's parameter count");
+    ltensor *t = param_tensor(L, m, 2, "model:set_grads");
+    if (nm_model_set_grads(m->m, t->data))
+        return luaL_error(L, "%s", nb_last_error());
+    return 0;
+}
+
+/* m:adamw_step([{lr, weight_decay}]): one AdamW step on the current gradient
+ * (the model's step count goes up by one) */
+static int m_adamw_step(lua_State *L)
+{
+    lmodel *m = check_model(L, 1);
+    static const char *const known[] = {"lr", "weight_decay", NULL};
+    if (!lua_isnoneornil(L, 2))
+        luaL_checktype(L, 2, LUA_TTABLE);
+    nbl_check_keys(L, 2, "model:adamw_step", known);
+    m->opt.lr = nbl_opt_num(L, 2, "model:adamw_step", "lr", m->opt.lr, 0, 1, 1);
+    m->opt.weight_decay = nbl_opt_num(L, 2, "model:adamw_step", "weight_decay", m->opt.weight_decay, 0, 10, 0);
+    if (nm_model_adamw_step(m->m, &m->opt, m->step + 1))
+        return luaL_error(L, "%s", nb_last_error());
+    m->step++;
+    return 0;
 }
 
 static int m_loss(lua_State *L) /* m:loss(x, y [, {p = 4}]) -> loss, without a step */
@@ -1298,6 +1412,9 @@ int nbl_open(lua_State *L)
     static const luaL_Reg context_m[] = {{"info", c_info}, {NULL, NULL}};
     static const luaL_Reg model_m[] = {{"forward", m_forward},       {"train_step", m_train_step},
                                        {"loss", m_loss},             {"params", m_params},
+                                       {"backward", m_backward},     {"grads", m_grads},
+                                       {"set_grads", m_set_grads},   {"adamw_step", m_adamw_step},
+                                       {"sag_denominator", m_sag_denominator},
                                        {"set_params", m_set_params}, {"save", m_save},
                                        {"info", m_info},             {"predict", m_predict},
                                        {"set_embedding", m_set_embedding}, {"embedding", m_embedding},

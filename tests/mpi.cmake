@@ -1,4 +1,4 @@
-# noble population and noble eval across MPI ranks (docs/mpi.md), each
+# noble population, noble eval and noble train across MPI ranks (docs/mpi.md), each
 # against its single-process result on the mini dataset: mpirun -np 2 and
 # -np 1 give files identical in every dataset (reports identical but for
 # timings and ranks) to a run without mpirun; a failing rank ends the job.
@@ -15,7 +15,7 @@ if(NOBLE_SANITIZE)
   list(APPEND NOBLE_TEST_ENV_MPI ASAN_OPTIONS=detect_leaks=0:abort_on_error=0)
 endif()
 if(NOBLE_HAVE_MPI)
-  foreach(what population eval)
+  foreach(what population eval train)
     add_test(NAME test_mpi_${what} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_mpi.sh $<TARGET_FILE:noble>
              ${CMAKE_CURRENT_SOURCE_DIR} ${NOBLE_MINI_DATASET} ${MPIEXEC_EXECUTABLE} ${what})
     set_tests_properties(test_mpi_${what} PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV_MPI}" TIMEOUT 600

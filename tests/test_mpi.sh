@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# noble population or noble eval (the last argument) across MPI ranks
-# against one process (docs/mpi.md): a tiny checkpoint trained on the mini
+# noble population, noble eval or noble train (the last argument) across MPI
+# ranks against one process (docs/mpi.md). Train: 3 epochs of a tiny network
+# at -np 2 and 3 within 1e-5 of one process (tests/mpi_train_compare.py), -np 1
+# bit for bit, a resume at 2 ranks bit for bit, another rank count refused,
+# the sag term. Population and eval: a tiny checkpoint trained on the mini
 # dataset, then the command without mpirun, under mpirun -np 2 and -np 1;
 # every dataset of the population file identical bit for bit
 # (tests/mpi_compare.py), the root attribute ranks, no shard left; eval's
@@ -28,6 +31,61 @@ mpi() { local n=$1; shift; timeout 300 "$mpiexec" "${flags[@]}" -np "$n" "$@"; }
   --projection-channels 32 --mlp-channels 4 --stride 4 --batch 8 --epochs 1 --progress false > train.out 2>&1
 check "a tiny checkpoint" test -s run/best.h5 || { cat train.out; finish; }
 ck=run/best.h5
+
+if [ "$what" = train ]; then
+  # data-parallel training against one process: 3 epochs of the tiny network
+  # (batches of 8 over 32 training traces: 4 steps an epoch, each split 4 + 4
+  # at 2 ranks, 3 + 2 + 3 at 3)
+  targs=(train --dataset "$mini" --width 8 --blocks 2 --modes 16 --lifting-channels 16 --projection-channels 32
+         --mlp-channels 4 --stride 4 --batch 8 --progress false)
+  cmp() { /usr/bin/python3 "$dir/mpi_train_compare.py" "$@"; }
+  "$noble" "${targs[@]}" --epochs 3 --out t1 > t1.out 2>&1
+  check "train: one process" test $? -eq 0 -a -s t1/last.h5
+  mpi 2 "$noble" "${targs[@]}" --epochs 3 --out t2 > t2.out 2>&1
+  rc=$?
+  check "train: mpirun -np 2 (exit $rc)" test $rc -eq 0 -a -s t2/last.h5
+  [ $rc -eq 0 ] || cat t2.out
+  cmp t1 t2 close --rtol 1e-5 --ptol 1e-5
+  check "train: -np 2 within 1e-5 of one process (losses, val L4, parameters, moments)" test $? -eq 0
+  cmp t1 t2 equal > /dev/null
+  check "train: ... and not bit for bit (the comparison sees the split)" test $? -ne 0
+  check "train: one log line per epoch, written once, ranks = 2" test "$(grep -c '"ranks":2' t2/log.jsonl)" -eq 3
+  check "train: only rank 0 printed the summary" test "$(grep -c 'train: done' t2.out)" -eq 1
+  mpi 3 "$noble" "${targs[@]}" --epochs 3 --out t3 > t3.out 2>&1
+  check "train: mpirun -np 3 (uneven shares)" test $? -eq 0 -a -s t3/last.h5
+  cmp t1 t3 close --rtol 1e-5 --ptol 1e-5
+  check "train: -np 3 within 1e-5 of one process" test $? -eq 0
+  mpi 1 "$noble" "${targs[@]}" --epochs 3 --out tn1 > tn1.out 2>&1
+  check "train: mpirun -np 1" test $? -eq 0 -a -s tn1/last.h5
+  cmp t1 tn1 equal
+  check "train: -np 1 identical bit for bit to no mpirun" test $? -eq 0
+  # resume at 2 ranks: stopped after epoch 2, resumed to 3 = the unbroken run
+  mpi 2 "$noble" "${targs[@]}" --epochs 2 --out tr > tr1.out 2>&1
+  mpi 2 "$noble" "${targs[@]}" --epochs 3 --out tr > tr2.out 2>&1
+  check "train: -np 2 resumed after epoch 2" grep -q "resuming tr/last.h5 after epoch 2" tr2.out
+  cmp t2 tr equal
+  check "train: ... identical bit for bit to the unbroken -np 2 run" test $? -eq 0
+  # another rank count refuses to resume, and leaves the run as it was
+  cp -r t2 tx
+  mpi 3 "$noble" "${targs[@]}" --epochs 4 --out tx > tx.out 2>&1
+  check "train: resume at -np 3 of a -np 2 run refused" test $? -ne 0
+  check "... with a message naming both rank counts" grep -q "trained across 2 MPI rank(s), this run has 3" tx.out
+  "$noble" "${targs[@]}" --epochs 4 --out tx > tx1.out 2>&1
+  check "... and in one process too" grep -q "trained across 2 MPI rank(s), this run has 1" tx1.out
+  cmp t2 tx equal > /dev/null
+  check "... the run left as it was" test $? -eq 0
+  # the sag term (its denominator is a sum over the whole batch)
+  "$noble" "${targs[@]}" --epochs 2 --sag-lambda 25 --out s1 > s1.out 2>&1
+  mpi 2 "$noble" "${targs[@]}" --epochs 2 --sag-lambda 25 --out s2 > s2.out 2>&1
+  check "train: --sag-lambda 25 at -np 2" test $? -eq 0 -a -s s2/last.h5
+  cmp s1 s2 close --rtol 1e-5 --ptol 1e-4
+  check "train: ... within 1e-5 (losses) and 1e-4 (parameters) of one process" test $? -eq 0
+  # the comparison fails on a run that differs (another seed)
+  "$noble" "${targs[@]}" --epochs 3 --seed 1 --out ts > ts.out 2>&1
+  cmp t1 ts close > /dev/null
+  check "train: the comparison fails on another seed" test $? -ne 0 -a -s ts/last.h5
+  finish
+fi
 
 if [ "$what" = population ]; then
   args=(population --checkpoint "$ck" --stimuli -110,50,150,270 --sample 13 --seed 5 --batch 8 --traces true

@@ -19,8 +19,4 @@ usage: noble train [--dataset FILE] [--out DIR] [--preset noble|small] [--width 
 Defaults: the published recipe on data/pvalb60.h5 into runs/noble (docs/training.md).
 A run whose --out holds last.h5 resumes from it (--resume false starts over).]=]
 
-if require("noble").mpi.size() > 1 then -- docs/mpi.md: not across ranks yet
-  cli.usage_error(string.format("noble train: runs in one process only for now, not across %d MPI ranks (run it "
-    .. "without mpirun or with -np 1; docs/mpi.md)", require("noble").mpi.size()))
-end
 train.run(cli.parse("noble train", { ... }, train.options, usage))

@@ -14,10 +14,18 @@
 -- (the best validation epoch) and log.jsonl (one line per epoch). A run
 -- started again with the same options resumes where last.h5 ends and ends
 -- where an uninterrupted run would (same seed, same device).
+--
+-- Under mpirun (docs/mpi.md) the training is data-parallel: every rank draws
+-- the same batches, runs the forward and backward of its contiguous share of
+-- each batch, the ranks' gradients are summed in a fixed order
+-- (noble.mpi.allreduce_sum_fixed) and every rank takes the same AdamW step on
+-- the same sum. The validation is split across the ranks by blocks of
+-- batches as noble eval does; only rank 0 writes the run directory.
 local noble = require("noble")
 local json = require("noble.json")
 local progress = require("noble.progress")
 local cli = require("noble.cli")
+local ranks = require("noble.ranks")
 
 local M = {}
 
@@ -184,6 +192,35 @@ function M.evaluate(m, ds, ids, o)
   return mean, per
 end
 
+-- M.evaluate across the ranks of an MPI job: rank r evaluates its block of
+-- the batches of ids (noble.ranks.block: the batches one process would run),
+-- the per-trace values come to rank 0 exactly and in trace order, and every
+-- rank gets the means rank 0 computes, the same bits as one process's.
+local function evaluate_ranks(m, ds, ids, o)
+  local n = noble.mpi.size()
+  if n == 1 then return (M.evaluate(m, ds, ids, o)) end
+  local first, last = ranks.block(#ids, o.max_batch or o.batch or 16)
+  local per = { l1 = {}, l2 = {}, l4 = {}, fi = {} }
+  if last >= first then
+    local _, p = M.evaluate(m, ds, table.move(ids, first, last, 1, {}), o)
+    per = p
+  end
+  local all = ranks.gather(per)
+  local packed
+  if all then
+    local mean = {}
+    for _, k in ipairs({ "l1", "l2", "l4", "fi" }) do
+      local s, c = 0, 0
+      for _, pr in ipairs(all) do
+        for _, x in ipairs(pr[k]) do s, c = s + x, c + 1 end
+      end
+      mean[k] = c > 0 and s / c or 0 / 0
+    end
+    packed = ranks.pack(mean)
+  end
+  return ranks.unpack(noble.mpi.bcast(packed))
+end
+
 local function clock_string(s)
   if s ~= s or s == math.huge then return "--:--" end
   s = math.floor(s + 0.5)
@@ -213,6 +250,8 @@ function M.run(opts)
   -- Everything is checked, and the model made, before the run directory is:
   -- a failure before the first epoch is saved leaves nothing behind.
   local o = with_defaults(opts)
+  local nr, rk = noble.mpi.size(), noble.mpi.rank()
+  local root = rk == 0
   local t_start = noble.now and noble.now() or os.time()
   local ds <close> = noble.dataset(o.dataset)
   local info = ds:info()
@@ -246,6 +285,13 @@ function M.run(opts)
           .. "directory, or resume = false to start over)", last_path, k, tostring(a), tostring(b)), 2)
       end
     end
+    if (st.ranks or 1) ~= nr then
+      m:close()
+      error(string.format("train: %s was trained across %d MPI rank(s), this run has %d: resume with the same "
+        .. "rank count (mpirun -np %d; the rank count sets how each batch is split and so the last bits of the "
+        .. "gradients, docs/mpi.md), or start from it with --init (resume = false)", last_path, st.ranks or 1, nr,
+        st.ranks or 1), 2)
+    end
     rng:set_state(st.rng)
     lr, sched, best_val, best_epoch = st.lr, st.sched, st.best_val or math.huge, st.best_epoch
     start_epoch = st.epoch + 1
@@ -269,23 +315,33 @@ function M.run(opts)
     }
   end
   -- the log keeps the epochs that the checkpoint has
-  local keep = read_log(log_path, start_epoch - 1)
-  local outdir <close> = cli.output_dir(o.out)
-  outdir:file(log_path)
-  local logf, why = io.open(log_path, "w")
-  if not logf then
-    m:close()
-    error("train: cannot write the run's log: " .. why, 2)
+  -- only rank 0 writes the run directory
+  local outdir <close> = root and cli.output_dir(o.out) or
+    setmetatable({ file = function(_, p) return p end, keep = function() end }, { __close = function() end })
+  local logf = nil
+  if root then
+    local keep = read_log(log_path, start_epoch - 1)
+    outdir:file(log_path)
+    local why
+    logf, why = io.open(log_path, "w")
+    if not logf then
+      m:close()
+      error("train: cannot write the run's log: " .. why, 2)
+    end
+    for _, line in ipairs(keep) do logf:write(line, "\n") end
+    logf:flush()
   end
-  for _, line in ipairs(keep) do logf:write(line, "\n") end
-  logf:flush()
 
   local mi = m:info()
-  local say = o.quiet and function() end or function(...) print(string.format(...)) end
+  local say = (o.quiet or not root) and function() end or function(...) print(string.format(...)) end
   say("train: %s, %d training traces (%d models), %d validation traces; %s%s, %d parameters, window %d samples at %.3g ms",
       o.dataset, #train_ids, #ds:models("train"), #val_ids, mi.preset ~= "" and mi.preset or "custom",
       (o.width or o.blocks or o.modes) and string.format(" (width %d, blocks %d, modes %d)", mi.width, mi.blocks, mi.modes) or "",
       mi.parameters, o.length, info.dt_ms * o.stride)
+  if nr > 1 then
+    say("train: data-parallel across %d MPI ranks: each takes %d or %d traces of a batch of %d", nr,
+        o.batch // nr, (o.batch + nr - 1) // nr, o.batch)
+  end
   if resumed then say("train: resuming %s after epoch %d (lr %.3g)", last_path, start_epoch - 1, lr) end
 
   -- what a checkpoint needs to be used without the dataset (noble.population):
@@ -295,24 +351,73 @@ function M.run(opts)
     local md = ds:model(mid)
     train_points[#train_points + 1] = { md.I_thr, md.s_thr }
   end
-  local show = progress.writer(o.progress)
+  local show = progress.writer(o.progress and root)
   local rate, val_s = nil, 0
   local stopped = nil
   local epoch = start_epoch - 1
   local last_train
+  -- One step across the ranks: every rank draws the whole batch's window
+  -- starts from the one rng stream (as ds:batch would), takes its share
+  -- [floor(B r / n), floor(B (r + 1) / n)) of the batch, and the gradients
+  -- (and the sag term's denominator, a sum over the batch) are summed in a
+  -- fixed order before the same AdamW step on every rank.
+  local grad, reduce_s, reduce_bytes = nil, 0, 0
+  local rank_step
+  local jit = info.jitter_ms
+  rank_step = function(ids, step_opts)
+    local B = #ids
+    local starts = nil
+    if o.jitter then
+      starts = {}
+      for j = 1, B do starts[j] = ds:window_start(rng:uniform(jit[1], jit[2])) end
+    end
+    local lo, hi = B * rk // nr + 1, B * (rk + 1) // nr
+    local b = nil
+    if hi >= lo then
+      b = ds:batch(table.move(ids, lo, hi, 1, {}), { length = o.length, stride = o.stride,
+                   starts = starts and table.move(starts, lo, hi, 1, {}) or nil })
+    end
+    if step_opts.sag then
+      step_opts.sag.denom = noble.mpi.allreduce_sum_fixed(b and m:sag_denominator(b, { tau = o.sag_tau }) or 0)
+    end
+    local loss, term = 0, 0
+    if b then
+      loss, term = m:backward(b, step_opts)
+      grad = m:grads(grad)
+      close_batch(b)
+    else
+      grad = grad or m:grads()
+      grad:fill(0)
+    end
+    local t0 = noble.now()
+    noble.mpi.allreduce_sum_fixed(grad)
+    local lt = noble.mpi.allreduce_sum_fixed({ loss, term })
+    reduce_s = reduce_s + (noble.now() - t0) / 1000
+    reduce_bytes = reduce_bytes + 4 * mi.parameters
+    m:set_grads(grad)
+    m:adamw_step({ lr = lr, weight_decay = o.weight_decay })
+    return lt[1], lt[2]
+  end
   for e = start_epoch, o.epochs do
+    reduce_s = 0
     local t0 = noble.now()
     local order = rng:shuffle(table.move(train_ids, 1, #train_ids, 1, {}))
     local sum, seen, term_sum = 0, 0, 0
     for i = 1, #order, o.batch do
       local ids = table.move(order, i, math.min(i + o.batch - 1, #order), 1, {})
-      local b = ds:batch(ids, { length = o.length, stride = o.stride, jitter = o.jitter and rng or nil })
-      local loss, term = m:train_step(b, { p = o.p, lr = lr, weight_decay = o.weight_decay,
+      local step_opts = { p = o.p, lr = lr, weight_decay = o.weight_decay,
         sag = o.sag_lambda > 0 and { lambda = o.sag_lambda, tau = o.sag_tau } or nil,
         spikes = o.spike_lambda > 0 and { lambda = o.spike_lambda, threshold = o.spike_threshold,
                                           width = o.spike_width } or nil,
-        shape = o.shape_lambda > 0 and { lambda = o.shape_lambda } or nil })
-      close_batch(b)
+        shape = o.shape_lambda > 0 and { lambda = o.shape_lambda } or nil }
+      local loss, term
+      if nr == 1 then
+        local b = ds:batch(ids, { length = o.length, stride = o.stride, jitter = o.jitter and rng or nil })
+        loss, term = m:train_step(b, step_opts)
+        close_batch(b)
+      else
+        loss, term = rank_step(ids, step_opts)
+      end
       sum, seen, term_sum = sum + loss, seen + #ids, term_sum + term
       local dt = (noble.now() - t0) / 1000
       local r = seen / math.max(dt, 1e-9)
@@ -325,7 +430,7 @@ function M.run(opts)
     local train_loss = sum / seen
     last_train = train_loss
     local tv = noble.now()
-    local val = #val_ids > 0 and M.evaluate(m, ds, val_ids, o) or { l4 = train_loss, fi = 0 / 0 }
+    local val = #val_ids > 0 and evaluate_ranks(m, ds, val_ids, o) or { l4 = train_loss, fi = 0 / 0 }
     val_s = (noble.now() - tv) / 1000
     -- ReduceLROnPlateau (mode min, relative threshold) on the training loss
     local old_lr = lr
@@ -344,29 +449,34 @@ function M.run(opts)
     epoch = e
     local options = {}
     for _, k in ipairs(fixed) do options[k] = o[k] end
-    local state = json.encode({ version = 1, epoch = e, lr = lr, sched = sched, rng = rng:state(),
+    local state = json.encode({ version = 1, epoch = e, lr = lr, sched = sched, rng = rng:state(), ranks = nr,
                                 best_val = best_val, best_epoch = best_epoch, options = options,
                                 geometry = geometry, train_points = train_points })
     local rec = { epoch = e, step = m:info().step, train_loss = train_loss, val_l4 = val.l4,
                   val_l2 = val.l2, val_l1 = val.l1, val_fi_Hz = val.fi, lr = old_lr, next_lr = lr,
                   traces_per_s = rate, epoch_s = train_s + val_s, best = improved,
                   extra_term = (o.sag_lambda > 0 or o.spike_lambda > 0 or o.shape_lambda > 0) and term_sum / seen or nil,
-                  wall_s = (noble.now() - t_start) / 1000 }
-    logf:write(json.encode(rec), "\n"); logf:flush()
-    if improved then m:save(outdir:file(best_path), { epoch = e, best_metric = best_val, state = state }) end
-    m:save(outdir:file(last_path), { epoch = e, best_metric = best_val, state = state })
-    outdir:keep() -- a run that can be resumed
+                  wall_s = (noble.now() - t_start) / 1000,
+                  ranks = nr > 1 and nr or nil, reduce_s = nr > 1 and reduce_s or nil }
+    if root then
+      logf:write(json.encode(rec), "\n"); logf:flush()
+      if improved then m:save(outdir:file(best_path), { epoch = e, best_metric = best_val, state = state }) end
+      m:save(outdir:file(last_path), { epoch = e, best_metric = best_val, state = state })
+      outdir:keep() -- a run that can be resumed
+    end
     show(string.format("epoch %d/%d train loss %.4f  validation L4 %.4f, f-I %.1f Hz%s  lr %.2e  %.1f traces/s  %.0f s",
       e, o.epochs, train_loss, val.l4, val.fi, improved and " (best)" or "", old_lr, rate, train_s + val_s), true)
     if o.time_limit_s and e < o.epochs then
       local elapsed = (noble.now() - t_start) / 1000
-      if elapsed + train_s + val_s > o.time_limit_s then
+      local stop = elapsed + train_s + val_s > o.time_limit_s
+      if nr > 1 then stop = noble.mpi.bcast(stop and 1 or 0) == 1 end -- rank 0's clock decides for all
+      if stop then
         stopped = "time limit"
         break
       end
     end
   end
-  logf:close()
+  if logf then logf:close() end
   m:close()
   local wall = (noble.now() - t_start) / 1000
   local summary = { epochs = epoch, best_epoch = best_epoch, select = o.select, best_metric = best_val,
