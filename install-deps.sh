@@ -15,6 +15,7 @@ pkgs=(
   libplplot-dev plplot-driver-cairo
   python3 python3-numpy python3-h5py python3-torch
   neuron neuron-dev python3-neuron
+  openmpi-bin libopenmpi-dev
 )
 
 missing=()

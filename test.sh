@@ -19,7 +19,7 @@ run_suite() { # build-dir, extra cmake args...
   (cd "$dir" && ctest --output-on-failure -j "$jobs")
 }
 
-run_suite build -DCMAKE_BUILD_TYPE=Release
-run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DNOBLE_SANITIZE=ON
+run_suite build -DCMAKE_BUILD_TYPE=Release -DNOBLE_MPI=ON
+run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DNOBLE_SANITIZE=ON -DNOBLE_MPI=ON
 run_suite build-novk -DCMAKE_BUILD_TYPE=Release -DNOBLE_VULKAN=OFF
 echo "test.sh: all suites passed"
