@@ -628,29 +628,6 @@ static void hex_uuid(const uint8_t u[16], char *out, size_t cap)
     out[k < cap ? k : cap - 1] = 0;
 }
 
-/* The host's processor, from /proc/cpuinfo ("" where it says none). */
-static void host_cpu(char *out, size_t cap)
-{
-    out[0] = 0;
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f)
-        return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) == 0 || strncmp(line, "Model", 5) == 0) {
-            char *c = strchr(line, ':');
-            if (c) {
-                c++;
-                c += strspn(c, " \t");
-                c[strcspn(c, "\n")] = 0;
-                snprintf(out, cap, "%s", c);
-                break;
-            }
-        }
-    }
-    fclose(f);
-}
-
 static void software(nbb_report *o)
 {
     char v[32];
@@ -667,9 +644,9 @@ void nbb_report_header(nbb_report *r)
     if (!o)
         return;
     software(o);
-    char cpu[256], when[64];
-    host_cpu(cpu, sizeof cpu);
-    nbb_report_str(o, "host_cpu_model", cpu);
+    char when[64];
+    nb_device_info host; /* the runtime reads the processor's name (/proc/cpuinfo) */
+    nbb_report_str(o, "host_cpu_model", nb_cpu_device_info(1, &host) ? "" : host.cpu_model);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     nbb_report_num(o, "host_cpus", cores > 0 ? (double)cores : NAN, "", "online logical CPUs");
     time_t now = time(NULL);
