@@ -342,8 +342,32 @@ static void wgrad_task(void *user, uint64_t t, uint32_t thread)
         } else
             for (uint32_t i = 0; i < cin; i++)
                 w.xp[i] = j->x + (b * cin + i) * j->n + r;
-        if (mv)
-            j->tk.fn(w.gp, w.xp, cop, cip, mv / vl, w.accv);
+        /* the next block's rows into L2 while this one computes: a slice
+         * after each row of tiles (the prefetchers do not follow this many
+         * streams) */
+        const uint64_t pn = p + m;
+        uint64_t bn2 = 0, rn = 0;
+        uint32_t lines = 0, nrow = 0;
+        if (pn < e) {
+            bn2 = pn / j->n;
+            rn = pn - bn2 * j->n;
+            lines = (uint32_t)((min64(min64(e - pn, j->n - rn), nb) * 4 + 63) / 64);
+            nrow = cout * (1 + j->gate) + cin;
+        }
+        const uint32_t ntile = cop / j->tk.ro, per = (nrow + ntile - 1) / ntile;
+        for (uint32_t tt = 0; tt < ntile; tt++) {
+            const uint32_t o0 = tt * j->tk.ro;
+            if (mv)
+                j->tk.fn(w.gp + o0, w.xp, j->tk.ro, cip, mv / vl, w.accv + (size_t)o0 * cip * vl);
+            for (uint32_t q = tt * per; q < nrow && q < (tt + 1) * per; q++) {
+                const float *row = q < cout ? j->g + (bn2 * cout + q) * j->n
+                                   : q < cout + cin ? j->x + (bn2 * cin + q - cout) * j->n
+                                                    : j->gx + (bn2 * cout + q - cout - cin) * j->n;
+                const char *a = (const char *)(row + rn);
+                for (uint32_t l = 0; l < lines; l++)
+                    __builtin_prefetch(a + 64 * (size_t)l, 0, 1);
+            }
+        }
         if (m > mv) { /* the last positions, zero-padded to one VMAX */
             for (uint32_t o = 0; o < cout; o++)
                 memcpy(w.gt + (size_t)o * VMAX, w.gp[o] + mv, (size_t)(m - mv) * 4);
@@ -396,9 +420,14 @@ static nb_status k_linear_bwd_w(const nb_cpu_call *c)
     tiles_choose(j.cin, j.cout, &j.tk);
     j.cop = round_up(j.cout, j.tk.ro);
     j.cip = round_up(j.cin, j.tk.ri);
-    /* a block's rows in about 256 KiB (L2), 256 to 1024 positions */
+    /* a block's rows in about 256 KiB (L2), 256 to 1024 positions; with a
+     * single tile of outputs (a layer into one channel) each input row is
+     * read once, and only the output rows (in L1) bound the block: longer
+     * runs for the prefetchers, up to 4096 positions */
     uint32_t rows = j.cop + j.cip + j.gate * j.cout, nb = 262144 / 4 / rows / 64 * 64;
-    j.nb = nb < 256 ? 256 : nb > 1024 ? 1024 : nb;
+    if (j.cop == j.tk.ro)
+        nb = 16384 / 4 / (j.cop + j.gate * j.cout) / 64 * 64;
+    j.nb = nb < 256 ? 256 : nb > 4096 ? 4096 : nb;
     j.scratch_bytes = wgrad_carve(&j, NULL, NULL);
     nb_status s = scratch_all(c, j.scratch_bytes);
     if (s)
@@ -452,7 +481,15 @@ static nb_status k_reduce_rows(const nb_cpu_call *c)
 {
     const uint32_t *p = c->push;
     reduce_job r = {c->buf[0], c->buf[1], p[0], p[1], p[2], p[3], p[4], p[5], p[6]};
-    nb_cpu_parallel(c, (r.width + REDUCE_COLS - 1) / REDUCE_COLS, reduce_task, &r);
+    const uint32_t tasks = (r.width + REDUCE_COLS - 1) / REDUCE_COLS;
+    /* a few hundred KiB of rows: one core sums them sooner than the pool
+     * wakes the others */
+    if ((uint64_t)r.rows * r.width <= 262144) {
+        for (uint32_t t = 0; t < tasks; t++)
+            reduce_task(&r, t, 0);
+        return NB_OK;
+    }
+    nb_cpu_parallel(c, tasks, reduce_task, &r);
     return NB_OK;
 }
 
@@ -596,6 +633,12 @@ NM_CLONES NM_FAST static void mix_task(void *user, uint64_t t, uint32_t thread)
     const mix_job *j = user;
     const uint32_t C = j->C, M = j->M, b = (uint32_t)(t / j->tiles), o0 = (uint32_t)(t % j->tiles) * MT;
     const uint32_t nt = C - o0 < MT ? C - o0 : MT;
+    if (o0 == 0 && b + 1 < j->batch) /* the next trace's kept bins into L2: C rows far apart */
+        for (uint32_t i = 0; i < C; i++) {
+            const char *a = (const char *)(j->f + ((size_t)(b + 1) * C + i) * j->nc * 2);
+            for (uint32_t l = 0; l < (2 * M * 4 + 63) / 64 + 1; l++)
+                __builtin_prefetch(a + 64 * (size_t)l, 0, 1);
+        }
     if (!j->backward) /* S[b][c][k] = F[b][c][k] / N */
         for (uint32_t c = o0; c < o0 + nt; c++) {
             const float *fi = j->f + ((size_t)b * C + c) * j->nc * 2;

@@ -178,6 +178,15 @@ static void wgrad_shape(const nm_model *m, uint32_t cin, uint32_t cout, uint32_t
     uint32_t tiles = ((cout + *two - 1) / *two) * ((cin + *twi - 1) / *twi);
     uint32_t lanes = m->cpu_tiles ? 8 : 64;
     *phases = tiles >= lanes ? 1 : lanes / tiles;
+    if (m->cpu_tiles) {
+        /* phases only to give the cores tasks: each one more partial row
+         * for every chunk to write and reduce_rows to read. 16 tasks at
+         * the model's micro-batch are enough. */
+        uint64_t chunks = ((uint64_t)m->mb * m->c.length + CHUNK_CPU - 1) / CHUNK_CPU;
+        uint64_t want = chunks >= 16 ? 1 : (16 + chunks - 1) / chunks;
+        if (*phases > want)
+            *phases = (uint32_t)want;
+    }
 }
 
 /* Input channels per invocation of spectral_wgrad (the largest of 4, 3, 2,
