@@ -494,7 +494,7 @@ static nb_status k_reduce_rows(const nb_cpu_call *c)
 }
 
 /* --------------------------------------------------------- spectral_mix
- * One task per (trace, tile of up to MT output channels): the M bins of the
+ * One task per (BT traces, tile of up to OT output channels): the M bins of the
  * tile's outputs, summed over the C inputs in order. Complex products on
  * interleaved (re, im) vectors: A += v w and B += swap(v) w lane by lane,
  * then re = A_even -+ A_odd, im = B_even +- B_odd, so that every load is a
@@ -554,31 +554,56 @@ typedef struct {
     float inv_n;
 } mix_job;
 
-/* y[o] for nt <= MT outputs of trace b, floats [f0, f0 + n) of each row */
-static inline __attribute__((always_inline)) void mix_tile(const mix_job *j, uint32_t b, uint32_t o0, uint32_t nt,
-                                                           uint32_t f0, uint32_t n)
+/* y[b][o] for nb <= BT traces from b0 and nt <= OT outputs from o0, floats
+ * [f0, f0 + CV_LANES) of each row: BT x OT accumulator pairs in registers,
+ * each weight vector loaded once for the BT traces and each coefficient
+ * once for the OT outputs */
+#define BT 2 /* traces per tile */
+#define OT 6 /* outputs per tile: 2 BT OT accumulators (24 zmm) */
+static inline __attribute__((always_inline)) void mix_tile(const mix_job *j, uint32_t b0, uint32_t nb, uint32_t o0,
+                                                           uint32_t nt, uint32_t f0)
 {
     const uint32_t C = j->C, M = j->M;
-    cvec A[MT], B[MT];
+    /* forward: W[i][o]; backward: W[o][i] conjugated */
+    const size_t row = (size_t)M * 2, ostr = j->backward ? C * row : row, istr = j->backward ? row : C * row;
+    const float *w0 = j->prm + j->w_off + o0 * ostr + f0;
+    const size_t fstr = (size_t)j->nc * 2;
+    const float *f = j->f + (size_t)b0 * C * fstr + f0;
+    cvec keep = (cvec){0} + 1.0f;
+    if (j->backward && f0 == 0)
+        keep[1] = 0.0f; /* F'_0 = Re F_0 */
+    cvec A[BT][OT], B[BT][OT];
     NM_UNROLL
-    for (uint32_t t = 0; t < MT; t++)
-        A[t] = B[t] = (cvec){0};
-    for (uint32_t i = 0; i < C; i++) {
-        cvec v;
-        cv_load(&v, j->f + ((size_t)b * C + i) * j->nc * 2 + f0, n);
-        if (j->backward && f0 == 0)
-            v[1] = 0.0f; /* F'_0 = Re F_0 */
-        const cvec vs = CV_SWAP(v);
+    for (uint32_t u = 0; u < BT; u++)
         NM_UNROLL
-        for (uint32_t t = 0; t < MT; t++) {
+        for (uint32_t t = 0; t < OT; t++)
+            A[u][t] = B[u][t] = (cvec){0};
+    for (uint32_t i = 0; i < C; i++) {
+        cvec v[BT], vs[BT];
+        NM_UNROLL
+        for (uint32_t u = 0; u < BT; u++) {
+            if (u < nb) {
+                const float *fp = f + ((size_t)u * C + i) * fstr;
+                __builtin_prefetch(fp + 2 * CV_LANES, 0, 3); /* the next tiles' bins of this row */
+                memcpy(&v[u], fp, sizeof(cvec));
+                v[u] *= keep;
+            } else {
+                v[u] = (cvec){0};
+            }
+            vs[u] = CV_SWAP(v[u]);
+        }
+        NM_UNROLL
+        for (uint32_t t = 0; t < OT; t++) {
             if (t < nt) {
-                /* forward: W[i][o]; backward: W[o][i] conjugated */
-                const uint32_t o = o0 + t;
-                const float *w = j->prm + j->w_off + (j->backward ? (size_t)o * C + i : (size_t)i * C + o) * M * 2 + f0;
                 cvec wv;
-                cv_load(&wv, w, n);
-                A[t] += v * wv;
-                B[t] += vs * wv;
+                memcpy(&wv, w0 + t * ostr + i * istr, sizeof wv);
+                NM_UNROLL
+                for (uint32_t u = 0; u < BT; u++) {
+                    if (u < nb) {
+                        A[u][t] += v[u] * wv;
+                        B[u][t] += vs[u] * wv;
+                    }
+                }
             }
         }
     }
@@ -586,16 +611,18 @@ static inline __attribute__((always_inline)) void mix_tile(const mix_job *j, uin
      * re = vr wr + vi wi, im = vi wr - vr wi */
     const float sa = j->backward ? 1.0f : -1.0f, sb = j->backward ? -1.0f : 1.0f;
     NM_UNROLL
-    for (uint32_t t = 0; t < MT; t++) {
-        if (t < nt) {
-            cvec y;
-            cv_fold(&y, &A[t], &B[t], sa, sb);
-            y *= j->inv_n;
-            if (f0 == 0)
-                y[1] = 0.0f;
-            cv_store(j->y + ((size_t)b * C + o0 + t) * j->nc * 2 + f0, &y, n);
+    for (uint32_t u = 0; u < BT; u++)
+        NM_UNROLL
+        for (uint32_t t = 0; t < OT; t++) {
+            if (u < nb && t < nt) {
+                cvec y;
+                cv_fold(&y, &A[u][t], &B[u][t], sa, sb);
+                y *= j->inv_n;
+                if (f0 == 0)
+                    y[1] = 0.0f;
+                memcpy(j->y + ((size_t)(b0 + u) * C + o0 + t) * fstr + f0, &y, sizeof y);
+            }
         }
-    }
 }
 
 /* The bins [k0, M) past the last whole vector, one complex value at a time
@@ -631,29 +658,35 @@ NM_CLONES NM_FAST static void mix_task(void *user, uint64_t t, uint32_t thread)
 {
     (void)thread;
     const mix_job *j = user;
-    const uint32_t C = j->C, M = j->M, b = (uint32_t)(t / j->tiles), o0 = (uint32_t)(t % j->tiles) * MT;
-    const uint32_t nt = C - o0 < MT ? C - o0 : MT;
-    if (o0 == 0 && b + 1 < j->batch) /* the next trace's kept bins into L2: C rows far apart */
-        for (uint32_t i = 0; i < C; i++) {
-            const char *a = (const char *)(j->f + ((size_t)(b + 1) * C + i) * j->nc * 2);
-            for (uint32_t l = 0; l < (2 * M * 4 + 63) / 64 + 1; l++)
+    const uint32_t C = j->C, M = j->M, b0 = (uint32_t)(t / j->tiles) * BT, o0 = (uint32_t)(t % j->tiles) * OT;
+    const uint32_t nt = C - o0 < OT ? C - o0 : OT, nb = j->batch - b0 < BT ? j->batch - b0 : BT;
+    if (o0 == 0 && b0 + BT < j->batch) /* the next traces' kept bins into L2: C rows far apart */
+        for (uint32_t r = (b0 + BT) * C; r < (b0 + BT + (j->batch - b0 - BT < BT ? j->batch - b0 - BT : BT)) * C;
+             r++) {
+            const char *a = (const char *)(j->f + (size_t)r * j->nc * 2);
+            const char *yw = (const char *)(j->y + (size_t)r * j->nc * 2);
+            for (uint32_t l = 0; l < (2 * M * 4 + 63) / 64 + 1; l++) {
                 __builtin_prefetch(a + 64 * (size_t)l, 0, 1);
+                __builtin_prefetch(yw + 64 * (size_t)l, 1, 1);
+            }
         }
     if (!j->backward) /* S[b][c][k] = F[b][c][k] / N */
-        for (uint32_t c = o0; c < o0 + nt; c++) {
-            const float *fi = j->f + ((size_t)b * C + c) * j->nc * 2;
-            float *so = j->s + ((size_t)b * C + c) * M * 2;
-            for (uint32_t k = 0; k < 2 * M; k++)
-                so[k] = fi[k] * j->inv_n;
-        }
+        for (uint32_t u = 0; u < nb; u++)
+            for (uint32_t c = o0; c < o0 + nt; c++) {
+                const float *fi = j->f + ((size_t)(b0 + u) * C + c) * j->nc * 2;
+                float *so = j->s + ((size_t)(b0 + u) * C + c) * M * 2;
+                for (uint32_t k = 0; k < 2 * M; k++)
+                    so[k] = fi[k] * j->inv_n;
+            }
     const uint32_t full = 2 * M / CV_LANES * CV_LANES;
     for (uint32_t f0 = 0; f0 < full; f0 += CV_LANES) {
-        if (nt == MT)
-            mix_tile(j, b, o0, MT, f0, CV_LANES);
+        if (nt == OT && nb == BT)
+            mix_tile(j, b0, BT, o0, OT, f0);
         else
-            mix_tile(j, b, o0, nt, f0, CV_LANES);
+            mix_tile(j, b0, nb, o0, nt, f0);
     }
-    mix_tail(j, b, o0, nt, full / 2);
+    for (uint32_t u = 0; u < nb; u++)
+        mix_tail(j, b0 + u, o0, nt, full / 2);
 }
 
 static nb_status k_spectral_mix(const nb_cpu_call *c)
@@ -672,13 +705,13 @@ static nb_status k_spectral_mix(const nb_cpu_call *c)
     j.s = j.backward ? NULL : c->buf[3];
     if (j.M > j.nc)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "spectral_mix: %u modes of %u bins", j.M, j.nc);
-    j.tiles = (j.C + MT - 1) / MT;
-    nb_cpu_parallel(c, (uint64_t)j.batch * j.tiles, mix_task, &j);
+    j.tiles = (j.C + OT - 1) / OT;
+    nb_cpu_parallel(c, (uint64_t)(j.batch + BT - 1) / BT * j.tiles, mix_task, &j);
     return NB_OK;
 }
 
 /* ------------------------------------------------------- spectral_wgrad
- * One task per (output o, tile of up to MT inputs i): dW[i][o][k] += the sum
+ * One task per (tile of SO outputs o, tile of SI inputs i): dW[i][o][k] += the sum
  * over traces, in order, of conj(S[b][i][k]) G'[b][o][k] (G'_0 = Re G_0,
  * G'_k = 2 G_k: the 2 applied after the sum, which is exact), with the
  * interleaved products of spectral_mix. */
@@ -689,28 +722,51 @@ typedef struct {
     uint32_t C, M, batch, nc, w_off, tiles;
 } swg_job;
 
-static inline __attribute__((always_inline)) void swg_tile(const swg_job *j, uint32_t o, uint32_t i0, uint32_t nt,
-                                                           uint32_t f0, uint32_t n)
+/* dW[i][o] for nt <= SI inputs from i0 and no <= SO outputs from o0, floats
+ * [f0, f0 + CV_LANES): SO x SI accumulator pairs in registers, each
+ * gradient vector loaded once for the SI inputs, each saved one once for
+ * the SO outputs */
+#define SO 3
+#define SI 4
+static inline __attribute__((always_inline)) void swg_tile(const swg_job *j, uint32_t o0, uint32_t no, uint32_t i0,
+                                                           uint32_t nt, uint32_t f0)
 {
     const uint32_t C = j->C, M = j->M;
-    cvec A[MT], B[MT];
+    const size_t gstr = (size_t)j->nc * 2, sstr = (size_t)M * 2;
+    cvec keep = (cvec){0} + 1.0f;
+    if (f0 == 0)
+        keep[1] = 0.0f; /* G'_0 = Re G_0 */
+    cvec A[SO][SI], B[SO][SI];
     NM_UNROLL
-    for (uint32_t t = 0; t < MT; t++)
-        A[t] = B[t] = (cvec){0};
-    for (uint32_t b = 0; b < j->batch; b++) {
-        cvec g;
-        cv_load(&g, j->g + ((size_t)b * C + o) * j->nc * 2 + f0, n);
-        if (f0 == 0)
-            g[1] = 0.0f;
-        const cvec gs = CV_SWAP(g);
+    for (uint32_t r = 0; r < SO; r++)
         NM_UNROLL
-        for (uint32_t t = 0; t < MT; t++) {
+        for (uint32_t t = 0; t < SI; t++)
+            A[r][t] = B[r][t] = (cvec){0};
+    for (uint32_t b = 0; b < j->batch; b++) {
+        const float *gp = j->g + ((size_t)b * C + o0) * gstr + f0, *sp = j->s + ((size_t)b * C + i0) * sstr + f0;
+        cvec g[SO], gs[SO];
+        NM_UNROLL
+        for (uint32_t r = 0; r < SO; r++) {
+            if (r < no) {
+                memcpy(&g[r], gp + r * gstr, sizeof(cvec));
+                g[r] *= keep;
+            } else {
+                g[r] = (cvec){0};
+            }
+            gs[r] = CV_SWAP(g[r]);
+        }
+        NM_UNROLL
+        for (uint32_t t = 0; t < SI; t++) {
             if (t < nt) {
-                const float *sp = j->s + ((size_t)b * C + i0 + t) * M * 2 + f0;
                 cvec sv;
-                cv_load(&sv, sp, n);
-                A[t] += sv * g;  /* (sr gr, si gi) */
-                B[t] += sv * gs; /* (sr gi, si gr) */
+                memcpy(&sv, sp + t * sstr, sizeof sv);
+                NM_UNROLL
+                for (uint32_t r = 0; r < SO; r++) {
+                    if (r < no) {
+                        A[r][t] += sv * g[r];  /* (sr gr, si gi) */
+                        B[r][t] += sv * gs[r]; /* (sr gi, si gr) */
+                    }
+                }
             }
         }
     }
@@ -719,16 +775,18 @@ static inline __attribute__((always_inline)) void swg_tile(const swg_job *j, uin
     if (f0 == 0)
         two[0] = two[1] = 1.0f;
     NM_UNROLL
-    for (uint32_t t = 0; t < MT; t++) {
-        if (t < nt) {
-            float *w = j->grad + j->w_off + ((size_t)(i0 + t) * C + o) * M * 2 + f0;
-            cvec acc, d;
-            cv_load(&acc, w, n);
-            cv_fold(&d, &A[t], &B[t], 1.0f, -1.0f);
-            acc += d * two;
-            cv_store(w, &acc, n);
+    for (uint32_t r = 0; r < SO; r++)
+        NM_UNROLL
+        for (uint32_t t = 0; t < SI; t++) {
+            if (r < no && t < nt) {
+                float *w = j->grad + j->w_off + ((size_t)(i0 + t) * C + o0 + r) * M * 2 + f0;
+                cvec acc, d;
+                memcpy(&acc, w, sizeof acc);
+                cv_fold(&d, &A[r][t], &B[r][t], 1.0f, -1.0f);
+                acc += d * two;
+                memcpy(w, &acc, sizeof acc);
+            }
         }
-    }
 }
 
 /* The bins [k0, M) past the last whole vector, one complex value at a time */
@@ -758,16 +816,17 @@ NM_CLONES NM_FAST static void swg_task(void *user, uint64_t t, uint32_t thread)
 {
     (void)thread;
     const swg_job *j = user;
-    const uint32_t C = j->C, M = j->M, o = (uint32_t)(t / j->tiles), i0 = (uint32_t)(t % j->tiles) * MT;
-    const uint32_t nt = C - i0 < MT ? C - i0 : MT;
+    const uint32_t C = j->C, M = j->M, o0 = (uint32_t)(t / j->tiles) * SO, i0 = (uint32_t)(t % j->tiles) * SI;
+    const uint32_t no = C - o0 < SO ? C - o0 : SO, nt = C - i0 < SI ? C - i0 : SI;
     const uint32_t full = 2 * M / CV_LANES * CV_LANES;
     for (uint32_t f0 = 0; f0 < full; f0 += CV_LANES) {
-        if (nt == MT)
-            swg_tile(j, o, i0, MT, f0, CV_LANES);
+        if (no == SO && nt == SI)
+            swg_tile(j, o0, SO, i0, SI, f0);
         else
-            swg_tile(j, o, i0, nt, f0, CV_LANES);
+            swg_tile(j, o0, no, i0, nt, f0);
     }
-    swg_tail(j, o, i0, nt, full / 2);
+    for (uint32_t r = 0; r < no; r++)
+        swg_tail(j, o0 + r, i0, nt, full / 2);
 }
 
 static nb_status k_spectral_wgrad(const nb_cpu_call *c)
@@ -783,8 +842,8 @@ static nb_status k_spectral_wgrad(const nb_cpu_call *c)
     j.w_off = p[2];
     if (j.M > j.nc)
         return nb_error(NB_ERR_INVALID_ARGUMENT, "spectral_wgrad: %u modes of %u bins", j.M, j.nc);
-    j.tiles = (j.C + MT - 1) / MT;
-    nb_cpu_parallel(c, (uint64_t)j.C * j.tiles, swg_task, &j);
+    j.tiles = (j.C + SI - 1) / SI;
+    nb_cpu_parallel(c, (uint64_t)(j.C + SO - 1) / SO * j.tiles, swg_task, &j);
     return NB_OK;
 }
 

@@ -43,7 +43,8 @@ struct nm_model {
     uint32_t max_batch, mb; /* mb: traces per micro-batch */
     int training;
     uint64_t P;
-    uint32_t I, NC;
+    uint32_t I, NC; /* NC: complex bins per spectrum row (n/2+1, or the kept modes where packed) */
+    int packed;     /* the spectral transforms write and read packed rows (nb_fft_plan_packed) */
 
     /* offsets */
     layer lift0, lift1, proj0, proj1;
@@ -737,6 +738,17 @@ nb_status nm_model_create(nb_context *ctx, const nm_config *c, uint32_t max_batc
     m->P = nm_param_count(c);
     m->I = nm_config_lifting_in(c);
     m->NC = c->length / 2 + 1;
+    {
+        /* Packed spectra where the device's transforms take them (the CPU
+         * backend): the kept modes only, so the spectrum buffers shrink by
+         * n/2+1 over modes and the mixing reads contiguous rows. */
+        nb_fft *pk = NULL;
+        if (nb_fft_plan_packed(ctx, c->length, 1, NB_FFT_R2C, NB_FP32, c->modes, &pk) == NB_OK &&
+            nb_fft_plan_packed(ctx, c->length, 1, NB_FFT_C2R, NB_FP32, c->modes, &pk) == NB_OK) {
+            m->packed = 1;
+            m->NC = c->modes;
+        }
+    }
     /* Choices that follow the device, each with an override (tests run both
      * sides on lavapipe): the weight-gradient tiles (NOBLE_WGRAD_TILES), and
      * texel reads where loads are vector gathers only through them (lavapipe:
@@ -945,8 +957,8 @@ static nb_fft *spectral_plan(rec *r, nb_fft_kind kind)
 {
     nb_fft *p = NULL;
     if (!r->s)
-        r->s = nb_fft_plan_bins(r->m->ctx, r->m->c.length, (uint64_t)r->b * r->m->c.width, kind, NB_FP32,
-                                r->m->c.modes, &p);
+        r->s = (r->m->packed ? nb_fft_plan_packed : nb_fft_plan_bins)(
+            r->m->ctx, r->m->c.length, (uint64_t)r->b * r->m->c.width, kind, NB_FP32, r->m->c.modes, &p);
     return r->s ? NULL : p;
 }
 
@@ -966,7 +978,7 @@ static void fft(rec *r, nb_fft_kind kind, nb_buffer *in, nb_buffer *out, const c
     nb_fft *p = spectral_plan(r, kind);
     if (!r->s)
         r->s = nb_cmd_fft(r->c, p, in, out, label);
-    work(r, label, rows * (N * 4 + (N / 2 + 1) * 8), rows * 2.5 * N * log2(N));
+    work(r, label, rows * (N * 4 + (double)r->m->NC * 8), rows * 2.5 * N * log2(N));
 }
 
 /* After a submit: add the GPU time of each label to the call's stats. */

@@ -420,9 +420,9 @@ HOT static void c2r_task(void *user, uint64_t i, uint32_t thread)
     }
 }
 
-void nb__pfft_run(const nb_pfft *f, uint32_t workers, uint64_t rows, const void *in, void *out)
+void nb__pfft_run(const nb_pfft *f, uint32_t workers, uint64_t rows, uint64_t row_bins, const void *in, void *out)
 {
-    const uint64_t rb = f->n * 4, cb = (f->n / 2 + 1) * 8;
+    const uint64_t rb = f->n * 4, cb = row_bins * 8;
     pjob J = {f, in, out, rows, f->inverse ? cb : rb, f->inverse ? rb : cb};
     if (workers > f->threads)
         workers = f->threads;

@@ -39,6 +39,7 @@ struct nb_fft {
      * them (cpu_fft.c), or NULL where FFTW does the whole transform */
     uint64_t bins;
     nb_pfft *pf;
+    int packed; /* complex rows of `bins` bins (nb_fft_plan_packed), not n/2+1 */
 };
 
 /* Rows per chunk on the CPU backend: 16 rows keep every chunk of an
@@ -203,7 +204,7 @@ nb_status nb__fft_host_run(nb_fft *p, nb_buffer *in, nb_buffer *out)
     if (!ip || !op)
         return nb__fail(NB_ERR_UNSUPPORTED, "the host FFT needs buffers the host can map");
     if (p->pf) {
-        nb__pfft_run(p->pf, p->threads, p->batch, ip, op);
+        nb__pfft_run(p->pf, p->threads, p->batch, p->packed ? p->bins : p->n / 2 + 1, ip, op);
         return NB_OK;
     }
     if (p->cplan || p->ctail)
@@ -260,7 +261,10 @@ nb_fft_kind nb__fft_kind(const nb_fft *p) { return p->kind; }
 
 static uint64_t elem(const nb_fft *p) { return p->prec == NB_FP64 ? 8 : 4; }
 uint64_t nb__fft_real_bytes(const nb_fft *p) { return p->batch * p->n * elem(p); }
-uint64_t nb__fft_complex_bytes(const nb_fft *p) { return p->batch * (p->n / 2 + 1) * 2 * elem(p); }
+uint64_t nb__fft_complex_bytes(const nb_fft *p)
+{
+    return p->batch * (p->packed ? p->bins : p->n / 2 + 1) * 2 * elem(p);
+}
 
 uint32_t nb_fft_plans_cached(const nb_context *ctx) { return ctx->fft.n; }
 
@@ -321,9 +325,25 @@ nb_status nb_fft_plan(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind k
 }
 
 int nb_fft_band_limited(const nb_fft *plan) { return plan && plan->pf; }
+int nb_fft_packed(const nb_fft *plan) { return plan && plan->packed; }
+
+static nb_status plan_make(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind kind, nb_precision prec,
+                           uint64_t bins, int packed, nb_fft **out);
 
 nb_status nb_fft_plan_bins(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind kind, nb_precision prec,
                            uint64_t bins, nb_fft **out)
+{
+    return plan_make(ctx, n, batch, kind, prec, bins, 0, out);
+}
+
+nb_status nb_fft_plan_packed(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind kind, nb_precision prec,
+                             uint64_t bins, nb_fft **out)
+{
+    return plan_make(ctx, n, batch, kind, prec, bins, 1, out);
+}
+
+static nb_status plan_make(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind kind, nb_precision prec,
+                           uint64_t bins, int packed, nb_fft **out)
 {
     if (!ctx || !out)
         return nb__fail(NB_ERR_INVALID_ARGUMENT, "nb_fft_plan: NULL argument");
@@ -357,8 +377,15 @@ nb_status nb_fft_plan_bins(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_k
      * of bins is the same whole transform, one plan. */
     if (ctx->backend != NB_BACKEND_CPU || prec != NB_FP32)
         bins = n / 2 + 1;
+    if (packed && bins > n / 2)
+        return nb__fail(NB_ERR_UNSUPPORTED,
+                        "nb_fft_plan_packed: packed rows need the CPU backend's band-limited transform (fp32, at "
+                        "most n/2 bins); this is '%s' at %s, %llu of %llu bins",
+                        ctx->info.name, prec == NB_FP32 ? "fp32" : "fp64", (unsigned long long)bins,
+                        (unsigned long long)(n / 2 + 1));
     for (nb_fft *p = ctx->fft.plans; p; p = p->next)
-        if (p->n == n && p->batch == batch && p->kind == kind && p->prec == prec && p->bins == bins) {
+        if (p->n == n && p->batch == batch && p->kind == kind && p->prec == prec && p->bins == bins &&
+            p->packed == packed) {
             *out = p;
             return NB_OK;
         }
@@ -377,6 +404,13 @@ nb_status nb_fft_plan_bins(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_k
         p->tail = batch % CHUNK_ROWS;
         if (bins <= n / 2)
             p->pf = nb__pfft_create(n, bins, kind == NB_FFT_C2R, p->threads);
+        if (packed && !p->pf) {
+            plan_free(p);
+            return nb__fail(NB_ERR_UNSUPPORTED,
+                            "nb_fft_plan_packed: the band-limited transform does not take length %llu",
+                            (unsigned long long)n);
+        }
+        p->packed = packed;
         if (!p->pf && ((batch >= CHUNK_ROWS && !(p->cplan = chunk_plan(p, CHUNK_ROWS))) ||
                        (p->tail && !(p->ctail = chunk_plan(p, p->tail))))) {
             plan_free(p);

@@ -200,7 +200,8 @@ void nb__pool_run(uint32_t workers, uint64_t n, void (*task)(void *user, uint64_
  * where the length does not suit it (or out of memory): FFTW then. */
 typedef struct nb_pfft nb_pfft;
 nb_pfft *nb__pfft_create(uint64_t n, uint64_t bins, int inverse, uint32_t threads);
-void nb__pfft_run(const nb_pfft *f, uint32_t workers, uint64_t rows, const void *in, void *out);
+/* rows of n reals and of row_bins complex bins (n/2+1, or the plan's bins: packed) */
+void nb__pfft_run(const nb_pfft *f, uint32_t workers, uint64_t rows, uint64_t row_bins, const void *in, void *out);
 void nb__pfft_destroy(nb_pfft *f);
 uint32_t nb__pfft_lanes(const nb_pfft *f);
 nb_status nb__cpu_buffer_create(nb_context *ctx, uint64_t bytes, nb_memory_kind kind, nb_buffer **out);

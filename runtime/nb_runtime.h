@@ -349,6 +349,14 @@ nb_status nb_fft_plan_bins(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_k
                            nb_precision prec, uint64_t bins, nb_fft **out);
 /* 1 where the plan computes (R2C) or reads (C2R) only its bins. */
 int nb_fft_band_limited(const nb_fft *plan);
+/* As nb_fft_plan_bins, with the complex rows packed: `bins` bins per row
+ * (row stride bins, not n/2+1), so the spectrum buffer holds only what the
+ * caller uses. Only band-limited plans pack (the CPU backend at fp32, bins
+ * <= n/2, a length its transform takes); elsewhere NB_ERR_UNSUPPORTED, and
+ * the caller keeps whole rows. */
+nb_status nb_fft_plan_packed(nb_context *ctx, uint64_t n, uint64_t batch, nb_fft_kind kind,
+                             nb_precision prec, uint64_t bins, nb_fft **out);
+int nb_fft_packed(const nb_fft *plan);
 uint32_t nb_fft_plans_cached(const nb_context *ctx);
 
 /* --------------------------------------------------------------- recording */

@@ -456,6 +456,80 @@ static void band_case(nb_context *ctx, uint64_t n, uint64_t bins, uint64_t batch
     free(im);
 }
 
+/* Packed plans (nb_fft_plan_packed): where a band-limited plan exists, the
+ * packed R2C writes exactly the unpacked one's kept bins (same bits) into
+ * rows of `bins`, nothing past the batch's packed rows, and the packed C2R
+ * of those rows gives the unpacked C2R's output (same bits); elsewhere the
+ * packed plan is refused by name. */
+static void packed_case(nb_context *ctx, uint64_t n, uint64_t bins, uint64_t batch)
+{
+    const uint64_t nc = n / 2 + 1;
+    nb_fft *fu = NULL, *iu = NULL, *fp = NULL, *ip = NULL;
+    REQUIRE_OK(nb_fft_plan_bins(ctx, n, batch, NB_FFT_R2C, NB_FP32, bins, &fu));
+    REQUIRE_OK(nb_fft_plan_bins(ctx, n, batch, NB_FFT_C2R, NB_FP32, bins, &iu));
+    nb_status s = nb_fft_plan_packed(ctx, n, batch, NB_FFT_R2C, NB_FP32, bins, &fp);
+    if (!nb_fft_band_limited(fu)) {
+        CHECK(s == NB_ERR_UNSUPPORTED && !fp && strstr(nb_last_error(), "packed rows need"),
+              "n=%llu bins=%llu: a packed plan without a band-limited one is refused: %s", (unsigned long long)n,
+              (unsigned long long)bins, nb_last_error());
+        return;
+    }
+    REQUIRE_OK(s);
+    REQUIRE_OK(nb_fft_plan_packed(ctx, n, batch, NB_FFT_C2R, NB_FP32, bins, &ip));
+    CHECK(nb_fft_packed(fp) && nb_fft_packed(ip) && !nb_fft_packed(fu), "n=%llu: packed flags",
+          (unsigned long long)n);
+    float *hx = malloc(n * batch * 4), *hu = malloc(nc * 2 * batch * 4), *hp = malloc((bins * batch + 16) * 8);
+    float *yu = malloc(n * batch * 4), *yp = malloc(n * batch * 4);
+    uint64_t seed = n * 11 + bins;
+    for (uint64_t i = 0; i < n * batch; i++)
+        hx[i] = (float)nbt_rand(&seed);
+    for (uint64_t i = 0; i < (bins * batch + 16) * 2; i++)
+        hp[i] = -12345.0f;
+    nb_buffer *bx, *bu, *bp, *by;
+    REQUIRE_OK(nb_buffer_create(ctx, n * batch * 4, NB_MEM_DEVICE, &bx));
+    REQUIRE_OK(nb_buffer_create(ctx, nc * 2 * batch * 4, NB_MEM_DEVICE, &bu));
+    REQUIRE_OK(nb_buffer_create(ctx, (bins * batch + 16) * 8, NB_MEM_DEVICE, &bp));
+    REQUIRE_OK(nb_buffer_create(ctx, n * batch * 4, NB_MEM_DEVICE, &by));
+    CHECK_OK(nb_buffer_upload(bx, 0, hx, n * batch * 4));
+    CHECK_OK(nb_buffer_upload(bp, 0, hp, (bins * batch + 16) * 8));
+    nb_cmd *c;
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    CHECK_OK(nb_cmd_fft(c, fu, bx, bu, NULL));
+    CHECK_OK(nb_cmd_fft(c, fp, bx, bp, NULL));
+    CHECK_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    CHECK_OK(nb_buffer_download(bu, 0, hu, nc * 2 * batch * 4));
+    CHECK_OK(nb_buffer_download(bp, 0, hp, (bins * batch + 16) * 8));
+    uint64_t differ = 0, past = 0;
+    for (uint64_t r = 0; r < batch; r++)
+        differ += memcmp(hu + r * nc * 2, hp + r * bins * 2, bins * 8) != 0;
+    for (uint64_t i = bins * batch * 2; i < (bins * batch + 16) * 2; i++)
+        past += hp[i] != -12345.0f;
+    CHECK(differ == 0 && past == 0, "n=%llu bins=%llu batch=%llu: packed R2C rows differ from the unpacked %llu, "
+          "written past them %llu", (unsigned long long)n, (unsigned long long)bins, (unsigned long long)batch,
+          (unsigned long long)differ, (unsigned long long)past);
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    CHECK_OK(nb_cmd_fft(c, iu, bu, by, NULL));
+    CHECK_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    CHECK_OK(nb_buffer_download(by, 0, yu, n * batch * 4));
+    REQUIRE_OK(nb_cmd_begin(ctx, 0, &c));
+    CHECK_OK(nb_cmd_fft(c, ip, bp, by, NULL));
+    CHECK_OK(nb_cmd_submit(c));
+    nb_cmd_destroy(c);
+    CHECK_OK(nb_buffer_download(by, 0, yp, n * batch * 4));
+    CHECK(memcmp(yu, yp, n * batch * 4) == 0, "n=%llu bins=%llu: the packed C2R differs from the unpacked",
+          (unsigned long long)n, (unsigned long long)bins);
+    nb_buffer *all[4] = {bx, bu, bp, by};
+    for (int i = 0; i < 4; i++)
+        nb_buffer_destroy(all[i]);
+    free(hx);
+    free(hu);
+    free(hp);
+    free(yu);
+    free(yp);
+}
+
 static void test_band_limited(nb_context *ctx, int quick)
 {
     /* the published length and modes, the pretrained recipe's and the
@@ -468,6 +542,9 @@ static void test_band_limited(nb_context *ctx, int quick)
     band_case(ctx, 2112, 33, 3);
     band_case(ctx, 256, 16, 3);
     band_case(ctx, 8580, 1, 2);
+    packed_case(ctx, 8580, 129, 7);
+    packed_case(ctx, 256, 16, 3);
+    packed_case(ctx, 1000, 501, 3);
     band_case(ctx, 1000, 500, 3);
     band_case(ctx, 1000, 501, 3);
     static const uint64_t odd[] = {36, 42, 66, 78, 130, 390, 2002, 8640};

@@ -863,59 +863,76 @@ static void test_block(int act, int ubo, int gv2)
 
 /* ------------------------------------------------------------- spectral */
 
-enum { SB = 3, SC = 3, SM = 9, SN = 32, SNC = SN / 2 + 1 };
+/* traces and channels of a case (test_spectral); arrays sized for the largest */
+enum { SBMAX = 5, SCMAX = 7, SM = 9, SN = 32, SNC = SN / 2 + 1 };
+static int SB = 3, SC = 3;
 
-/* s[b][o][n] = irfft(mix(rfft(x)/N)) in double, as the reference does it */
+/* s[b][o][n] = irfft(mix(rfft(x)/N)) in double, as the reference does it:
+ * the kept bins of each input row, mixed, then the inverse */
 static void spec_ref(const double *W, const double *x, double *s)
 {
-    for (int b = 0; b < SB; b++)
+    double X[SBMAX * SCMAX * SM][2], Y[SCMAX * SM][2];
+    for (int b = 0; b < SB; b++) {
+        for (int i = 0; i < SC; i++)
+            for (int k = 0; k < SM; k++) {
+                double xr = 0, xi = 0;
+                for (int m = 0; m < SN; m++) {
+                    double ang = 2 * M_PI * k * m / SN;
+                    xr += x[(b * SC + i) * SN + m] * cos(ang) / SN;
+                    xi -= x[(b * SC + i) * SN + m] * sin(ang) / SN;
+                }
+                X[(b * SC + i) * SM + k][0] = xr;
+                X[(b * SC + i) * SM + k][1] = xi;
+            }
+        for (int o = 0; o < SC; o++)
+            for (int k = 0; k < SM; k++) {
+                double yr = 0, yi = 0;
+                for (int i = 0; i < SC; i++) {
+                    const double *w = W + ((i * SC + o) * SM + k) * 2, *v = X[(b * SC + i) * SM + k];
+                    yr += v[0] * w[0] - v[1] * w[1];
+                    yi += v[0] * w[1] + v[1] * w[0];
+                }
+                Y[o * SM + k][0] = yr;
+                Y[o * SM + k][1] = k == 0 ? 0 : yi;
+            }
         for (int o = 0; o < SC; o++)
             for (int n = 0; n < SN; n++) {
                 double v = 0;
                 for (int k = 0; k < SM; k++) {
-                    double yr = 0, yi = 0;
-                    for (int i = 0; i < SC; i++) {
-                        double xr = 0, xi = 0;
-                        for (int m = 0; m < SN; m++) {
-                            double ang = 2 * M_PI * k * m / SN;
-                            xr += x[(b * SC + i) * SN + m] * cos(ang) / SN;
-                            xi -= x[(b * SC + i) * SN + m] * sin(ang) / SN;
-                        }
-                        const double *w = W + ((i * SC + o) * SM + k) * 2;
-                        yr += xr * w[0] - xi * w[1];
-                        yi += xr * w[1] + xi * w[0];
-                    }
-                    if (k == 0)
-                        yi = 0;
                     double ang = 2 * M_PI * k * n / SN;
-                    v += (k == 0 ? 1 : 2) * (yr * cos(ang) - yi * sin(ang));
+                    v += (k == 0 ? 1 : 2) * (Y[o * SM + k][0] * cos(ang) - Y[o * SM + k][1] * sin(ang));
                 }
                 s[(b * SC + o) * SN + n] = v;
             }
+    }
 }
 
 static double spec_phi(const double *W, const double *x, const double *gs)
 {
-    double s[SB * SC * SN], phi = 0;
+    double s[SBMAX * SCMAX * SN], phi = 0;
     spec_ref(W, x, s);
     for (int i = 0; i < SB * SC * SN; i++)
         phi += gs[i] * s[i];
     return phi;
 }
 
-static void test_spectral(int texel)
+/* One case: sb traces, sc channels. */
+static void test_spectral_case(int texel, int sb, int sc)
 {
+    SB = sb;
+    SC = sc;
     const int nx = SB * SC * SN, nw = SC * SC * SM * 2;
-    float x[SB * SC * SN], gs[SB * SC * SN], W[SC * SC * SM * 2 + 8];
+    float x[SBMAX * SCMAX * SN], gs[SBMAX * SCMAX * SN], W[SCMAX * SCMAX * SM * 2 + 8];
     fill(x, nx, 51, 1.0);
     fill(gs, nx, 52, 1.0);
     fill(W, nw + 8, 53, 0.7);
     /* the weights at an offset in the parameter buffer (even for texel reads:
      * two complex values to a texel) */
     const int woff = texel ? 8 : 7;
-    const char *var = texel ? ", texel" : "";
-    char name[80];
-    double xd[SB * SC * SN], gsd[SB * SC * SN], Wd[SC * SC * SM * 2], want[SB * SC * SN];
+    char var[48];
+    snprintf(var, sizeof var, ", %d traces, %d channels%s", sb, sc, texel ? ", texel" : "");
+    char name[120];
+    double xd[SBMAX * SCMAX * SN], gsd[SBMAX * SCMAX * SN], Wd[SCMAX * SCMAX * SM * 2], want[SBMAX * SCMAX * SN];
     for (int i = 0; i < nx; i++) {
         xd[i] = x[i];
         gsd[i] = gs[i];
@@ -960,17 +977,17 @@ static void test_spectral(int texel)
     REQUIRE_OK(nb_cmd_fill(c, bY, 0, SB * SC * SNC * 8, 0));
     /* S holds one trace more than the batch, as a sentinel: the partial
      * group of traces must not write past the batch */
-    float sent[(SB + 1) * SC * SM * 2];
+    float sent[(SBMAX + 1) * SCMAX * SM * 2];
     for (int i = 0; i < (SB + 1) * SC * SM * 2; i++)
         sent[i] = 12345.0f;
-    REQUIRE_OK(nb_buffer_upload(bS, 0, sent, sizeof sent));
+    REQUIRE_OK(nb_buffer_upload(bS, 0, sent, (size_t)(SB + 1) * SC * SM * 2 * sizeof(float)));
     nb_buffer *fb[4] = {bp, bF, bY, bS};
     uint32_t g[3] = {(SM * ((SB + 1) / 2) + 63) / 64, 1, 1};
     REQUIRE_OK(nb_cmd_dispatch(c, kf, g, fb, mp, NULL));
     REQUIRE_OK(nb_cmd_fft(c, c2r, bY, bs, NULL));
     REQUIRE_OK(nb_cmd_submit(c));
     nb_cmd_destroy(c);
-    float got[SB * SC * SN];
+    float got[SBMAX * SCMAX * SN];
     down(bs, got, nx);
     snprintf(name, sizeof name, "forward: R2C, mix, C2R%s", var);
     report("spectral conv", name, rel_err(got, want, nx), 2e-6);
@@ -994,10 +1011,12 @@ static void test_spectral(int texel)
     REQUIRE_OK(nb_cmd_fft(c, c2r, bY, bs, NULL));
     REQUIRE_OK(nb_cmd_submit(c));
     nb_cmd_destroy(c);
-    float dx[SB * SC * SN], dW[SC * SC * SM * 2 + 8];
+    float dx[SBMAX * SCMAX * SN], dW[SCMAX * SCMAX * SM * 2 + 8];
     down(bs, dx, nx);
     down(bgrad, dW, nw + woff);
-    double fdx[SB * SC * SN], fdw[SC * SC * SM * 2];
+    double fdx[SBMAX * SCMAX * SN], fdw[SCMAX * SCMAX * SM * 2];
+    float dxs[SBMAX * SCMAX * SN], dWs[SCMAX * SCMAX * SM * 2];
+    int nfx = 0, nfw = 0;
     const double h = 1e-5;
     for (int i = 0; i < nx; i++) {
         double keep = xd[i];
@@ -1006,7 +1025,8 @@ static void test_spectral(int texel)
         xd[i] = keep - h;
         double m = spec_phi(Wd, xd, gsd);
         xd[i] = keep;
-        fdx[i] = (p - m) / (2 * h);
+        fdx[nfx] = (p - m) / (2 * h);
+        dxs[nfx++] = dx[i];
     }
     for (int i = 0; i < nw; i++) {
         double keep = Wd[i];
@@ -1015,18 +1035,28 @@ static void test_spectral(int texel)
         Wd[i] = keep - h;
         double m = spec_phi(Wd, xd, gsd);
         Wd[i] = keep;
-        fdw[i] = (p - m) / (2 * h);
+        fdw[nfw] = (p - m) / (2 * h);
+        dWs[nfw++] = dW[woff + i];
     }
     snprintf(name, sizeof name, "input gradient vs finite differences%s", var);
-    report("spectral conv", name, rel_err(dx, fdx, nx), 1e-5);
+    report("spectral conv", name, rel_err(dxs, fdx, nfx), 1e-5);
     snprintf(name, sizeof name, "weight gradient vs finite differences%s", var);
-    report("spectral_wgrad", name, rel_err(dW + woff, fdw, nw), 1e-5);
+    report("spectral_wgrad", name, rel_err(dWs, fdw, nfw), 1e-5);
     nb_kernel_destroy(kf);
     nb_kernel_destroy(kb);
     nb_kernel_destroy(kw);
     nb_buffer *all[] = {bp, bx, bF, bY, bS, bs, bgs, bgrad};
     for (int i = 0; i < 8; i++)
         nb_buffer_destroy(all[i]);
+}
+
+/* 3 traces of 3 channels: partial groups and tiles everywhere; 5 of 7:
+ * the CPU kernels' whole register tiles (6 outputs by 2 traces; 3 by 4)
+ * beside partial ones */
+static void test_spectral(int texel)
+{
+    test_spectral_case(texel, 3, 3);
+    test_spectral_case(texel, 5, 7);
 }
 
 /* ----------------------------------------------------------------- loss */
