@@ -23,7 +23,7 @@ static const char *source_dir(void)
     return d && *d ? d : NOBLE_SOURCE_DIR;
 }
 
-#define DEFAULT_CHECKPOINT "models/pretrained/pvalb-reduced.h5"
+#define DEFAULT_CHECKPOINT "models/pretrained/pvalb-noble.h5"
 #define DEFAULT_DATASET "data/pvalb60.h5"
 
 /* The protocol step every synthetic neuron gets: one of the dataset's

@@ -1439,6 +1439,11 @@ int nbl_open(lua_State *L)
     snprintf(v, sizeof v, "%d.%d.%d", NB_VERSION_MAJOR, NB_VERSION_MINOR, NB_VERSION_PATCH);
     lua_pushstring(L, v);
     lua_setfield(L, -2, "version");
+    /* the shipped checkpoint, the default of eval, population and
+     * variability (NOBLE_PRETRAINED names another) */
+    const char *pre = getenv("NOBLE_PRETRAINED");
+    lua_pushstring(L, pre && *pre ? pre : NOBLE_PRETRAINED);
+    lua_setfield(L, -2, "pretrained");
     return 1;
 }
 

@@ -535,7 +535,7 @@ static void usage(FILE *f)
                "  noble bench population [--json] [--quick] [--checkpoint FILE] [--dataset FILE] [--batches 1,8,32,128]\n"
                "                         [--rounds R] [--backend all|auto|vulkan|cpu]\n"
                "                                  synthetic neurons per second from a trained checkpoint (default\n"
-               "                                  models/pretrained/pvalb-reduced.h5), speedup over NEURON's time per\n"
+               "                                  models/pretrained/pvalb-noble.h5), speedup over NEURON's time per\n"
                "                                  trace in the dataset (default data/pvalb60.h5; --dataset '' for none)\n"
                "  noble bench compare A.json B.json ...\n"
                "                                  bench --json files side by side: one column per backend measured,\n"

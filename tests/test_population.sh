@@ -42,13 +42,13 @@ cat "$tmp/py.out"
 check "the population file reads back in h5py" test $rc -eq 0
 
 ck="$tmp/work/run/best.h5"
-expect 2 "which checkpoint?" -- "$noble" population --out x.h5 --stimuli 10 --sample 3
+NOBLE_PRETRAINED=/nonexistent/pvalb.h5 expect 1 "the shipped one, /nonexistent/pvalb.h5, is missing" -- "$noble" population --out x.h5 --stimuli 10 --sample 3
 expect 2 "the stimulus list is empty" -- "$noble" population --checkpoint "$ck" --out "$tmp/x.h5" --stimuli , --sample 3
 expect 2 "bad stimulus 'abc'" -- "$noble" population --checkpoint "$ck" --out "$tmp/x.h5" --stimuli 10,abc --sample 3
 expect 1 "no neurons requested" -- "$noble" population --checkpoint "$ck" --out "$tmp/x.h5" --stimuli 10 --sample 0
 expect 1 "give exactly one of" -- "$noble" population --checkpoint "$ck" --out "$tmp/x.h5" --stimuli 10
 check "... no file left" test ! -e "$tmp/x.h5"
-expect 2 "--checkpoint, --dataset and --amplitude are needed" -- "$noble" variability --checkpoint "$ck"
+expect 2 "--dataset and --amplitude are needed" -- "$noble" variability --checkpoint "$ck"
 expect 1 "has no trace at 777 pA" -- "$noble" variability --checkpoint "$ck" --dataset "$mini" --amplitude 777 --out "$tmp/v"
 "$noble" population --checkpoint "$ck" --out "$tmp/cli.h5" --stimuli -110,150 --path 40:0.8,80:0.9 --steps 4 \
   --progress false > "$tmp/cli.out" 2>&1

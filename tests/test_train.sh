@@ -21,7 +21,7 @@ check "... to the end" grep -q "train tests: all checks passed" "$tmp/lua.out"
 
 expect 2 "unknown option --bogus" -- "$noble" train --bogus 1
 expect 2 "--epochs many: expected an integer from 1 to 1000000" -- "$noble" train --epochs many
-expect 2 "which checkpoint?" -- "$noble" eval
+NOBLE_PRETRAINED=/nonexistent/pvalb.h5 expect 1 "the shipped one, /nonexistent/pvalb.h5, is missing" -- "$noble" eval
 expect 2 "unknown split 'holdout'" -- "$noble" eval --checkpoint x.h5 --splits train,holdout
 
 # a dataset with a missing field: named, and no run directory made

@@ -3,17 +3,18 @@ local eval = require("noble.eval")
 local cli = require("noble.cli")
 
 local usage = [=[
-usage: noble eval --checkpoint FILE [--dataset FILE] [--out DIR] [--batch N] [--plots true|false]
+usage: noble eval [--checkpoint FILE] [--dataset FILE] [--out DIR] [--batch N] [--plots true|false]
                   [--splits train,validation,test] [--progress true|false] [--quiet true|false]
-The dataset and the window default to those the checkpoint was trained with; the report goes to
-DIR/report.json (default: the checkpoint's name + "-eval"), with traces.png, fi.png, errors.png.]=]
+The checkpoint defaults to the shipped model (models/pretrained/pvalb-noble.h5; NOBLE_PRETRAINED
+names another), the dataset and the window to those the checkpoint was trained with; the report
+goes to DIR/report.json (default: the checkpoint's name + "-eval", pretrained-eval for the
+shipped model), with traces.png, fi.png, errors.png.]=]
 
 local specs = {}
 for k, v in pairs(eval.options) do specs[k] = v end
 specs.splits = cli.string -- train,validation,test
 specs.stride, specs.length = nil, nil -- the checkpoint's
 local opts = cli.parse("noble eval", { ... }, specs, usage)
-if not opts.checkpoint then cli.usage_error("noble eval: which checkpoint? (--checkpoint FILE)") end
 if opts.splits then
   local list = {}
   for s in opts.splits:gmatch("[^,]+") do

@@ -3,11 +3,12 @@ local pop = require("noble.population")
 local cli = require("noble.cli")
 
 local usage = [=[
-usage: noble population --checkpoint FILE --out POP.h5 --stimuli -110,50,150,270
+usage: noble population [--checkpoint FILE] --out POP.h5 --stimuli -110,50,150,270
                         (--sample N [--seed S] | --points I1:s1,I2:s2,... | --path I1:s1,I2:s2 [--steps 11])
                         [--dataset FILE] [--traces true|false] [--batch 64] [--outside flag|refuse]
                         [--report FILE.json] [--progress true|false] [--quiet true|false]
-Points are (I_thr pA, s_thr Hz/pA). --sample draws uniformly inside the convex hull of the
+The checkpoint defaults to the shipped model (models/pretrained/pvalb-noble.h5; NOBLE_PRETRAINED
+names another). Points are (I_thr pA, s_thr Hz/pA). --sample draws uniformly inside the convex hull of the
 training models in the embedding's scaled plane; --path interpolates between points.
 Features are always written, traces with --traces true. --dataset enables the check of features
 against the training models' range.]=]
@@ -17,7 +18,6 @@ for k, v in pairs(pop.options) do specs[k] = v end
 specs.stimuli, specs.points, specs.path = cli.string, cli.string, cli.string -- lists, read below
 local opts = cli.parse("noble population", { ... }, specs, usage)
 local function die(msg) cli.usage_error("noble population: " .. msg .. " (noble population --help)") end
-if not opts.checkpoint then die("which checkpoint? (--checkpoint FILE)") end
 if not opts.out then die("where to? (--out FILE.h5)") end
 local list, bad = cli.numbers(opts.stimuli or "")
 if not list then die("--stimuli " .. opts.stimuli .. ": bad stimulus '" .. bad .. "' (pA, comma-separated)") end

@@ -210,7 +210,13 @@ function M.run(opts)
       error("eval: splits: '" .. tostring(sp) .. "': expected one of \"train\", \"validation\", \"test\"", 2)
     end
   end
-  if not o.checkpoint then error("eval: which checkpoint? (checkpoint = FILE)", 2) end
+  if not o.checkpoint then
+    o.checkpoint = noble.pretrained -- the shipped model; its report in the working folder
+    o.out = o.out or "pretrained-eval"
+    local f = io.open(o.checkpoint, "rb")
+    if not f then error("eval: no checkpoint given and the shipped one, " .. o.checkpoint .. ", is missing", 2) end
+    f:close()
+  end
   local t_start = noble.now()
   local m <close> = noble.model{ checkpoint = o.checkpoint, training = false, max_batch = o.batch,
                                  context = o.context }

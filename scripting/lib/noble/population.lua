@@ -61,6 +61,14 @@ end
 
 -- ------------------------------------------------------------- context
 
+-- The shipped checkpoint (noble.pretrained), for a call that names none
+function M.shipped(who)
+  local f = io.open(noble.pretrained, "rb")
+  if not f then error(who .. ": no checkpoint given and the shipped one, " .. noble.pretrained .. ", is missing", 3) end
+  f:close()
+  return noble.pretrained
+end
+
 -- Loads a trained checkpoint with what populations need: the model, the
 -- embedding (scaler), the window geometry and the training models' points
 -- (from the checkpoint's training state; a dataset fills in for older
@@ -238,7 +246,7 @@ function M.run(opts)
   local o = {}
   for k, v in pairs(M.defaults) do o[k] = v end
   for k, v in pairs(opts or {}) do o[k] = v end
-  if not o.checkpoint then error("population: which checkpoint? (checkpoint = FILE)", 2) end
+  o.checkpoint = o.checkpoint or M.shipped("population")
   if not o.out then error("population: where to? (out = FILE.h5)", 2) end
   if type(o.stimuli) ~= "table" or #o.stimuli == 0 then
     error("population: the stimulus list is empty (stimuli = {amplitudes in pA})", 2)
@@ -451,7 +459,8 @@ function M.variability(opts)
   cli.check("variability", opts, M.variability_options, 2)
   local o = { batch = 64, seed = 0, progress = true, quiet = false }
   for k, v in pairs(opts or {}) do o[k] = v end
-  if not o.checkpoint or not o.dataset then error("variability: give checkpoint = FILE and dataset = FILE", 2) end
+  if not o.dataset then error("variability: which dataset? (dataset = FILE: NEURON's traces to compare with)", 2) end
+  o.checkpoint = o.checkpoint or M.shipped("variability")
   if type(o.amplitude) ~= "number" then error("variability: which stimulus? (amplitude = pA)", 2) end
   o.out = o.out or "variability"
   local ds <close> = noble.dataset(o.dataset)
