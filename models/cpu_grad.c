@@ -960,6 +960,7 @@ typedef struct {
     float beta1, beta2, omb1, omb2, eps, decay, step, isbc2;
 } adamw_job;
 
+/* vectorised: the file is built without math-errno (operator.cmake) */
 NM_CLONES NM_FAST static void adamw_run(const adamw_job *j, uint64_t i0, uint64_t n)
 {
     float *restrict p = j->prm + i0, *restrict m = j->m + i0, *restrict v = j->v + i0;
