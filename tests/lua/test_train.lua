@@ -212,6 +212,11 @@ check(t.traces == #test_ids and #t.per_model == 1 and #t.per_amplitude >= 6, "pe
 check(t.missed_firing + t.missed_nonfiring + t.spiking_traces + t.nonspiking_traces == t.traces,
   "every trace counted once in the firing tally")
 check(#t.fi == 1 and #t.fi[1].amplitude_pA == t.traces, "an f-I curve per model")
+-- the spiking summary: the traces where NEURON fires, whether the prediction does or not
+local nsp = t.spiking_traces + t.missed_firing
+check((nsp == 0 and t.relative_error_spiking == nil) or
+  (t.relative_error_spiking and t.relative_error_spiking.l4.n == nsp),
+  "relative_error_spiking summarises the " .. nsp .. " traces where NEURON fires")
 for _, png in ipairs(rep.plots) do
   local g = io.open(png, "rb")
   local head = g and g:read(8)

@@ -111,6 +111,7 @@ local function eval_split(m, ds, split, o, show)
   end
   -- errors per trace, model, amplitude
   local l = { l1 = {}, l2 = {}, l4 = {} }
+  local ls = { l1 = {}, l2 = {}, l4 = {} } -- over the traces where NEURON fires
   local by_model, by_amp = {}, {}
   local feat_err = {}
   local missed_firing, missed_nonfiring, spiking, nonspiking = 0, 0, 0, 0
@@ -123,6 +124,7 @@ local function eval_split(m, ds, split, o, show)
       table.insert(by_model[r.model][k], r[k]); table.insert(by_amp[amp][k], r[k])
     end
     local tf, pf = M.fi_count(r.truth) > 0, M.fi_count(r.pred) > 0
+    if tf then for _, k in ipairs({ "l1", "l2", "l4" }) do ls[k][#ls[k] + 1] = r[k] end end
     if tf and not pf then missed_firing = missed_firing + 1
     elseif pf and not tf then missed_nonfiring = missed_nonfiring + 1
     else
@@ -179,6 +181,7 @@ local function eval_split(m, ds, split, o, show)
   return {
     traces = #recs, models = #models,
     relative_error = { l1 = summary(l.l1), l2 = summary(l.l2), l4 = summary(l.l4) },
+    relative_error_spiking = #ls.l4 > 0 and { l1 = summary(ls.l1), l2 = summary(ls.l2), l4 = summary(ls.l4) } or nil,
     per_model = models, per_amplitude = amps, features = feats,
     spiking_traces = spiking, nonspiking_traces = nonspiking,
     missed_firing = missed_firing, missed_nonfiring = missed_nonfiring,
