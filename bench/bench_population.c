@@ -230,6 +230,8 @@ nb_status nbb_population(const nbb_population_options *o, nbb_population_result 
     /* The checkpoint: it must carry the embedding noble train fits. */
     if (o->checkpoint)
         snprintf(res->checkpoint, sizeof res->checkpoint, "%s", o->checkpoint);
+    else if (getenv("NOBLE_PRETRAINED") && *getenv("NOBLE_PRETRAINED")) /* as noble.pretrained */
+        snprintf(res->checkpoint, sizeof res->checkpoint, "%s", getenv("NOBLE_PRETRAINED"));
     else
         snprintf(res->checkpoint, sizeof res->checkpoint, "%s/%s", source_dir(), DEFAULT_CHECKPOINT);
     if (access(res->checkpoint, R_OK) != 0) {
