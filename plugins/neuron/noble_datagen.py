@@ -17,6 +17,10 @@ Each finished candidate is written at once to OUT.partial/ (atomic rename), so a
 killed run resumes where it stopped; the dataset itself is written to a
 temporary name and renamed when complete. Progress lines go to stdout
 ("progress DONE TOTAL MODELS_ACCEPTED"), errors to stderr.
+
+Across MPI ranks (noble passes --rank and --ranks; docs/mpi.md) the candidates
+are shared out in rounds and each rank saves its own in OUT.rank-R-of-N.partial/;
+rank 0 writes the dataset from all of them (run_ranks).
 """
 import argparse
 import ctypes
