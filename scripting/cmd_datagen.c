@@ -5,15 +5,25 @@
  * checks the arguments, starts the generator, turns its progress lines into a
  * progress bar with an ETA on stderr, and passes its status on. Where things
  * are comes from build/plugins/neuron/datagen.json (written by the build), or
- * from the file named by NOBLE_DATAGEN_CONFIG. */
+ * from the file named by NOBLE_DATAGEN_CONFIG.
+ *
+ * Across MPI ranks (docs/mpi.md) every rank runs its own generator, with
+ * --rank and --ranks, on its own NEURON workers; the generators swap the
+ * outcomes of each round of candidates through this process: a line
+ * "sync TEXT" from the generator is answered on its stdin with every rank's
+ * TEXT, in rank order, separated by spaces (nbl_mpi_allgather_text). Rank 0's
+ * generator joins the ranks' shards into the one dataset; only rank 0 draws
+ * the progress bar and prints. */
 #include "commands.h"
 #include "nbl_internal.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -145,6 +155,33 @@ static void bar_draw(bar *b, long done, long total, long tried)
     fflush(stderr);
 }
 
+/* One sync of the generators across ranks: this rank's text (a line, its newline
+ * included) to every rank, every rank's back to the generator on fd as one line. */
+static int answer_sync(const char *text, int fd)
+{
+    size_t len = strcspn(text, "\n");
+    char *all = NULL, err[256];
+    size_t n = 0;
+    if (nbl_mpi_allgather_text(text, len, ' ', &all, &n, err, sizeof err) != 0) {
+        fprintf(stderr, "noble datagen: %s\n", err);
+        return -1;
+    }
+    all[n++] = '\n'; /* over the NUL */
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, all + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            fprintf(stderr, "noble datagen: the generator went away during a sync: %s\n", strerror(errno));
+            free(all);
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    free(all);
+    return 0;
+}
+
 int nbc_datagen(int argc, char **argv)
 {
     static const char *value_opts[] = {"--cell", "--models", "--amplitudes", "--seed", "--jobs", "--out",
@@ -157,11 +194,8 @@ int nbc_datagen(int argc, char **argv)
     /* Options go to the generator as --name=value (a value may start with '-'). */
     static char joined[MAX_ARGS][PATH_MAX + 64];
     int nj = 0;
-    if (nbl_mpi_size() > 1) { /* docs/mpi.md: the next step */
-        fprintf(stderr, "noble datagen: runs in one process only for now, not across %d MPI ranks (run it without "
-                        "mpirun or with -np 1; docs/mpi.md)\n", nbl_mpi_size());
-        return 2;
-    }
+    const int rank = nbl_mpi_rank(), ranks = nbl_mpi_size();
+    char rank_s[16], ranks_s[16];
     for (int i = 0; i < argc; i++) {
         char name[64];
         const char *a = argv[i], *v = NULL, *eq = strchr(a, '=');
@@ -214,10 +248,18 @@ int nbc_datagen(int argc, char **argv)
     args[na++] = p.feat;
     args[na++] = "--cells-dir";
     args[na++] = p.cells;
+    if (ranks > 1) {
+        snprintf(rank_s, sizeof rank_s, "%d", rank);
+        snprintf(ranks_s, sizeof ranks_s, "%d", ranks);
+        args[na++] = "--rank";
+        args[na++] = rank_s;
+        args[na++] = "--ranks";
+        args[na++] = ranks_s;
+    }
     args[na] = NULL;
 
-    int fd[2];
-    if (pipe(fd) != 0) {
+    int fd[2], back[2] = {-1, -1};
+    if (pipe(fd) != 0 || (ranks > 1 && pipe(back) != 0)) {
         fprintf(stderr, "noble datagen: pipe: %s\n", strerror(errno));
         return 1;
     }
@@ -232,18 +274,39 @@ int nbc_datagen(int argc, char **argv)
         dup2(fd[1], STDOUT_FILENO);
         close(fd[0]);
         close(fd[1]);
+        if (ranks > 1) {
+            /* the answers to its syncs; and it ends when this rank does (an abort of the job) */
+            dup2(back[0], STDIN_FILENO);
+            close(back[0]);
+            close(back[1]);
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+        }
         execv(p.python, args);
         fprintf(stderr, "noble datagen: cannot run %s: %s (Debian: apt-get install python3-neuron)\n", p.python,
                 strerror(errno));
         _exit(127);
     }
     close(fd[1]);
+    if (ranks > 1)
+        close(back[0]);
+    /* a generator that died mid-sync: its pipe's write fails (EPIPE) instead of killing this process */
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, &old_pipe);
     FILE *in = fdopen(fd[0], "r");
     bar b = {isatty(STDERR_FILENO), 0, 0, 0, 0};
-    char line[4096];
-    int drew = 0;
-    while (in && fgets(line, sizeof line, in)) {
+    char *line = NULL;
+    size_t line_cap = 0;
+    int drew = 0, lost = 0;
+    while (in && getline(&line, &line_cap, in) > 0) {
         long done, total, tried;
+        if (strncmp(line, "sync ", 5) == 0) {
+            if (answer_sync(line + 5, back[1]) != 0) {
+                lost = 1;
+                break;
+            }
+            continue;
+        }
         if (sscanf(line, "progress %ld %ld %ld", &done, &total, &tried) == 3) {
             bar_draw(&b, done, total, tried);
             drew = 1;
@@ -260,15 +323,32 @@ int nbc_datagen(int argc, char **argv)
             fprintf(stderr, "noble datagen: %s", line + 5);
         }
     }
+    free(line);
+    if (lost)
+        kill(pid, SIGTERM);
     if (in)
         fclose(in);
+    if (ranks > 1)
+        close(back[1]);
+    sigaction(SIGPIPE, &old_pipe, NULL);
     if (drew && b.tty)
         fputc('\n', stderr);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    if (lost)
+        return 1;
     if (WIFEXITED(status)) {
         int rc = WEXITSTATUS(status);
+        if (rc == 0 && ranks > 1) {
+            /* rank 0 joins the shards after the last sync: the others wait for it here, asleep,
+             * so that a failure of the join still ends the whole job with its message */
+            char err[256];
+            if (nbl_mpi_wait_all(err, sizeof err) != 0) {
+                fprintf(stderr, "noble datagen: %s\n", err);
+                return 1;
+            }
+        }
         return rc == 0 ? 0 : rc == 2 ? 2 : 1;
     }
     fprintf(stderr, "noble datagen: the generator was killed (signal %d); rerun the same command to resume\n",

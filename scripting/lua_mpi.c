@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef NOBLE_HAVE_MPI
 #include <mpi.h>
@@ -59,6 +60,131 @@ int nbl_mpi_init(int *argc, char ***argv)
 int nbl_mpi_size(void)
 {
     return g_size;
+}
+
+int nbl_mpi_rank(void)
+{
+    return g_rank;
+}
+
+#ifdef NOBLE_HAVE_MPI
+/* Waits for a non-blocking operation by testing it every millisecond: a rank
+ * that waits for slower ones (NEURON workers of `noble datagen` on the same
+ * cores) sleeps instead of spinning in the MPI library's progress loop. */
+static int wait_polled(MPI_Request *req)
+{
+    struct timespec ms = {0, 1000000};
+    for (;;) {
+        int done = 0, e = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (e != MPI_SUCCESS || done)
+            return e;
+        nanosleep(&ms, NULL);
+    }
+}
+
+static void mpi_message(int e, const char *what, char *err, size_t cap)
+{
+    char msg[MPI_MAX_ERROR_STRING];
+    int n = 0;
+    MPI_Error_string(e, msg, &n);
+    snprintf(err, cap, "%s: rank %d of %d: %s", what, g_rank, g_size, msg);
+}
+#endif
+
+int nbl_mpi_allgather_text(const char *s, size_t len, char sep, char **out, size_t *out_len, char *err,
+                           size_t cap)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (!g_on) {
+        *out = malloc(len + 1);
+        if (!*out) {
+            snprintf(err, cap, "out of memory");
+            return -1;
+        }
+        memcpy(*out, s, len);
+        (*out)[len] = 0;
+        *out_len = len;
+        return 0;
+    }
+#ifdef NOBLE_HAVE_MPI
+    if (len > 0x7fffffff) {
+        snprintf(err, cap, "%llu bytes is over MPI's count limit", (unsigned long long)len);
+        return -1;
+    }
+    int n = (int)len, e;
+    int *lens = malloc(sizeof(int) * 2 * (size_t)g_size);
+    if (!lens) {
+        snprintf(err, cap, "out of memory");
+        return -1;
+    }
+    int *offs = lens + g_size;
+    MPI_Request req;
+    e = MPI_Iallgather(&n, 1, MPI_INT, lens, 1, MPI_INT, MPI_COMM_WORLD, &req);
+    if (e == MPI_SUCCESS)
+        e = wait_polled(&req);
+    if (e != MPI_SUCCESS) {
+        mpi_message(e, "allgather", err, cap);
+        free(lens);
+        return -1;
+    }
+    size_t total = 0;
+    for (int r = 0; r < g_size; r++) {
+        if (total + (size_t)lens[r] + 1 > 0x7fffffff) {
+            snprintf(err, cap, "allgather: over 2 GiB in all");
+            free(lens);
+            return -1;
+        }
+        offs[r] = (int)(total + (size_t)r); /* room for a separator before each but the first */
+        total += (size_t)lens[r];
+    }
+    total += (size_t)g_size - 1;
+    char *buf = malloc(total + 1);
+    if (!buf) {
+        snprintf(err, cap, "out of memory");
+        free(lens);
+        return -1;
+    }
+    for (int r = 1; r < g_size; r++)
+        buf[offs[r] - 1] = sep;
+    e = MPI_Iallgatherv(s, n, MPI_BYTE, buf, lens, offs, MPI_BYTE, MPI_COMM_WORLD, &req);
+    if (e == MPI_SUCCESS)
+        e = wait_polled(&req);
+    free(lens);
+    if (e != MPI_SUCCESS) {
+        mpi_message(e, "allgather", err, cap);
+        free(buf);
+        return -1;
+    }
+    buf[total] = 0;
+    *out = buf;
+    *out_len = total;
+    return 0;
+#else
+    (void)sep;
+    (void)cap;
+    return -1;
+#endif
+}
+
+int nbl_mpi_wait_all(char *err, size_t cap)
+{
+#ifdef NOBLE_HAVE_MPI
+    if (!g_on)
+        return 0;
+    MPI_Request req;
+    int e = MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    if (e == MPI_SUCCESS)
+        e = wait_polled(&req);
+    if (e != MPI_SUCCESS) {
+        mpi_message(e, "barrier", err, cap);
+        return -1;
+    }
+#else
+    (void)err;
+    (void)cap;
+#endif
+    return 0;
 }
 
 int nbl_mpi_finish(int rc)

@@ -63,7 +63,18 @@ void nbl_open_mpi(lua_State *L);
  * of every rank when rc != 0 in a job of several ranks. Returns rc. */
 int nbl_mpi_init(int *argc, char ***argv);
 int nbl_mpi_finish(int rc);
-/* The ranks of the job (1 without MPI), for commands written in C. */
+/* The ranks of the job (1 without MPI) and this one's (0 without MPI), for
+ * commands written in C. */
 int nbl_mpi_size(void);
+int nbl_mpi_rank(void);
+/* Every rank's text (len bytes at s) in rank order, joined by sep, into *out
+ * (malloc'd, NUL-terminated, *out_len bytes before the NUL): MPI_Allgatherv,
+ * waited for by polling every millisecond, not spinning, so a rank that waits
+ * leaves its cores to the others' work. Without MPI, s itself. Returns 0, or
+ * -1 with a message in err. */
+int nbl_mpi_allgather_text(const char *s, size_t len, char sep, char **out, size_t *out_len, char *err,
+                           size_t cap);
+/* A barrier of every rank, waited for by polling as above; 0 or -1 with err. */
+int nbl_mpi_wait_all(char *err, size_t cap);
 
 #endif

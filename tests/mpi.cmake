@@ -1,4 +1,4 @@
-# noble population, noble eval and noble train across MPI ranks (docs/mpi.md), each
+# noble population, noble eval, noble train and noble datagen across MPI ranks (docs/mpi.md), each
 # against its single-process result on the mini dataset: mpirun -np 2 and
 # -np 1 give files identical in every dataset (reports identical but for
 # timings and ranks) to a run without mpirun; a failing rank ends the job.
@@ -21,4 +21,10 @@ if(NOBLE_HAVE_MPI)
     set_tests_properties(test_mpi_${what} PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV_MPI}" TIMEOUT 600
                          FIXTURES_REQUIRED mini_dataset LABELS "mpi;cpu")
   endforeach()
+  # noble datagen across ranks (NEURON, no runtime device): -np 2 and -np 1 against one
+  # process, resume per rank, another rank count refused, a dying rank ends the job.
+  add_test(NAME test_mpi_datagen COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_mpi_datagen.sh
+           $<TARGET_FILE:noble> ${CMAKE_CURRENT_SOURCE_DIR} ${MPIEXEC_EXECUTABLE})
+  set_tests_properties(test_mpi_datagen PROPERTIES ENVIRONMENT "${NOBLE_TEST_ENV_MPI}" TIMEOUT 900
+                       LABELS "mpi;datagen")
 endif()

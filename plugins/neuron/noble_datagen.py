@@ -17,6 +17,10 @@ Each finished candidate is written at once to OUT.partial/ (atomic rename), so a
 killed run resumes where it stopped; the dataset itself is written to a
 temporary name and renamed when complete. Progress lines go to stdout
 ("progress DONE TOTAL MODELS_ACCEPTED"), errors to stderr.
+
+Across MPI ranks (noble passes --rank and --ranks; docs/mpi.md) the candidates
+are shared out in rounds and each rank saves its own in OUT.rank-R-of-N.partial/;
+rank 0 writes the dataset from all of them (run_ranks).
 """
 import argparse
 import ctypes
@@ -1052,6 +1056,76 @@ def load_candidate(partial, k):
     return None
 
 
+class Search:
+    """Which candidates make the ensemble: in candidate order, the first quota[f] accepted
+    candidates of each family f = k mod families (k < max_cand). A function of the candidates'
+    outcomes alone, not of who simulated them or when, so workers and MPI ranks may finish them
+    in any order. status holds the outcomes not yet settled (candidate -> accepted)."""
+
+    def __init__(self, n_models, fams, max_cand):
+        self.n_models, self.fams, self.max_cand = n_models, fams, max_cand
+        self.quota = [n_models // fams + (1 if f < n_models % fams else 0) for f in range(fams)]
+        self.accepted, self.taken, self.reasons = [], [0] * fams, {}
+        self.tried = self.rejected = 0
+        self.status = {}
+        self.next_k = 0  # the first candidate not settled
+
+    def settle(self, folder):
+        """Takes the outcomes known in candidate order; folder(k): where candidate k's file is."""
+        while len(self.accepted) < self.n_models and self.next_k < self.max_cand:
+            k = self.next_k
+            fam = k % self.fams
+            if self.taken[fam] >= self.quota[fam]:
+                self.status.pop(k, None)
+                self.next_k += 1
+                continue
+            if k not in self.status:
+                break
+            ok = self.status.pop(k)
+            self.tried += 1
+            if ok:
+                self.accepted.append(k)
+                self.taken[fam] += 1
+            else:
+                self.rejected += 1
+                try:  # the reason, for the message when too few pass
+                    with open(os.path.join(folder(k), "cand_%06d.json" % k)) as f:
+                        r = json.load(f)["reason"].split(" = ")[0].split(" (")[0]
+                except (OSError, ValueError, KeyError):
+                    r = "unknown (cand_%06d.json unreadable)" % k
+                self.reasons[r] = self.reasons.get(r, 0) + 1
+            self.next_k += 1
+
+    def wanted(self, k):
+        """Whether candidate k (not yet settled) is still to simulate."""
+        return k not in self.status and self.taken[k % self.fams] < self.quota[k % self.fams]
+
+    def next_wanted(self, n):
+        """The next n candidates still to simulate, in order (fewer at max_cand)."""
+        out, k = [], self.next_k
+        while len(out) < n and k < self.max_cand:
+            if self.wanted(k):
+                out.append(k)
+            k += 1
+        return out
+
+    def shortfall(self):
+        top = ", ".join("%s (%d)" % kv for kv in sorted(self.reasons.items(), key=lambda kv: -kv[1])[:4])
+        return ("only %d of %d models passed the criteria after %d candidates (--max-candidates %d); most "
+                "common rejections: %s" % (len(self.accepted), self.n_models, self.tried, self.max_cand,
+                                           top or "none"))
+
+
+def saved_outcomes(partial, max_cand):
+    """The candidates an earlier run saved in the folder partial, from one listing: {k: accepted}."""
+    out = {}
+    for name in os.listdir(partial):
+        m = re.fullmatch(r"cand_([0-9]{6,})\.(npz|json)", name)
+        if m and int(m.group(1)) < max_cand:
+            out[int(m.group(1))] = m.group(2) == "npz"
+    return out
+
+
 # ------------------------------------------------------------------ the file
 
 def split_models(n, seed, n_test, n_val):
@@ -1062,13 +1136,15 @@ def split_models(n, seed, n_test, n_val):
     return split
 
 
-def write_dataset(out, partial, accepted, state, spec, feat):
+def write_dataset(out, where, accepted, state, spec, feat):
+    """The dataset from the accepted candidates' files (cand_K.npz in the folder where(K)),
+    written to a temporary name and renamed when complete."""
     import h5py
     keep = ("candidate", "family", "params", "I_thr", "s_thr", "amplitudes", "near_threshold", "wall",
             "features", "crit_names", "crit_values", "neuron_version")
     models = []
     for k in accepted:  # everything but the voltages, which are read one model at a time below
-        with np.load(os.path.join(partial, "cand_%06d.npz" % k)) as z:
+        with np.load(os.path.join(where(k), "cand_%06d.npz" % k)) as z:
             models.append({key: z[key] for key in keep})
     M = len(models)
     T = sum(len(m["amplitudes"]) for m in models)
@@ -1116,6 +1192,7 @@ def write_dataset(out, partial, accepted, state, spec, feat):
                                  "the step), by bisection on [0, %g] pA" % (SPIKE_THRESHOLD, BISECT_MAX))
             a["candidates_tried"] = state["tried"]
             a["candidates_rejected"] = state["rejected"]
+            a["ranks"] = state.get("ranks", 1)  # MPI ranks that made it (docs/mpi.md)
 
             g = f.create_group("traces")
             chunks = (1, N_SAMPLES)
@@ -1132,7 +1209,7 @@ def write_dataset(out, partial, accepted, state, spec, feat):
             row = 0
             for mi, m in enumerate(models):
                 n = len(m["amplitudes"])
-                with np.load(os.path.join(partial, "cand_%06d.npz" % accepted[mi])) as z:
+                with np.load(os.path.join(where(accepted[mi]), "cand_%06d.npz" % accepted[mi])) as z:
                     dv[row:row + n] = z["voltage"]
                 di[row:row + n] = m["amplitudes"][:, None].astype(np.float32) * step[None, :]
                 amp_all.append(m["amplitudes"])
@@ -1179,6 +1256,138 @@ def write_dataset(out, partial, accepted, state, spec, feat):
             os.remove(tmp)
         raise
     return M, T
+
+
+# ------------------------------------------------------------ across ranks
+
+ROUND = 4  # at most this many candidates per worker and round across ranks
+
+
+def shard_name(out, r, n):
+    return "%s.rank-%d-of-%d.partial" % (out, r, n)
+
+
+def unfinished_counts(out):
+    """The rank counts of unfinished runs for OUT: 1 for OUT.partial, n for OUT.rank-R-of-n.partial."""
+    counts = {1} if os.path.isdir(out + ".partial") else set()
+    pat = re.escape(os.path.basename(out)) + r"\.rank-[0-9]+-of-([0-9]+)\.partial"
+    for name in os.listdir(os.path.dirname(out)):
+        m = re.fullmatch(pat, name)
+        if m and os.path.isdir(os.path.join(os.path.dirname(out), name)):
+            counts.add(int(m.group(1)))
+    return counts
+
+
+def rank_cores():
+    """Cores for this rank's workers: its CPU set when the launcher bound it, else the node's
+    cores shared by the ranks on the node."""
+    n = len(os.sched_getaffinity(0))
+    if n >= (os.cpu_count() or 1):
+        for var in ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"):
+            try:
+                n //= max(1, int(os.environ[var]))
+                break
+            except (KeyError, ValueError):
+                pass
+    return max(1, n)
+
+
+def run_ranks(rank, ranks, given, out, partial, resumed, state, spec, o, mech_lib, feat_lib, feat, avail,
+              per_model):
+    """Rank `rank` of `ranks` (noble datagen under mpirun or srun, docs/mpi.md). The candidate search
+    goes in rounds: every rank knows every outcome so far, so all take the same next candidates still
+    wanted (Search.next_wanted, about as many as are still needed) and rank r simulates the contiguous block
+    r of them with its own workers, saving each in its shard OUT.rank-R-of-N.partial; then the ranks
+    swap the round's outcomes (a line "sync JOBS;K:OK,..." to noble, which answers every rank's in rank
+    order, MPI_Allgatherv). The ensemble is Search's, a function of the outcomes alone, and each
+    candidate's parameters depend on (seed, k) alone: the dataset rank 0 writes from the shards is the
+    single process's. Rank 0 alone says progress and writes; the others end quietly."""
+    n_models, fams, max_cand = o["models"], o["families"], o["max_candidates"]
+    amplitudes, offsets = o["amplitudes"], o["offsets"]
+    search = Search(n_models, fams, max_cand)
+    where = {}  # candidate -> the shard folder with its file
+    lead = rank == 0
+    jobs = 0
+    any_saved = [resumed]
+
+    def sync(news):
+        sys.stdout.write("sync %d;%s\n" % (jobs, ",".join("%d:%d" % (k, ok) for k, ok in news)))
+        sys.stdout.flush()
+        line = sys.stdin.readline()
+        parts = line.split()
+        if not line.endswith("\n") or len(parts) != ranks:
+            raise RunError("rank %d of %d: noble did not answer a sync (%r)" % (rank, ranks, line[:60]))
+        js = []
+        for r, part in enumerate(parts):
+            j, _, items = part.partition(";")
+            js.append(int(j))
+            for item in filter(None, items.split(",")):
+                k, ok = item.split(":")
+                search.status[int(k)] = ok == "1"
+                where[int(k)] = shard_name(out, r, ranks)
+                any_saved[0] = True
+        search.settle(lambda k: where[k])
+        if lead:
+            sys.stdout.write("progress %d %d %d\n" % (len(search.accepted), n_models, search.tried))
+            sys.stdout.flush()
+        return js
+
+    created = False
+    pool = None
+    try:
+        sync(sorted(saved_outcomes(partial, max_cand).items()) if resumed else [])  # what every rank saved
+        if len(search.accepted) < n_models:
+            pool, jobs = start_workers(spec, mech_lib, feat_lib, o["jobs"], avail, per_model, rank_cores(), lead)
+        js = sync([])
+        if lead:
+            sys.stdout.write("info cell=%s models=%d amplitudes=%d jobs=%d ranks=%d resumed=%d\n" %
+                             (spec["name"], n_models, len(amplitudes), sum(js), ranks, int(any_saved[0])))
+            sys.stdout.flush()
+        if not resumed:
+            created = make_partial(partial, state, out)
+        while pool and len(search.accepted) < n_models:
+            # as many candidates as the acceptance so far says are still needed, at least one per
+            # worker, at most ROUND per worker; the contiguous block of rank r in proportion to its workers
+            sizes = [max(1, j) for j in js]
+            left = n_models - len(search.accepted)
+            need = -(-left * (search.tried + 1) // (len(search.accepted) + 1))
+            todo = search.next_wanted(min(ROUND * sum(sizes), max(sum(sizes), need)))
+            if not todo:
+                break
+            lo = len(todo) * sum(sizes[:rank]) // sum(sizes)
+            hi = len(todo) * sum(sizes[:rank + 1]) // sum(sizes)
+            block, news = todo[lo:hi], []
+            while block or pool.busy():
+                for w in pool.idle():
+                    if not block:
+                        break
+                    k = block.pop(0)
+                    fam, vals = sample_params(spec, o["seed"], k, fams)
+                    pool.send(w, (k, fam, vals, amplitudes, offsets, partial))
+                if pool.busy():
+                    news += pool.results()
+            js = sync(news)
+        if pool:
+            pool.close()
+            pool = None
+        if len(search.accepted) < n_models:
+            if not lead:  # every rank knows it; rank 0 says it
+                sys.exit(0)
+            raise RunError(search.shortfall(), "more")
+    except (UsageError, RunError, KeyboardInterrupt) as e:
+        if pool:
+            pool.close(now=True)
+        stopped(e, partial, created)
+    finally:
+        if pool:
+            pool.close(now=True)
+    if not lead:
+        return
+    # every candidate's file is saved before its outcome is sent: rank 0 joins the shards
+    state.update(tried=search.tried, rejected=search.rejected, ranks=ranks)
+    del state["rank"]
+    finish(out, given, lambda k: where[k], [shard_name(out, r, ranks) for r in range(ranks)], search, state,
+           spec, feat)
 
 
 # --------------------------------------------------------------------- main
@@ -1236,7 +1445,10 @@ def main():
     ap.add_argument("--mechanisms", required=True)
     ap.add_argument("--features-lib", required=True)
     ap.add_argument("--cells-dir", required=True)
+    ap.add_argument("--rank", type=int, default=0)   # given by noble under MPI (docs/mpi.md)
+    ap.add_argument("--ranks", type=int, default=1)
     args = ap.parse_args()
+    rank, ranks = args.rank, args.ranks
     try:
         o = check_options(args)
         spec = resolve_cell(args.cell, args.cells_dir)
@@ -1256,13 +1468,25 @@ def main():
         fail("cannot write '%s': the folder '%s' is not writable" % (args.out, outdir))
     if os.path.isdir(out):
         fail("cannot write '%s': it is a folder" % args.out)
-    partial = out + ".partial"
+    # an unfinished run of another rank count is not continued (docs/mpi.md)
+    others = sorted(unfinished_counts(out) - {ranks})
+    if others:
+        n = others[0]
+        fail("'%s' holds an unfinished run across %d MPI rank%s (%s), this run has %d: resume it with %s, "
+             "or delete %s to start over" %
+             (os.path.dirname(args.out) or ".", n, "s" if n > 1 else "",
+              shard_name(out, 0, n) + ", ..." if n > 1 else out + ".partial", ranks,
+              "mpirun -np %d" % n if n > 1 else "one process (without mpirun, or mpirun -np 1)",
+              "them" if n > 1 else "it"))
+    partial = out + ".partial" if ranks == 1 else shard_name(out, rank, ranks)
     with open(spec["spec_path"], "rb") as f:
         spec_sha1 = hashlib.sha1(f.read()).hexdigest()
     state = {"cell": spec["name"], "spec_sha1": spec_sha1,
              "models": n_models, "families": fams, "amplitudes": amplitudes, "offsets": offsets,
              "seed": o["seed"], "n_test": o["test"], "n_validation": o["validation"],
              "format_version": FORMAT_VERSION, "dt_sim": DT_SIM, "t_stop": T_STOP, "stim_start": STIM_START}
+    if ranks > 1:
+        state.update(rank=rank, ranks=ranks)
     state_path = os.path.join(partial, "state.json")
     resumed = os.path.isdir(partial)
     if resumed:
@@ -1292,98 +1516,39 @@ def main():
              "available: lower --models or the number of amplitudes" % (n_traces, mib(n_traces * 256), mib(avail)))
 
     max_cand = o["max_candidates"]
-    quota = [n_models // fams + (1 if f < n_models % fams else 0) for f in range(fams)]
     mech_lib = os.path.abspath(args.mechanisms)
     feat_lib = os.path.abspath(args.features_lib)
     feat = Features(feat_lib)
-
-    accepted, taken, reasons = [], [0] * fams, {}
-    tried = rejected = 0
-    # the accepted set is decided in candidate order, whatever order workers finish in
-    status = {}
-    next_k = 0
-
-    def settle():
-        nonlocal next_k, tried, rejected
-        while len(accepted) < n_models and next_k < max_cand:
-            fam = next_k % fams
-            if taken[fam] >= quota[fam]:
-                status.pop(next_k, None)
-                next_k += 1
-                continue
-            if next_k not in status:
-                break
-            ok = status.pop(next_k)
-            tried += 1
-            if ok:
-                accepted.append(next_k)
-                taken[fam] += 1
-            else:
-                rejected += 1
-                with open(os.path.join(partial, "cand_%06d.json" % next_k)) as f:
-                    r = json.load(f)["reason"].split(" = ")[0].split(" (")[0]
-                reasons[r] = reasons.get(r, 0) + 1
-            next_k += 1
+    if ranks > 1:
+        return run_ranks(rank, ranks, args.out, out, partial, resumed, state, spec, o, mech_lib, feat_lib, feat,
+                         avail, per_model)
+    search = Search(n_models, fams, max_cand)
+    accepted = search.accepted
 
     def progress():
-        sys.stdout.write("progress %d %d %d\n" % (len(accepted), n_models, tried))
+        sys.stdout.write("progress %d %d %d\n" % (len(accepted), n_models, search.tried))
         sys.stdout.flush()
 
     if resumed:  # the candidates saved by earlier runs, from one listing
-        for name in os.listdir(partial):
-            m = re.fullmatch(r"cand_([0-9]{6,})\.(npz|json)", name)
-            if m and int(m.group(1)) < max_cand:
-                status[int(m.group(1))] = m.group(2) == "npz"
-    settle()
+        search.status.update(saved_outcomes(partial, max_cand))
+    search.settle(lambda k: partial)
 
     created = False
     pool = None
     jobs = o["jobs"]
     try:
         if len(accepted) < n_models:
-            pool = Workers(spec, mech_lib, feat_lib)
-            # one worker first: it checks the cell and tells how much memory a NEURON process takes
-            pool.start(1)
-            warnings = pool.wait_ready()
-            for w in warnings:
-                sys.stderr.write("noble datagen: %s\n" % w)
-            sys.stderr.flush()
-            need = rss_bytes(pool.ws[0]["proc"].pid) + 3 * per_model * N_SAMPLES * 4 + 64 * 2**20
-            fit = max(0, int((avail + rss_bytes(pool.ws[0]["proc"].pid)) * 0.8 // need)) if avail else MAX_JOBS
-            if jobs == 0:
-                jobs = min(os.cpu_count() or 1, max(1, fit))
-            elif jobs > max(1, fit):
-                raise UsageError("--jobs %d: each NEURON process of this cell needs about %s and %s of "
-                                 "memory is available, enough for --jobs %d" % (jobs, mib(need), mib(avail), fit))
-            if avail and fit < 1:
-                raise RunError("one NEURON process of this cell needs about %s but only %s of memory is "
-                               "available" % (mib(need), mib(avail)))
-            pool.start(jobs - 1)
-            pool.wait_ready()
+            pool, jobs = start_workers(spec, mech_lib, feat_lib, jobs, avail, per_model, os.cpu_count() or 1)
         sys.stdout.write("info cell=%s models=%d amplitudes=%d jobs=%d resumed=%d\n" %
                          (spec["name"], n_models, len(amplitudes), jobs if pool else 0, int(resumed)))
         progress()
         if not resumed:
-            try:
-                os.makedirs(partial)
-                created = True
-                with open(os.path.join(partial, "UNFINISHED"), "w") as f:
-                    f.write("An unfinished `noble datagen` run: rerun the same command to resume it.\n"
-                            "The dataset %s is written only when every model is done.\n" % out)
-                tmp = state_path + ".tmp"
-                with open(tmp, "w") as f:
-                    json.dump(state, f, indent=1)
-                os.replace(tmp, state_path)
-            except OSError as e:
-                raise RunError("cannot write '%s': %s" % (partial, e))
-        k = next_k
+            created = make_partial(partial, state, out)
+        k = search.next_k
         while pool and len(accepted) < n_models:
             # every idle worker gets the next candidate still wanted, in candidate order
             for w in pool.idle():
-                while k < max_cand:
-                    fam = k % fams
-                    if k not in status and taken[fam] < quota[fam]:
-                        break
+                while k < max_cand and not search.wanted(k):
                     k += 1
                 if k >= max_cand:
                     break
@@ -1393,47 +1558,102 @@ def main():
             if not pool.busy():
                 break
             for kk, ok in pool.results():
-                status[kk] = ok
-            settle()
+                search.status[kk] = ok
+            search.settle(lambda k: partial)
             progress()
         if pool:
             pool.close()
             pool = None
         if len(accepted) < n_models:
-            top = ", ".join("%s (%d)" % kv for kv in sorted(reasons.items(), key=lambda kv: -kv[1])[:4])
-            raise RunError("only %d of %d models passed the criteria after %d candidates (--max-candidates "
-                           "%d); most common rejections: %s" % (len(accepted), n_models, tried, max_cand,
-                                                               top or "none"), "more")
+            raise RunError(search.shortfall(), "more")
     except (UsageError, RunError, KeyboardInterrupt) as e:
         if pool:
             pool.close(now=True)
-        saved = [x for x in os.listdir(partial) if x.startswith("cand_")] if os.path.isdir(partial) else []
-        where = ""
-        if created and not saved:  # nothing to resume: leave nothing behind
-            shutil.rmtree(partial, ignore_errors=True)
-        elif os.path.isdir(partial):
-            where = "; %d candidate%s saved in %s: rerun %s to resume" % (
-                len(saved), " is" if len(saved) == 1 else "s are", partial, "with a larger --max-candidates" if e.args[1:] == ("more",)
-                else "the same command")
-        if isinstance(e, KeyboardInterrupt):
-            fail("interrupted%s" % where, 130)
-        fail("%s%s" % (e.args[0], where if isinstance(e, RunError) else ""), 2 if isinstance(e, UsageError) else 1)
+        stopped(e, partial, created)
     finally:
         if pool:
             pool.close(now=True)
-    state.update(tried=tried, rejected=rejected)
+    state.update(tried=search.tried, rejected=search.rejected)
+    finish(out, args.out, lambda k: partial, [partial], search, state, spec, feat)
+
+
+def start_workers(spec, mech_lib, feat_lib, jobs, avail, per_model, cores, say=True):
+    """NEURON workers, ready: one first, which checks the cell and tells how much memory a NEURON
+    process takes, then the rest (jobs = 0: as many as cores and memory allow). Returns (pool, jobs);
+    says the cell's warnings on stderr when say."""
+    pool = Workers(spec, mech_lib, feat_lib)
     try:
-        M, T = write_dataset(out, partial, accepted, state, spec, feat)
+        pool.start(1)
+        warnings = pool.wait_ready()
+        for w in warnings if say else []:
+            sys.stderr.write("noble datagen: %s\n" % w)
+        sys.stderr.flush()
+        need = rss_bytes(pool.ws[0]["proc"].pid) + 3 * per_model * N_SAMPLES * 4 + 64 * 2**20
+        fit = max(0, int((avail + rss_bytes(pool.ws[0]["proc"].pid)) * 0.8 // need)) if avail else MAX_JOBS
+        if jobs == 0:
+            jobs = min(cores, max(1, fit))
+        elif jobs > max(1, fit):
+            raise UsageError("--jobs %d: each NEURON process of this cell needs about %s and %s of "
+                             "memory is available, enough for --jobs %d" % (jobs, mib(need), mib(avail), fit))
+        if avail and fit < 1:
+            raise RunError("one NEURON process of this cell needs about %s but only %s of memory is "
+                           "available" % (mib(need), mib(avail)))
+        pool.start(jobs - 1)
+        pool.wait_ready()
+    except BaseException:
+        pool.close(now=True)
+        raise
+    return pool, jobs
+
+
+def make_partial(partial, state, out):
+    """The folder of an unfinished run: UNFINISHED and state.json (the settings a resume must match)."""
+    try:
+        os.makedirs(partial)
+        with open(os.path.join(partial, "UNFINISHED"), "w") as f:
+            f.write("An unfinished `noble datagen` run: rerun the same command to resume it.\n"
+                    "The dataset %s is written only when every model is done.\n" % out)
+        state_path = os.path.join(partial, "state.json")
+        tmp = state_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(state, f, indent=1)
+        os.replace(tmp, state_path)
+    except OSError as e:
+        raise RunError("cannot write '%s': %s" % (partial, e))
+    return True
+
+
+def stopped(e, partial, created):
+    """Ends a run that stopped (UsageError, RunError, KeyboardInterrupt) with its message and what
+    was saved for a resume; a folder this run created and saved nothing in is removed."""
+    saved = [x for x in os.listdir(partial) if x.startswith("cand_")] if os.path.isdir(partial) else []
+    where = ""
+    if created and not saved:  # nothing to resume: leave nothing behind
+        shutil.rmtree(partial, ignore_errors=True)
+    elif os.path.isdir(partial):
+        where = "; %d candidate%s saved in %s: rerun %s to resume" % (
+            len(saved), " is" if len(saved) == 1 else "s are", partial, "with a larger --max-candidates" if e.args[1:] == ("more",)
+            else "the same command")
+    if isinstance(e, KeyboardInterrupt):
+        fail("interrupted%s" % where, 130)
+    fail("%s%s" % (e.args[0], where if isinstance(e, RunError) else ""), 2 if isinstance(e, UsageError) else 1)
+
+
+def finish(out, given, where, partials, search, state, spec, feat):
+    """Writes the dataset from the candidates' files (where(k): their folder), removes the folders
+    partials and says "done" on stdout."""
+    try:
+        M, T = write_dataset(out, where, search.accepted, state, spec, feat)
     except OSError as e:
         fail("cannot write '%s': %s; the simulated models stay in %s: rerun the same command to write it" %
-             (args.out, e, partial))
+             (given, e, ", ".join(partials)))
     except KeyboardInterrupt:
         fail("interrupted while writing %s; the simulated models stay in %s: rerun the same command to "
-             "write it" % (args.out, partial), 130)
-    shutil.rmtree(partial, ignore_errors=True)
-    sys.stdout.write("done %s %d %d %d %d\n" % (out, M, T, tried, rejected))
+             "write it" % (given, ", ".join(partials)), 130)
+    for p in partials:
+        shutil.rmtree(p, ignore_errors=True)
+    sys.stdout.write("done %s %d %d %d %d\n" % (out, M, T, search.tried, search.rejected))
     sys.stdout.flush()
-
 
 if __name__ == "__main__":
     try:
