@@ -35,6 +35,24 @@ expect 1 "/models/I_thr is missing" -- "$noble" train --dataset "$tmp/broken.h5"
 check "... and no run directory" test ! -e "$tmp/never"
 expect 1 "cannot read" -- "$noble" train --dataset "$tmp/none.h5" --out "$tmp/never" --epochs 1
 
+# a checkpoint whose training dataset has moved: eval takes data/NAME of the working
+# folder, else names both places
+mkdir -p "$tmp/gone" "$tmp/here/data" "$tmp/elsewhere"
+cp "$mini" "$tmp/gone/m.h5"
+"$noble" train --dataset "$tmp/gone/m.h5" --out "$tmp/moved" --epochs 1 --width 4 --blocks 1 --modes 8 \
+  --stride 8 --progress false > /dev/null 2>&1
+check "a 1-epoch run to move" test -s "$tmp/moved/best.h5"
+mv "$tmp/gone/m.h5" "$tmp/here/data/m.h5"
+(cd "$tmp/here" && "$noble" eval --checkpoint "$tmp/moved/best.h5" --splits test --plots false --out ev \
+  --progress false > out.txt 2>&1)
+check "eval finds the moved dataset under data/" test -s "$tmp/here/ev/report.json"
+start=$PWD
+cd "$tmp/elsewhere" || exit 1
+expect 1 "was trained on $tmp/gone/m.h5, which is not there, nor data/m.h5" -- \
+  "$noble" eval --checkpoint "$tmp/moved/best.h5" --out ev
+cd "$start" || exit 1
+check "... and elsewhere, no report" test ! -e "$tmp/elsewhere/ev"
+
 # a checkpoint without an embedding (a bare operator) cannot be evaluated
 "$noble" model init --preset small --length 64 --out "$tmp/bare.h5" > /dev/null 2>&1
 expect 1 "has no embedding" -- "$noble" eval --checkpoint "$tmp/bare.h5" --dataset "$mini" --out "$tmp/ev"

@@ -229,7 +229,21 @@ function M.run(opts)
   end
   local state = mi.state and json.decode(mi.state) or {}
   local trained = state.options or {}
-  o.dataset = o.dataset or trained.dataset or error("eval: which dataset? (dataset = FILE)", 2)
+  if not o.dataset and trained.dataset then
+    -- the dataset it was trained on: where training found it, or, where that is
+    -- not (a checkpoint moved to another machine, the shipped one), the same
+    -- file name under data/ of the working folder
+    local function readable(path)
+      local f = io.open(path, "rb")
+      if f then f:close() end
+      return f ~= nil
+    end
+    local here = "data/" .. trained.dataset:match("[^/]*$")
+    o.dataset = readable(trained.dataset) and trained.dataset or readable(here) and here or
+      error("eval: " .. o.checkpoint .. " was trained on " .. trained.dataset .. ", which is not there, nor " ..
+        here .. " (dataset = FILE)", 2)
+  end
+  o.dataset = o.dataset or error("eval: which dataset? (dataset = FILE)", 2)
   o.stride = o.stride or trained.stride or 1
   o.length = o.length or mi.length
   if o.length ~= mi.length then
