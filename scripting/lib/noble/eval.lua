@@ -271,9 +271,10 @@ function M.run(opts)
               length = mi.length, epoch = mi.epoch, best_validation_l4 = mi.best_metric },
     window = { samples = o.length, dt_ms = info.dt_ms * o.stride, stride = o.stride,
                start = "15 ms before the step, no jitter" },
-    device = noble.devices and (function()
-      for _, d in ipairs(noble.devices()) do if d.chosen then return d.name .. " (" .. d.driver .. ")" end end
-    end)() or nil,
+    device = (function() -- the context the model runs on (the CPU backend is no Vulkan device)
+      local ci = (o.context or noble.device()):info()
+      return ci.name .. " (" .. ci.driver .. ")"
+    end)(),
     units = { current = "pA", voltage = "mV", rate = "Hz", time = "ms", errors = "relative (1 = 100%)" },
     splits = {}, ranks = N,
   }
