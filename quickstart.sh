@@ -33,7 +33,7 @@ $noble selfcheck || die "the self-check failed on the default device"
 
 out=runs/quickstart
 data=data/quickstart.h5
-pretrained=models/pretrained/pvalb-reduced.h5
+pretrained=models/pretrained/pvalb-noble.h5
 mkdir -p "$out" data
 
 stage "NEURON ground truth: 12 PVALB-like models (seed 2), $data"
