@@ -18,3 +18,16 @@ expect() {
   check "exit $want and '$text': $*" test $got -eq "$want"
   grep -qF -- "$text" "$tmp/err" || { echo "  stderr was:"; sed 's/^/    /' "$tmp/err"; check "... message" false; }
 }
+
+# MPI tests: mpi_init MPIEXEC sets mpi_flags (Open MPI: --oversubscribe for more
+# ranks than cores, and --allow-run-as-root as root); mpi N CMD... runs CMD on N
+# ranks under a 300-s limit.
+mpi_init() {
+  mpiexec=$1
+  mpi_flags=()
+  if "$mpiexec" --version 2>&1 | grep -qE "Open MPI|OpenRTE"; then
+    mpi_flags+=(--oversubscribe)
+    [ "$(id -u)" = 0 ] && mpi_flags+=(--allow-run-as-root)
+  fi
+}
+mpi() { local n=$1; shift; timeout 300 "$mpiexec" "${mpi_flags[@]}" -np "$n" "$@"; }

@@ -20,12 +20,7 @@ what=$5
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
-flags=()
-if "$mpiexec" --version 2>&1 | grep -qE "Open MPI|OpenRTE"; then
-  flags+=(--oversubscribe)
-  [ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
-fi
-mpi() { local n=$1; shift; timeout 300 "$mpiexec" "${flags[@]}" -np "$n" "$@"; }
+mpi_init "$mpiexec"
 
 "$noble" train --dataset "$mini" --out run --width 8 --blocks 2 --modes 16 --lifting-channels 16 \
   --projection-channels 32 --mlp-channels 4 --stride 4 --batch 8 --epochs 1 --progress false > train.out 2>&1

@@ -17,12 +17,7 @@ mpiexec=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
-flags=()
-if "$mpiexec" --version 2>&1 | grep -qE "Open MPI|OpenRTE"; then
-  flags+=(--oversubscribe)
-  [ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
-fi
-mpi() { local n=$1; shift; timeout 300 "$mpiexec" "${flags[@]}" -np "$n" "$@"; }
+mpi_init "$mpiexec"
 cmp() { /usr/bin/python3 "$dir/mpi_compare.py" "$@" --ignore traces/neuron_wall_s --ignore created; }
 
 # PVALB with a narrower resting potential, so that most candidates are rejected, after one
@@ -64,7 +59,7 @@ cmp one.h5 1 other.h5 1 > /dev/null
 check "the comparison fails on a voltage changed by 1e-3 mV" test $? -ne 0 -a -s other.h5
 
 # resume per rank: killed once both ranks saved a candidate
-setsid "$mpiexec" "${flags[@]}" -np 2 "$noble" "${args[@]}" --jobs 1 --out res.h5 > /dev/null 2>&1 &
+setsid "$mpiexec" "${mpi_flags[@]}" -np 2 "$noble" "${args[@]}" --jobs 1 --out res.h5 > /dev/null 2>&1 &
 pid=$!
 for _ in $(seq 1 1200); do
   a=$(ls res.h5.rank-0-of-2.partial 2>/dev/null | grep -c '^cand_')
@@ -91,7 +86,7 @@ check "... identical to one process's ($saved candidates saved before the kill)"
 check "... no shard left" test -z "$(ls | grep partial)"
 
 # a generator that dies on one rank ends the job with a message, not a hang
-setsid "$mpiexec" "${flags[@]}" -np 2 "$noble" "${args[@]}" --jobs 1 --out die.h5 > die.out 2>&1 &
+setsid "$mpiexec" "${mpi_flags[@]}" -np 2 "$noble" "${args[@]}" --jobs 1 --out die.h5 > die.out 2>&1 &
 pid=$!
 victim=
 for _ in $(seq 1 1200); do
