@@ -511,38 +511,11 @@ static nb_status k_reduce_rows(const nb_cpu_call *c)
  * whole vector and the accumulators of a tile stay in registers. Forward:
  * the task also writes S[b][c] (the scaled input) for its channels. */
 
-#define MT 8 /* outputs per tile: 2 MT accumulators (16 zmm) */
-
 typedef nm_v16 cvec;
 typedef int32_t nm_i16 __attribute__((vector_size(64)));
 #define CV_LANES 16
 
 #define CV_SWAP(v) __builtin_shuffle((v), (nm_i16){1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14})
-
-/* n <= CV_LANES floats from p, zero past n */
-/* the tail's copy out of line, so that a whole vector's load stays one move */
-__attribute__((noinline)) static void cv_tail(float *dst, const float *src, uint32_t n)
-{
-    memcpy(dst, src, n * sizeof(float));
-}
-
-static inline __attribute__((always_inline)) void cv_load(cvec *v, const float *p, uint32_t n)
-{
-    if (n >= CV_LANES) {
-        memcpy(v, p, sizeof *v);
-    } else {
-        *v = (cvec){0};
-        cv_tail((float *)v, p, n);
-    }
-}
-
-static inline __attribute__((always_inline)) void cv_store(float *p, const cvec *v, uint32_t n)
-{
-    if (n >= CV_LANES)
-        memcpy(p, v, sizeof *v);
-    else
-        cv_tail(p, (const float *)v, n);
-}
 
 /* re = A_even + sa A_odd, im = B_even + sb B_odd, pairwise into interleaved out */
 static inline __attribute__((always_inline)) void cv_fold(cvec *out, const cvec *pa, const cvec *pb, float sa,
